@@ -1,0 +1,44 @@
+# flowsnap — two commands do everything on a fresh machine:
+#   make demo   set up .venv and run the demo
+#   make test   set up .venv and run lint, type check and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS ?= test,dev
+
+.PHONY: demo test lint typecheck pytest bench golden clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/format_tour.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests tools benchmarks examples
+	$(VENV)/bin/ruff format --check src tests tools benchmarks examples
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+# Benchmarks (not tests): installs the peers (safetensors, Orbax, PyTorch CPU) into .venv.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,dev,bench,torch]"
+	$(PY) benchmarks/bench_format.py
+
+# Regenerates tests/golden/ (never run by CI; review and commit the result).
+golden: $(STAMP)
+	$(PY) tools/make_golden.py
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""``python -m flowsnap.cli ...`` runs the ``flowsnap`` command."""
+
+from flowsnap.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,104 @@
+"""Every exception flowsnap raises for a user mistake or a damaged checkpoint.
+
+One small hierarchy rooted at :class:`FlowsnapError`. Each class also subclasses the matching
+builtin, so ``except ValueError`` keeps working for code written against OneFlow or NumPy. Messages
+say what went wrong, where (variable, file), what was expected, what was found, and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksumMismatchError",
+    "CorruptCheckpointError",
+    "FlowsnapError",
+    "IncompleteSnapshotError",
+    "InvalidNameError",
+    "ManifestError",
+    "MetaError",
+    "MissingMetaError",
+    "MissingVariableError",
+    "NotASnapshotError",
+    "SizeMismatchError",
+    "SnapshotNotFoundError",
+    "SnapshotWriteError",
+    "TargetExistsError",
+    "UnsafePathError",
+    "UnsupportedDtypeError",
+    "VariableNotFoundError",
+]
+
+
+class FlowsnapError(Exception):
+    """Base class of every error flowsnap raises on purpose."""
+
+
+class InvalidNameError(FlowsnapError, ValueError):
+    """A variable name cannot be a directory name in a snapshot (empty, ``..``, ``/``, duplicate...)."""
+
+
+class UnsupportedDtypeError(FlowsnapError, TypeError):
+    """A data type has no OneFlow DataType code, or the code has no array type (kOFRecord...)."""
+
+
+class TargetExistsError(FlowsnapError, FileExistsError):
+    """The save target is a file, a symlink or a non-empty directory (OneFlow refused these too)."""
+
+
+class SnapshotWriteError(FlowsnapError, OSError):
+    """The operating system failed a write while saving (disk full, permission, I/O error)."""
+
+
+class SnapshotNotFoundError(FlowsnapError, FileNotFoundError):
+    """The path to read does not exist or is not a directory."""
+
+
+class NotASnapshotError(FlowsnapError, ValueError):
+    """A directory is not a snapshot (for instance it is a single variable's directory)."""
+
+
+class VariableNotFoundError(FlowsnapError, KeyError):
+    """A variable name asked for is not in the snapshot or the model."""
+
+    def __str__(self) -> str:
+        # KeyError would print the message with quotes around it.
+        return str(self.args[0]) if self.args else ""
+
+
+class IncompleteSnapshotError(FlowsnapError, ValueError):
+    """A snapshot directory has no ``snapshot_done``: its save never finished."""
+
+
+class UnsafePathError(FlowsnapError, ValueError):
+    """A symlink leads outside the snapshot, or a file is not a regular file (FIFO, device...)."""
+
+
+class MissingMetaError(FlowsnapError, ValueError):
+    """A legacy variable has no ``meta``; its shape and dtype must come from the caller."""
+
+
+class CorruptCheckpointError(FlowsnapError, ValueError):
+    """Base class for a snapshot whose files contradict each other or the format."""
+
+
+class MetaError(CorruptCheckpointError):
+    """A ``meta`` file is not a valid ``oneflow.VariableMetaInfo`` in protobuf text format."""
+
+
+class ManifestError(CorruptCheckpointError):
+    """The JSON manifest in ``snapshot_done`` is unreadable or disagrees with the files."""
+
+
+class MissingVariableError(CorruptCheckpointError, KeyError):
+    """A variable's ``out`` file is missing although the snapshot says it should be there."""
+
+    def __str__(self) -> str:
+        # KeyError would print the message with quotes around it.
+        return str(self.args[0]) if self.args else ""
+
+
+class SizeMismatchError(CorruptCheckpointError):
+    """An ``out`` file's size differs from prod(shape) * itemsize (truncated or extended)."""
+
+
+class ChecksumMismatchError(CorruptCheckpointError):
+    """The bytes of an ``out`` file do not hash to the checksum recorded in the manifest."""

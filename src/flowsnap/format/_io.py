@@ -1,0 +1,131 @@
+"""Low-level file operations: exact reads and writes, fsync, and the safety rules of SPEC.md 9."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+
+from flowsnap.errors import SizeMismatchError, SnapshotWriteError, UnsafePathError
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def write_error(exc: OSError, what: str) -> SnapshotWriteError:
+    """Wrap an OS error raised while saving into a flowsnap error that names the file and the fix."""
+    code = exc.errno if exc.errno is not None else errno.EIO
+    hint = {
+        errno.ENOSPC: "the disk is full: free space or save elsewhere",
+        errno.EDQUOT: "the disk quota is exhausted: free space or save elsewhere",
+        errno.EACCES: "permission denied: save to a directory you can write",
+        errno.EPERM: "operation not permitted: save to a directory you can write",
+        errno.EROFS: "the file system is read-only: save elsewhere",
+        errno.EIO: "the device reported an I/O error: check the disk",
+    }.get(code, "check the target file system")
+    err = SnapshotWriteError(code, f"cannot save: {what}: {os.strerror(code)}; {hint}")
+    err.filename = exc.filename
+    return err
+
+
+def write_chunks(path: str, chunks: Iterable[memoryview], *, durable: bool) -> int:
+    """Create ``path`` (it must not exist) and write every chunk; return the bytes written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
+    total = 0
+    try:
+        for chunk in chunks:
+            view = chunk
+            while len(view):
+                written = os.write(fd, view)
+                if written <= 0:  # pragma: no cover - POSIX write returns > 0 or raises
+                    raise OSError(errno.EIO, "write returned 0", path)
+                total += written
+                view = view[written:]
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return total
+
+
+def fsync_dir(path: str) -> None:
+    """Flush a directory's entries to disk (makes created/renamed names durable)."""
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def inside(root_real: str, path: str, *, what: str) -> str:
+    """Return ``realpath(path)``, or raise if a symlink takes it outside ``root_real``."""
+    real = os.path.realpath(path)
+    if real != root_real and not real.startswith(root_real.rstrip(os.sep) + os.sep):
+        raise UnsafePathError(
+            f"{what} {path} resolves to {real}, outside the checkpoint {root_real}; flowsnap "
+            "never follows links out of a checkpoint. Replace the link by the file itself."
+        )
+    return real
+
+
+def open_regular(path: str, *, what: str) -> tuple[int, int]:
+    """Open an existing regular file for reading without following a final symlink.
+
+    Returns:
+        ``(fd, size)``. The caller closes ``fd``.
+
+    Raises:
+        UnsafePathError: ``path`` is a FIFO, a device, a directory or a symlink.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR):
+            raise UnsafePathError(f"{what} {path} is not a regular file") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnsafePathError(
+            f"{what} {path} is not a regular file (mode {stat.filemode(info.st_mode)}); a "
+            "checkpoint holds only regular files. Remove it or restore the checkpoint."
+        )
+    return fd, info.st_size
+
+
+def read_small(path: str, *, limit: int, what: str) -> bytes:
+    """Read a whole small regular file (``meta``, ``snapshot_done``), refusing more than ``limit``."""
+    fd, size = open_regular(path, what=what)
+    try:
+        if size > limit:
+            raise UnsafePathError(
+                f"{what} {path} is {size} bytes, more than the {limit} bytes such a file can "
+                "hold; the checkpoint is damaged."
+            )
+        chunks = []
+        while True:
+            chunk = os.read(fd, limit + 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > limit:
+                raise UnsafePathError(f"{what} {path} grew past {limit} bytes while being read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def pread_exact(fd: int, view: memoryview, offset: int, *, path: str, expected: int) -> None:
+    """Fill ``view`` from ``fd`` at ``offset``; raise if the file ends first (it was truncated)."""
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n == 0:
+            raise SizeMismatchError(
+                f"{path}: the file ended at byte {offset + done}, expected {expected} bytes; it "
+                "was truncated while being read. Restore the checkpoint from another copy."
+            )
+        done += n

@@ -1,0 +1,164 @@
+"""The JSON manifest flowsnap writes inside ``snapshot_done`` (SPEC.md section 5)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowsnap.errors import ManifestError
+from flowsnap.format._checksum import ALGORITHM
+from flowsnap.format._dtypes import BY_NAME, DataType
+
+FORMAT_NAME = "flowsnap"
+FORMAT_VERSION = 1
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """What the manifest records about one variable.
+
+    Attributes:
+        data_type: the OneFlow DataType.
+        shape: the dims.
+        nbytes: the size of ``out`` in bytes.
+        checksum: XXH3-64 of ``out``, 16 hex digits.
+        has_meta: whether a ``meta`` file was written (False in legacy layout).
+    """
+
+    data_type: DataType
+    shape: tuple[int, ...]
+    nbytes: int
+    checksum: str
+    has_meta: bool = True
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The content of a flowsnap ``snapshot_done``.
+
+    Attributes:
+        variables: name -> entry, for every variable in the snapshot.
+        metadata: the user's JSON object, uninterpreted.
+        format_version: the format version the writer followed.
+        writer: the program that wrote it (``"flowsnap 0.1.0"``).
+        checksum_algorithm: always ``"xxh3-64"`` in format version 1.
+    """
+
+    variables: Mapping[str, ManifestEntry]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    writer: str = ""
+    checksum_algorithm: str = ALGORITHM
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    """Serialize a manifest as the UTF-8 JSON stored in ``snapshot_done``."""
+    head = {
+        "format": FORMAT_NAME,
+        "format_version": manifest.format_version,
+        "writer": manifest.writer,
+        "checksum_algorithm": manifest.checksum_algorithm,
+        "metadata": dict(manifest.metadata),
+    }
+    # One line per variable: readable with grep/less, compact for 10^5 variables.
+    lines = [
+        f" {json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
+        for k, v in head.items()
+    ]
+    entries = [
+        "  "
+        + json.dumps(name, ensure_ascii=False)
+        + ": "
+        + json.dumps(
+            {
+                "data_type": e.data_type.name,
+                "shape": list(e.shape),
+                "nbytes": e.nbytes,
+                "checksum": e.checksum,
+                "meta": e.has_meta,
+            }
+        )
+        for name, e in sorted(manifest.variables.items())
+    ]
+    body = ",\n".join(entries)
+    text = "{\n" + ",\n".join(lines) + ',\n "variables": {' + ("\n" + body + "\n " if body else "")
+    return (text + "}\n}\n").encode("utf-8")
+
+
+def decode_manifest(data: bytes, *, where: str) -> Manifest | None:
+    """Parse ``snapshot_done``; return None for an empty one (as OneFlow writes it).
+
+    Raises:
+        ManifestError: the content is not a flowsnap manifest, or is from a newer format version.
+    """
+    if not data.strip():
+        return None
+
+    def bad(why: str) -> ManifestError:
+        return ManifestError(
+            f"{where}: {why}. snapshot_done is either empty (OneFlow) or a flowsnap JSON "
+            "manifest; this one is damaged. To read the variables without verification, open "
+            "the snapshot with verify=False."
+        )
+
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise bad(f"not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise bad("not a flowsnap manifest (no \"format\": \"flowsnap\")")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad(f"format_version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
+        raise ManifestError(
+            f"{where}: written in flowsnap format version {version} by {doc.get('writer')!r}; "
+            f"this flowsnap reads versions up to {FORMAT_VERSION}. Upgrade flowsnap."
+        )
+    algorithm = doc.get("checksum_algorithm")
+    if algorithm != ALGORITHM:
+        raise bad(f"unknown checksum_algorithm {algorithm!r} (expected {ALGORITHM!r})")
+    metadata = doc.get("metadata", {})
+    raw_vars = doc.get("variables")
+    if not isinstance(metadata, dict) or not isinstance(raw_vars, dict):
+        raise bad("'metadata' and 'variables' must be JSON objects")
+    variables = {}
+    for name, raw in raw_vars.items():
+        entry = _decode_entry(raw)
+        if entry is None:
+            raise bad(f"the entry for variable {name!r} is malformed: {raw!r}")
+        variables[name] = entry
+    return Manifest(
+        variables=variables,
+        metadata=metadata,
+        format_version=version,
+        writer=str(doc.get("writer", "")),
+        checksum_algorithm=algorithm,
+    )
+
+
+def _decode_entry(raw: object) -> ManifestEntry | None:
+    if not isinstance(raw, dict):
+        return None
+    data_type = BY_NAME.get(raw.get("data_type"))  # type: ignore[arg-type]
+    shape, nbytes, digest = raw.get("shape"), raw.get("nbytes"), raw.get("checksum")
+    has_meta = raw.get("meta", True)
+    if data_type is None:
+        return None
+    ok = (
+        isinstance(shape, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        and isinstance(nbytes, int)
+        and not isinstance(nbytes, bool)
+        and nbytes >= 0
+        and isinstance(digest, str)
+        and _HEX16.fullmatch(digest) is not None
+        and isinstance(has_meta, bool)
+    )
+    if not ok:
+        return None
+    return ManifestEntry(data_type, tuple(shape), nbytes, digest, has_meta)  # type: ignore[arg-type]

@@ -1,0 +1,398 @@
+"""Reading snapshots: a lazy mapping ``name -> StoredVariable`` (SPEC.md sections 1, 5-7, 9)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from flowsnap.errors import (
+    FlowsnapError,
+    IncompleteSnapshotError,
+    ManifestError,
+    MissingVariableError,
+    NotASnapshotError,
+    SizeMismatchError,
+    SnapshotNotFoundError,
+    UnsafePathError,
+    VariableNotFoundError,
+)
+from flowsnap.format._manifest import Manifest, ManifestEntry, decode_manifest
+from flowsnap.format._meta import VariableMeta, parse_meta
+from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE
+from flowsnap.format._io import inside, read_small
+from flowsnap.format._parallel import run_parallel
+from flowsnap.format._progress import Progress
+from flowsnap.format._variable import StoredVariable
+
+META_LIMIT = 2**20
+MANIFEST_LIMIT = 256 * 2**20
+
+PathLike = str | os.PathLike[str]
+
+
+class Snapshot(Mapping[str, StoredVariable]):
+    """An opened snapshot: a read-only mapping of variable name to :class:`StoredVariable`.
+
+    Opening reads only the small ``meta`` files and the manifest; variable data is read when asked
+    (``snapshot["w"].numpy()``, or :meth:`load` for everything, in parallel).
+
+    Attributes:
+        path: the snapshot directory.
+        manifest: the flowsnap manifest, or ``None`` (OneFlow's empty ``snapshot_done``).
+        complete: whether ``snapshot_done`` exists.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        variables: dict[str, StoredVariable],
+        *,
+        manifest: Manifest | None,
+        complete: bool,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.complete = complete
+        self._variables = dict(sorted(variables.items()))
+
+    def __getitem__(self, name: str) -> StoredVariable:
+        try:
+            return self._variables[name]
+        except KeyError:
+            raise VariableNotFoundError(_not_found(name, self._variables, self.path)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._variables)
+
+    def __len__(self) -> int:
+        return len(self._variables)
+
+    def __repr__(self) -> str:
+        return f"Snapshot({self.path!r}, {len(self)} variables)"
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The user metadata saved with the snapshot (empty without a manifest)."""
+        return {} if self.manifest is None else self.manifest.metadata
+
+    @property
+    def nbytes(self) -> int:
+        """The total size of all ``out`` files."""
+        return sum(v.nbytes for v in self._variables.values())
+
+    def load(
+        self,
+        names: list[str] | None = None,
+        *,
+        verify: bool | None = None,
+        workers: int | None = None,
+        progress: bool | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Read variables into new arrays, in parallel, checksums verified (unless ``verify=False``).
+
+        Args:
+            names: the variables to read (default: all).
+            verify: override the snapshot's verification setting.
+            workers: I/O threads (default: a few per core).
+            progress: draw a progress bar (default: for large loads on a terminal).
+        """
+        selected = [self[n] for n in (list(self._variables) if names is None else names)]
+        bar = Progress(sum(v.nbytes for v in selected), desc="load", enabled=progress)
+
+        def read(var: StoredVariable) -> np.ndarray:
+            array = var.numpy(verify=verify)
+            bar.update(var.nbytes)
+            return array
+
+        try:
+            arrays = run_parallel(read, selected, [v.nbytes for v in selected], workers=workers)
+        finally:
+            bar.close()
+        return {v.name: a for v, a in zip(selected, arrays, strict=True)}
+
+
+def _not_found(name: str, known: Mapping[str, object], where: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return f"no variable {name!r} in {where} ({len(known)} variables).{hint}"
+
+
+def is_variable_dir(path: PathLike) -> bool:
+    """Whether ``path`` is a single variable's directory (it has its own ``out`` file)."""
+    return os.path.isfile(os.path.join(os.fspath(path), DATA_FILENAME))
+
+
+def open_snapshot(
+    path: PathLike, *, verify: bool = True, allow_incomplete: bool = False
+) -> Snapshot:
+    """Open a snapshot directory written by flowsnap or OneFlow.
+
+    Args:
+        path: the snapshot directory.
+        verify: check the manifest against the files and the checksums on every full read.
+        allow_incomplete: read a directory without ``snapshot_done`` (a save that never finished).
+
+    Raises:
+        SnapshotNotFoundError: ``path`` is not a directory.
+        NotASnapshotError: ``path`` is a single variable's directory (use :func:`open_path`).
+        IncompleteSnapshotError: no ``snapshot_done`` and ``allow_incomplete`` is False.
+        CorruptCheckpointError: a ``meta``, the manifest or a file size is wrong (subclasses say
+            which).
+        UnsafePathError: a symlink leads outside the snapshot, or a file is not a regular file.
+    """
+    return scan_snapshot(
+        os.fspath(path), verify=verify, allow_incomplete=allow_incomplete, errors=None
+    )
+
+
+def scan_snapshot(
+    root: str,
+    *,
+    verify: bool,
+    allow_incomplete: bool,
+    errors: list[tuple[str | None, FlowsnapError]] | None,
+) -> Snapshot:
+    """Open a snapshot; with an ``errors`` list, record per-variable problems there and go on."""
+    _require_dir(root)
+    if is_variable_dir(root):
+        raise NotASnapshotError(
+            f"{root} holds a single variable (it has its own '{DATA_FILENAME}' file), not a "
+            "snapshot; open it with open_variable() or open_path()"
+        )
+    root_real = os.path.realpath(root)
+    manifest, complete = read_marker(root, root_real, verify=verify)
+    if not complete:
+        incomplete = IncompleteSnapshotError(
+            f"{root} has no '{SNAPSHOT_DONE}': its save never finished (crash or interrupted "
+            "copy), so some variables may be missing or partial. Use another checkpoint, or pass "
+            "allow_incomplete=True to read what is there."
+        )
+        if errors is not None:
+            errors.append((None, incomplete))
+        elif not allow_incomplete:
+            raise incomplete
+
+    variables: dict[str, StoredVariable] = {}
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.name == SNAPSHOT_DONE:
+                continue
+            try:
+                var = _open_entry(root, root_real, entry, manifest, verify=verify)
+            except FlowsnapError as exc:
+                if errors is None:
+                    raise
+                errors.append((entry.name, exc))
+                continue
+            if var is not None:
+                variables[var.name] = var
+
+    if manifest is not None and verify:
+        missing = sorted(set(manifest.variables) - set(variables))
+        if missing:
+            raise MissingVariableError(
+                f"{root}: the manifest lists {len(missing)} variable(s) whose '{DATA_FILENAME}' "
+                f"is missing: {', '.join(map(repr, missing[:10]))}"
+                f"{' ...' if len(missing) > 10 else ''}. The snapshot is damaged or was edited "
+                "by hand; if on purpose, open it with verify=False."
+            )
+    return Snapshot(root, variables, manifest=manifest, complete=complete)
+
+
+def open_variable(
+    path: PathLike,
+    *,
+    shape: tuple[int, ...] | list[int] | None = None,
+    dtype: object = None,
+    verify: bool = True,
+) -> StoredVariable:
+    """Open one variable's directory (``<dir>/out`` and optionally ``<dir>/meta``).
+
+    For a legacy directory without ``meta``, pass ``shape`` and ``dtype`` (both or neither). If the
+    directory lies in a snapshot with a manifest, the manifest's checksum is used.
+
+    Raises:
+        SnapshotNotFoundError: ``path`` is not a directory.
+        MissingVariableError: there is no ``out`` file.
+        ValueError: only one of ``shape`` and ``dtype`` was given, or ``meta`` exists and they were.
+    """
+    vdir = os.fspath(path)
+    _require_dir(vdir)
+    if (shape is None) != (dtype is None):
+        raise ValueError(f"{vdir}: give both shape and dtype, or neither")
+    vdir_real = os.path.realpath(vdir)
+    parent = os.path.dirname(vdir_real)
+    name = os.path.basename(vdir_real)
+    manifest: Manifest | None = None
+    if os.path.isfile(os.path.join(parent, SNAPSHOT_DONE)):
+        manifest, _ = read_marker(parent, parent, verify=verify)
+    var = _open_var(vdir_real, vdir_real, name, manifest, verify=verify)
+    if var is None:
+        raise MissingVariableError(
+            f"{vdir} has no '{DATA_FILENAME}' file, so it is not a variable directory"
+        )
+    if shape is not None:
+        if var.has_meta:
+            raise ValueError(
+                f"{vdir} has a meta file; its shape and dtype come from it, do not pass them"
+            )
+        var = var.with_meta(shape, dtype)
+    return var
+
+
+def open_path(
+    path: PathLike, *, verify: bool = True, allow_incomplete: bool = False
+) -> Snapshot | StoredVariable:
+    """OneFlow's ``checkpoint.get`` rule: a variable directory gives one variable, else a snapshot."""
+    if is_variable_dir(path):
+        return open_variable(path, verify=verify)
+    return open_snapshot(path, verify=verify, allow_incomplete=allow_incomplete)
+
+
+def read_snapshot(
+    path: PathLike,
+    *,
+    verify: bool = True,
+    allow_incomplete: bool = False,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> dict[str, np.ndarray]:
+    """Read every variable of a snapshot into memory: ``{name: array}`` (checksums verified)."""
+    snap = open_snapshot(path, verify=verify, allow_incomplete=allow_incomplete)
+    return snap.load(workers=workers, progress=progress)
+
+
+# -- internals -------------------------------------------------------------------------------
+
+
+def _require_dir(path: str) -> None:
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.lexists(path) else "does not exist"
+        raise SnapshotNotFoundError(
+            f"{path} {what}; a OneFlow/flowsnap checkpoint is a directory with one "
+            "sub-directory per variable. Check the path."
+        )
+
+
+def read_marker(root: str, root_real: str, *, verify: bool) -> tuple[Manifest | None, bool]:
+    """Return ``(manifest or None, whether snapshot_done exists)``."""
+    marker = _resolve_file(root_real, os.path.join(root, SNAPSHOT_DONE), what="snapshot marker")
+    if marker is None:
+        return None, False
+    data = read_small(marker[0], limit=MANIFEST_LIMIT, what="snapshot marker")
+    try:
+        return decode_manifest(data, where=os.path.join(root, SNAPSHOT_DONE)), True
+    except ManifestError:
+        if verify:
+            raise
+        return None, True
+
+
+def _resolve_file(root_real: str, path: str, *, what: str) -> tuple[str, int] | None:
+    """Return ``(real path, size)`` of a regular file, ``None`` if absent; enforce SPEC 9."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    real = path
+    if stat.S_ISLNK(info.st_mode):
+        real = inside(root_real, path, what=what)
+        try:
+            info = os.stat(real)
+        except FileNotFoundError:
+            return None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafePathError(
+            f"{what} {path} is not a regular file (mode {stat.filemode(info.st_mode)}); a "
+            "checkpoint holds only regular files. Remove it or restore the checkpoint."
+        )
+    return real, info.st_size
+
+
+def _open_entry(
+    root: str,
+    root_real: str,
+    entry: os.DirEntry[str],
+    manifest: Manifest | None,
+    *,
+    verify: bool,
+) -> StoredVariable | None:
+    vdir = os.path.join(root, entry.name)
+    if entry.is_symlink():
+        vdir = inside(root_real, vdir, what=f"variable {entry.name!r}: directory")
+    elif not entry.is_dir():
+        return None
+    return _open_var(root_real, vdir, entry.name, manifest, verify=verify)
+
+
+def _open_var(
+    root_real: str,
+    vdir: str,
+    name: str,
+    manifest: Manifest | None,
+    *,
+    verify: bool,
+) -> StoredVariable | None:
+    what = f"variable {name!r}:"
+    data = _resolve_file(root_real, os.path.join(vdir, DATA_FILENAME), what=f"{what} data file")
+    meta_path = os.path.join(vdir, META_FILENAME)
+    meta_file = _resolve_file(root_real, meta_path, what=f"{what} meta file")
+    if data is None:
+        if meta_file is not None:
+            raise MissingVariableError(
+                f"{what} {vdir} has a meta file but no '{DATA_FILENAME}' file: the variable's "
+                "data is missing. Restore the checkpoint from another copy."
+            )
+        return None
+    meta: VariableMeta | None = None
+    if meta_file is not None:
+        raw = read_small(meta_file[0], limit=META_LIMIT, what=f"{what} meta file")
+        meta = parse_meta(raw, where=meta_path)
+    entry: ManifestEntry | None = None if manifest is None else manifest.variables.get(name)
+    if manifest is not None and verify:
+        check_against_manifest(name, vdir, meta, data[1], entry)
+    shape = meta.shape if meta is not None else (entry.shape if entry is not None else None)
+    data_type = (
+        meta.data_type if meta is not None else (entry.data_type if entry is not None else None)
+    )
+    return StoredVariable(
+        name,
+        vdir,
+        shape=shape,
+        data_type=data_type,
+        nbytes=data[1],
+        expected_checksum=None if entry is None else entry.checksum,
+        has_meta=meta is not None,
+        verify=verify,
+        data_path=data[0],
+    )
+
+
+def check_against_manifest(
+    name: str, vdir: str, meta: VariableMeta | None, size: int, entry: ManifestEntry | None
+) -> None:
+    """Raise if a variable on disk disagrees with its manifest entry (SPEC.md section 7)."""
+    if entry is None:
+        raise ManifestError(
+            f"variable {name!r} ({vdir}) is on disk but not in the snapshot's manifest: it was "
+            "added after the save. Remove it, or open the snapshot with verify=False."
+        )
+    if meta is not None and (meta.shape != entry.shape or meta.data_type != entry.data_type):
+        raise ManifestError(
+            f"variable {name!r}: meta says shape {list(meta.shape)} {meta.data_type.name}, the "
+            f"manifest says {list(entry.shape)} {entry.data_type.name}; one of them was changed "
+            "after the save. Restore the checkpoint from another copy."
+        )
+    if size != entry.nbytes:
+        raise SizeMismatchError(
+            f"variable {name!r}: {os.path.join(vdir, DATA_FILENAME)} is {size} bytes, the "
+            f"manifest recorded {entry.nbytes}; the file was "
+            f"{'truncated' if size < entry.nbytes else 'extended'} after the save. Restore the "
+            "checkpoint from another copy."
+        )

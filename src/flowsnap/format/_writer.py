@@ -1,0 +1,300 @@
+"""Writing snapshots atomically, durably and in parallel (SPEC.md sections 2-5, 8)."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from flowsnap._version import __version__
+from flowsnap.errors import (
+    ChecksumMismatchError,
+    FlowsnapError,
+    InvalidNameError,
+    MissingMetaError,
+    SizeMismatchError,
+    TargetExistsError,
+)
+from flowsnap.format._checksum import new_hasher
+from flowsnap.format._dtypes import DataType, data_type_for
+from flowsnap.format._io import fsync_dir, write_chunks, write_error
+from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
+from flowsnap.format._meta import encode_meta
+from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE, validate_name
+from flowsnap.format._parallel import run_parallel
+from flowsnap.format._progress import Progress
+from flowsnap.format._variable import StoredVariable
+
+# Data goes to disk in slices of this size, each hashed just before it is written (still in cache).
+WRITE_CHUNK = 2**20
+TMP_MARKER = ".flowsnap-tmp-"
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One variable to write: its description and a way to stream its bytes."""
+
+    name: str
+    shape: tuple[int, ...]
+    data_type: DataType
+    nbytes: int
+    chunks: Callable[[], Iterator[memoryview]]
+    expected_checksum: str | None = None
+
+
+def write_snapshot(
+    path: PathLike,
+    variables: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    legacy: bool = False,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> Manifest:
+    """Save variables as a OneFlow snapshot directory, atomically.
+
+    Everything is written into a sibling temporary directory, ``snapshot_done`` (holding the
+    manifest) last, then published with one ``rename``: a crash leaves no snapshot or a complete
+    one. Variables stream to disk in slices (no extra copy), on several threads.
+
+    Args:
+        path: the snapshot directory; it must not exist or be an empty directory. Missing parent
+            directories are created.
+        variables: ``{name: value}`` or ``(name, value)`` pairs. A value is a NumPy array, a JAX
+            array, anything with ``__array__`` or the buffer protocol, or a :class:`StoredVariable`
+            (copied from its file in slices).
+        durable: fsync files and directories before returning (default). ``False`` is faster and
+            still atomic, but a power loss may lose the snapshot.
+        metadata: a JSON object stored in the manifest.
+        legacy: write the pre-0.3.2 OneFlow layout (``out`` files only, no ``meta``).
+        workers: I/O threads (default: a few per core).
+        progress: draw a progress bar (default: for large saves on a terminal).
+
+    Returns:
+        The manifest written into ``snapshot_done``.
+
+    Raises:
+        InvalidNameError: a name is invalid or repeated.
+        UnsupportedDtypeError: a value's dtype has no OneFlow DataType.
+        TargetExistsError: ``path`` is a file, a symlink or a non-empty directory.
+        SnapshotWriteError: the OS failed a write (disk full, permissions...); nothing is published.
+    """
+    target = os.path.abspath(os.fspath(path))
+    sources = _collect_sources(variables)
+    meta_doc = _validate_metadata(metadata)
+    _check_target(target)
+
+    parent = os.path.dirname(target)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, f"creating the parent directory {parent}") from None
+    tmp = os.path.join(parent, f".{os.path.basename(target)}{TMP_MARKER}{secrets.token_hex(6)}")
+    try:
+        os.mkdir(tmp, 0o777)
+    except OSError as exc:
+        raise write_error(exc, f"creating the temporary directory {tmp}") from None
+
+    bar = Progress(sum(s.nbytes for s in sources), desc="save", enabled=progress)
+    try:
+        entries = run_parallel(
+            lambda s: _write_variable(tmp, s, durable=durable, legacy=legacy, bar=bar),
+            sources,
+            [s.nbytes for s in sources],
+            workers=workers,
+        )
+        manifest = Manifest(
+            variables={s.name: e for s, e in zip(sources, entries, strict=True)},
+            metadata=meta_doc,
+            writer=f"flowsnap {__version__}",
+        )
+        _write_marker(tmp, manifest, durable=durable)
+        _publish(tmp, target, durable=durable)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
+            raise write_error(exc, f"writing {exc.filename or tmp}") from exc
+        raise
+    finally:
+        bar.close()
+    return manifest
+
+
+# -- validation (before any side effect) -----------------------------------------------------
+
+
+def _collect_sources(variables: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[_Source]:
+    pairs = variables.items() if isinstance(variables, Mapping) else variables
+    sources: list[_Source] = []
+    seen: set[str] = set()
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(
+                "variables must be a mapping {name: array} or (name, array) pairs; got an item "
+                f"{pair!r}"
+            )
+        name = validate_name(pair[0])
+        if name in seen:
+            raise InvalidNameError(
+                f"variable name {name!r} appears twice; each variable needs its own name"
+            )
+        seen.add(name)
+        sources.append(_source_for(name, pair[1]))
+    return sources
+
+
+def _source_for(name: str, value: Any) -> _Source:
+    if isinstance(value, StoredVariable):
+        if value.shape is None or value.data_type is None:
+            raise MissingMetaError(
+                f"variable {name!r}: the stored value {value.path} has no meta (legacy), so its "
+                "shape and dtype are unknown; call .with_meta(shape, dtype) before saving it"
+            )
+        return _Source(
+            name,
+            value.shape,
+            value.data_type,
+            value.nbytes,
+            value.iter_chunks,
+            value.expected_checksum if value.verify else None,
+        )
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(
+            f"variable {name!r}: cannot turn a {type(value).__name__} into an array ({exc}); "
+            "pass a NumPy/JAX array or anything with __array__ or the buffer protocol"
+        ) from None
+    data_type = data_type_for(array.dtype, what=f"variable {name!r}")
+    return _Source(
+        name,
+        tuple(int(d) for d in array.shape),
+        data_type,
+        math.prod(array.shape) * data_type.itemsize,
+        lambda: _array_chunks(array, data_type),
+    )
+
+
+def _array_chunks(array: np.ndarray, data_type: DataType) -> Iterator[memoryview]:
+    """Yield the C-order little-endian bytes of ``array`` in slices, copying only what must be."""
+    if array.size == 0:
+        return
+    order = array.dtype.byteorder
+    swapped = order == ">" or (order == "=" and sys.byteorder == "big")
+    if array.flags.c_contiguous and not swapped:
+        flat = memoryview(array.reshape(-1).view(np.uint8))
+        for off in range(0, len(flat), WRITE_CHUNK):
+            yield flat[off : off + WRITE_CHUNK]
+        return
+    little = data_type.to_numpy()
+    if array.ndim == 0:
+        yield memoryview(np.ascontiguousarray(array, dtype=little).reshape(-1).view(np.uint8))
+        return
+    row_bytes = max(1, array.nbytes // array.shape[0])
+    rows = max(1, WRITE_CHUNK // row_bytes)
+    for start in range(0, array.shape[0], rows):
+        block = np.ascontiguousarray(array[start : start + rows], dtype=little)
+        yield memoryview(block.reshape(-1).view(np.uint8))
+
+
+def _validate_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    import json
+
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping (a JSON object); got {type(metadata).__name__}")
+    try:
+        return dict(json.loads(json.dumps(dict(metadata))))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metadata must be JSON-serializable: {exc}") from None
+
+
+def _check_target(target: str) -> None:
+    problem = None
+    if os.path.islink(target):
+        problem = "is a symlink"
+    elif os.path.lexists(target):
+        if not os.path.isdir(target):
+            problem = "is a file"
+        elif os.listdir(target):
+            problem = "is a non-empty directory"
+    if problem is not None:
+        raise TargetExistsError(
+            errno.EEXIST,
+            f"cannot save to {target}: it {problem}. A snapshot is a directory with one "
+            "sub-directory per variable, so the target must be a new or empty directory (this "
+            "protects earlier checkpoints from being overwritten). Choose another path or remove "
+            "the old one.",
+            target,
+        )
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _write_variable(
+    tmp: str, source: _Source, *, durable: bool, legacy: bool, bar: Progress
+) -> ManifestEntry:
+    vdir = os.path.join(tmp, source.name)
+    os.mkdir(vdir)
+    hasher = new_hasher()
+
+    def hashed() -> Iterator[memoryview]:
+        for chunk in source.chunks():
+            hasher.update(chunk)
+            yield chunk
+            bar.update(len(chunk))
+
+    written = write_chunks(os.path.join(vdir, DATA_FILENAME), hashed(), durable=durable)
+    if written != source.nbytes:
+        raise SizeMismatchError(
+            f"variable {source.name!r}: wrote {written} bytes, expected {source.nbytes}; the "
+            "source changed size while being saved"
+        )
+    digest = hasher.hexdigest()
+    if source.expected_checksum is not None and digest != source.expected_checksum:
+        raise ChecksumMismatchError(
+            f"variable {source.name!r}: the stored value being copied has checksum {digest}, "
+            f"its manifest recorded {source.expected_checksum}; refusing to copy corrupted data"
+        )
+    if not legacy:
+        meta = encode_meta(source.shape, source.data_type)
+        write_chunks(os.path.join(vdir, META_FILENAME), [memoryview(meta)], durable=durable)
+    if durable:
+        fsync_dir(vdir)
+    return ManifestEntry(source.data_type, source.shape, source.nbytes, digest, not legacy)
+
+
+def _write_marker(tmp: str, manifest: Manifest, *, durable: bool) -> None:
+    data = memoryview(encode_manifest(manifest))
+    write_chunks(os.path.join(tmp, SNAPSHOT_DONE), [data], durable=durable)
+    if durable:
+        fsync_dir(tmp)
+
+
+def _publish(tmp: str, target: str, *, durable: bool) -> None:
+    try:
+        os.rename(tmp, target)  # atomically replaces an empty directory
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise TargetExistsError(
+                errno.EEXIST,
+                f"cannot save to {target}: something was created there while saving (another "
+                "save won the race?). Nothing was written; choose another path.",
+                target,
+            ) from None
+        raise
+    if durable:
+        fsync_dir(os.path.dirname(target))
