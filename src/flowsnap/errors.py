@@ -33,18 +33,25 @@ class FlowsnapError(Exception):
 
 
 class InvalidNameError(FlowsnapError, ValueError):
-    """A variable name cannot be a directory name in a snapshot (empty, ``..``, ``/``, duplicate...)."""
+    """A variable name cannot name a directory in a snapshot (empty, `..`, `/`, duplicate...)."""
 
 
 class UnsupportedDtypeError(FlowsnapError, TypeError):
     """A data type has no OneFlow DataType code, or the code has no array type (kOFRecord...)."""
 
 
-class TargetExistsError(FlowsnapError, FileExistsError):
+class _OSErrorMessage(OSError):
+    """Print only the explanation, not OSError's ``[Errno N] ...: 'path'`` decoration."""
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
+
+class TargetExistsError(FlowsnapError, _OSErrorMessage, FileExistsError):
     """The save target is a file, a symlink or a non-empty directory (OneFlow refused these too)."""
 
 
-class SnapshotWriteError(FlowsnapError, OSError):
+class SnapshotWriteError(FlowsnapError, _OSErrorMessage):
     """The operating system failed a write while saving (disk full, permission, I/O error)."""
 
 

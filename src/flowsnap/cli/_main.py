@@ -84,9 +84,7 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"DAMAGED {p.name or '(snapshot)'}: {p.kind}: {p.message}\n")
         how = "checksums verified" if report.has_manifest else "sizes checked (no manifest)"
         verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-        out.write(
-            f"{verdict}: {len(report.checked)} variables, {_human(report.nbytes)}, {how}\n"
-        )
+        out.write(f"{verdict}: {len(report.checked)} variables, {_human(report.nbytes)}, {how}\n")
     return EXIT_OK if report.ok else EXIT_DAMAGED
 
 

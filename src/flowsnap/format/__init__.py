@@ -14,7 +14,7 @@ Example:
     ((2, 3), np.float32(6.0))
 """
 
-from flowsnap.format._checksum import ALGORITHM as CHECKSUM_ALGORITHM  # noqa: N811
+from flowsnap.format._checksum import ALGORITHM as CHECKSUM_ALGORITHM
 from flowsnap.format._dtypes import DATA_TYPES as DATA_TYPES
 from flowsnap.format._dtypes import DataType as DataType
 from flowsnap.format._dtypes import data_type_for as data_type_for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -39,8 +40,9 @@ class DataType:
         return self.numpy
 
 
-def _le(dtype: object) -> np.dtype[np.generic]:
-    return np.dtype(dtype).newbyteorder("<")
+def _le(dtype: Any) -> np.dtype[np.generic]:
+    little: np.dtype[np.generic] = np.dtype(dtype).newbyteorder("<")
+    return little
 
 
 # The union of the enum across OneFlow versions. 12 was kMaxDataType (a sentinel, never a real
@@ -75,9 +77,7 @@ BY_NUMBER: dict[int, DataType] = {dt.number: dt for dt in DATA_TYPES}
 
 # What a writer records for each NumPy type (int8 is kInt8, never kChar).
 _FOR_NUMPY: dict[np.dtype[np.generic], DataType] = {
-    dt.numpy: dt
-    for dt in DATA_TYPES
-    if dt.numpy is not None and dt.name not in ("kChar",)
+    dt.numpy: dt for dt in DATA_TYPES if dt.numpy is not None and dt.name not in ("kChar",)
 }
 
 SUPPORTED_NUMPY_TYPES: tuple[str, ...] = tuple(sorted(str(d) for d in _FOR_NUMPY))
@@ -91,10 +91,10 @@ def data_type_for(dtype: object, *, what: str = "array") -> DataType:
         what: how to name the value in an error message (``"variable 'w'"``).
 
     Raises:
-        UnsupportedDtypeError: the dtype has no OneFlow DataType (float8, int4, strings, objects...).
+        UnsupportedDtypeError: the dtype has no OneFlow DataType (float8, int4, strings...).
     """
     try:
-        np_dtype = np.dtype(dtype)  # type: ignore[call-overload]
+        np_dtype: np.dtype[Any] = np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError as exc:
         raise UnsupportedDtypeError(f"{what}: {dtype!r} is not a data type") from exc
     key = np_dtype.newbyteorder("<") if np_dtype.byteorder != "|" else np_dtype
@@ -102,6 +102,7 @@ def data_type_for(dtype: object, *, what: str = "array") -> DataType:
     if found is None:
         raise UnsupportedDtypeError(
             f"{what} has dtype {np_dtype}, which OneFlow's checkpoint format cannot store. "
-            f"Supported: {', '.join(SUPPORTED_NUMPY_TYPES)}. Cast it first (e.g. .astype('float32'))."
+            f"Supported: {', '.join(SUPPORTED_NUMPY_TYPES)}. "
+            "Cast it first (e.g. .astype('float32'))."
         )
     return found

@@ -6,6 +6,9 @@ import errno
 import os
 import stat
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 from flowsnap.errors import SizeMismatchError, SnapshotWriteError, UnsafePathError
 
@@ -14,8 +17,14 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
+def byte_view(array: np.ndarray) -> memoryview:
+    """A flat, writable-if-the-array-is byte view of a C-contiguous array (no copy)."""
+    flat: Any = array.reshape(-1).view(np.uint8)
+    return memoryview(flat)
+
+
 def write_error(exc: OSError, what: str) -> SnapshotWriteError:
-    """Wrap an OS error raised while saving into a flowsnap error that names the file and the fix."""
+    """Wrap an OS error raised while saving into a flowsnap error naming the file and the fix."""
     code = exc.errno if exc.errno is not None else errno.EIO
     hint = {
         errno.ENOSPC: "the disk is full: free space or save elsewhere",
@@ -97,7 +106,7 @@ def open_regular(path: str, *, what: str) -> tuple[int, int]:
 
 
 def read_small(path: str, *, limit: int, what: str) -> bytes:
-    """Read a whole small regular file (``meta``, ``snapshot_done``), refusing more than ``limit``."""
+    """Read a small regular file (``meta``, ``snapshot_done``), refusing more than ``limit``."""
     fd, size = open_regular(path, what=what)
     try:
         if size > limit:

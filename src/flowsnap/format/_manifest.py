@@ -110,7 +110,7 @@ def decode_manifest(data: bytes, *, where: str) -> Manifest | None:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad(f"not valid UTF-8 JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-        raise bad("not a flowsnap manifest (no \"format\": \"flowsnap\")")
+        raise bad('not a flowsnap manifest (no "format": "flowsnap")')
     version = doc.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise bad(f"format_version {version!r} is not a positive integer")

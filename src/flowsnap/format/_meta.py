@@ -51,7 +51,8 @@ def parse_meta(data: bytes, *, where: str) -> VariableMeta:
     """Parse a ``meta`` file's bytes.
 
     The canonical form is parsed directly; anything else goes through protobuf's own text-format
-    parser, so every form protobuf accepts (numeric enums, comments, reordered fields, ``dim: [..]``)
+    parser, so every form protobuf accepts (numeric enums, comments, reordered fields,
+    ``dim: [..]``)
     is accepted, and everything it rejects is rejected.
 
     Args:

@@ -41,6 +41,7 @@ def validate_name(name: object) -> str:
     if problem is not None:
         raise InvalidNameError(
             f"invalid variable name {name!r}: {problem}. Each variable is saved as a directory "
-            "named after it; rename the variable (OneFlow joins scopes with '-', e.g. 'conv1-weight')."
+            "named after it; rename the variable (OneFlow joins scopes with '-', e.g. "
+            "'conv1-weight')."
         )
     return name

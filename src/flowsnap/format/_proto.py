@@ -2,8 +2,9 @@
 
 flowsnap ships no generated ``_pb2`` module: the three definitions OneFlow's ``meta`` files need are
 declared here with ``descriptor_pb2`` and turned into a message class by protobuf itself, so the
-parser and printer used for non-canonical ``meta`` files are protobuf's own. Importing protobuf costs
-tens of milliseconds, so this module is imported only when a ``meta`` file leaves the fast path.
+parser and printer used for non-canonical ``meta`` files are protobuf's own. Importing protobuf
+costs tens of milliseconds, so this module is imported only when a ``meta`` file leaves the fast
+path.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _FILE_NAME = "flowsnap/oneflow_variable_meta_info.proto"
 
 @functools.cache
 def variable_meta_info_class() -> Any:
-    """Return the message class for ``oneflow.VariableMetaInfo`` (proto2, OneFlow's field numbers)."""
+    """Return the class of ``oneflow.VariableMetaInfo`` (proto2, OneFlow's field numbers)."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     fdp = descriptor_pb2.FileDescriptorProto(name=_FILE_NAME, package="oneflow", syntax="proto2")

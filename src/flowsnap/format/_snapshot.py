@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Mapping
@@ -20,15 +21,16 @@ from flowsnap.errors import (
     UnsafePathError,
     VariableNotFoundError,
 )
+from flowsnap.format._io import inside, read_small
 from flowsnap.format._manifest import Manifest, ManifestEntry, decode_manifest
 from flowsnap.format._meta import VariableMeta, parse_meta
 from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE
-from flowsnap.format._io import inside, read_small
 from flowsnap.format._parallel import run_parallel
 from flowsnap.format._progress import Progress
 from flowsnap.format._variable import StoredVariable
 
 META_LIMIT = 2**20
+_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 MANIFEST_LIMIT = 256 * 2**20
 
 PathLike = str | os.PathLike[str]
@@ -92,7 +94,7 @@ class Snapshot(Mapping[str, StoredVariable]):
         workers: int | None = None,
         progress: bool | None = None,
     ) -> dict[str, np.ndarray]:
-        """Read variables into new arrays, in parallel, checksums verified (unless ``verify=False``).
+        """Read variables into new arrays, in parallel, checksums verified (unless disabled).
 
         Args:
             names: the variables to read (default: all).
@@ -249,7 +251,8 @@ def open_variable(
 def open_path(
     path: PathLike, *, verify: bool = True, allow_incomplete: bool = False
 ) -> Snapshot | StoredVariable:
-    """OneFlow's ``checkpoint.get`` rule: a variable directory gives one variable, else a snapshot."""
+    """OneFlow's ``checkpoint.get`` rule: a variable directory gives one variable, else a
+    snapshot."""
     if is_variable_dir(path):
         return open_variable(path, verify=verify)
     return open_snapshot(path, verify=verify, allow_incomplete=allow_incomplete)
@@ -298,15 +301,19 @@ def _resolve_file(root_real: str, path: str, *, what: str) -> tuple[str, int] | 
     """Return ``(real path, size)`` of a regular file, ``None`` if absent; enforce SPEC 9."""
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
-        return None
+    except OSError as exc:
+        if exc.errno in _ABSENT:
+            return None
+        raise
     real = path
     if stat.S_ISLNK(info.st_mode):
         real = inside(root_real, path, what=what)
         try:
             info = os.stat(real)
-        except FileNotFoundError:
-            return None
+        except OSError as exc:
+            if exc.errno in _ABSENT:
+                return None  # a dangling or looping link inside the snapshot: not a file
+            raise
     if not stat.S_ISREG(info.st_mode):
         raise UnsafePathError(
             f"{what} {path} is not a regular file (mode {stat.filemode(info.st_mode)}); a "
@@ -385,7 +392,8 @@ def check_against_manifest(
         )
     if meta is not None and (meta.shape != entry.shape or meta.data_type != entry.data_type):
         raise ManifestError(
-            f"variable {name!r}: meta says shape {list(meta.shape)} {meta.data_type.name}, the "
+            f"variable {name!r}: {os.path.join(vdir, META_FILENAME)} says shape "
+            f"{list(meta.shape)} {meta.data_type.name}, the "
             f"manifest says {list(entry.shape)} {entry.data_type.name}; one of them was changed "
             "after the save. Restore the checkpoint from another copy."
         )

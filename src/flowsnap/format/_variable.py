@@ -1,4 +1,7 @@
-"""One stored variable: a lazy, file-backed view of ``<name>/out`` (OneFlow's FileBackendVariableBlob)."""
+"""One stored variable: a lazy, file-backed view of ``<name>/out``.
+
+OneFlow called this a ``FileBackendVariableBlob``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 from flowsnap.errors import ChecksumMismatchError, MissingMetaError, SizeMismatchError
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._dtypes import DataType, data_type_for
-from flowsnap.format._io import open_regular, pread_exact
+from flowsnap.format._io import byte_view, open_regular, pread_exact
 from flowsnap.format._names import DATA_FILENAME
 
 # Reads go in slices of this size: large enough to amortize system calls, small enough that each
@@ -172,7 +175,7 @@ class StoredVariable:
         if out.nbytes == 0:
             self._check_digest(new_hasher().hexdigest(), verify)
             return
-        target = memoryview(out.reshape(-1).view(np.uint8))
+        target = byte_view(out)
         hasher = new_hasher() if self._should_verify(verify) else None
         fd = self._open()
         try:
@@ -205,7 +208,7 @@ class StoredVariable:
             try:
                 pread_exact(
                     fd,
-                    memoryview(out.reshape(-1).view(np.uint8)),
+                    byte_view(out),
                     start * row,
                     path=self.file_path,
                     expected=self._nbytes,

@@ -85,8 +85,11 @@ def verify_snapshot(
     if manifest is not None:
         for name in sorted(set(manifest.variables) - set(snap) - damaged):
             problems.append(
-                Problem(name, "MissingVariableError", f"variable {name!r} is in the manifest "
-                        "but its data file is missing")
+                Problem(
+                    name,
+                    "MissingVariableError",
+                    f"variable {name!r} is in the manifest but its data file is missing",
+                )
             )
 
     def check(var: StoredVariable) -> Problem | None:

@@ -25,7 +25,7 @@ from flowsnap.errors import (
 )
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._dtypes import DataType, data_type_for
-from flowsnap.format._io import fsync_dir, write_chunks, write_error
+from flowsnap.format._io import byte_view, fsync_dir, write_chunks, write_error
 from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
 from flowsnap.format._meta import encode_meta
 from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE, validate_name
@@ -193,19 +193,19 @@ def _array_chunks(array: np.ndarray, data_type: DataType) -> Iterator[memoryview
     order = array.dtype.byteorder
     swapped = order == ">" or (order == "=" and sys.byteorder == "big")
     if array.flags.c_contiguous and not swapped:
-        flat = memoryview(array.reshape(-1).view(np.uint8))
+        flat = byte_view(array)
         for off in range(0, len(flat), WRITE_CHUNK):
             yield flat[off : off + WRITE_CHUNK]
         return
     little = data_type.to_numpy()
     if array.ndim == 0:
-        yield memoryview(np.ascontiguousarray(array, dtype=little).reshape(-1).view(np.uint8))
+        yield byte_view(np.ascontiguousarray(array, dtype=little))
         return
     row_bytes = max(1, array.nbytes // array.shape[0])
     rows = max(1, WRITE_CHUNK // row_bytes)
     for start in range(0, array.shape[0], rows):
         block = np.ascontiguousarray(array[start : start + rows], dtype=little)
-        yield memoryview(block.reshape(-1).view(np.uint8))
+        yield byte_view(block)
 
 
 def _validate_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -214,7 +214,9 @@ def _validate_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     import json
 
     if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a mapping (a JSON object); got {type(metadata).__name__}")
+        raise TypeError(
+            f"metadata must be a mapping (a JSON object); got {type(metadata).__name__}"
+        )
     try:
         return dict(json.loads(json.dumps(dict(metadata))))
     except (TypeError, ValueError) as exc:

@@ -1,0 +1,204 @@
+"""Saving: validation before any side effect, atomic publication, nothing half-written."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flowsnap.errors import (
+    InvalidNameError,
+    MissingMetaError,
+    SnapshotWriteError,
+    TargetExistsError,
+    UnsupportedDtypeError,
+)
+from flowsnap.format import _writer, open_snapshot, open_variable, write_snapshot
+
+
+def leftovers(parent: Path) -> list[str]:
+    return [n for n in os.listdir(parent) if ".flowsnap-tmp-" in n]
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("", "empty"),
+        (".", "special"),
+        ("..", "special"),
+        ("a/b", "'/'"),
+        ("../escape", "'/'"),
+        ("a\\b", "'/'"),
+        ("nul\0byte", "NUL"),
+        ("snapshot_done", "commit marker"),
+        ("x" * 256, "256 bytes"),
+        ("\udc80", "UTF-8"),
+        (3, "strings"),
+    ],
+)
+def test_invalid_names_are_rejected_before_writing(
+    tmp_path: Path, name: object, fragment: str
+) -> None:
+    with pytest.raises(InvalidNameError, match=fragment):
+        write_snapshot(tmp_path / "c", {name: np.ones(1)})  # type: ignore[dict-item]
+    assert os.listdir(tmp_path) == []
+
+
+def test_names_up_to_255_utf8_bytes_are_fine(tmp_path: Path) -> None:
+    name = "é" * 127  # 254 bytes
+    write_snapshot(tmp_path / "c", {name: np.ones(1)}, durable=False)
+    assert list(open_snapshot(tmp_path / "c")) == [name]
+
+
+def test_duplicate_names_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(InvalidNameError, match="twice"):
+        write_snapshot(tmp_path / "c", [("w", np.ones(1)), ("w", np.zeros(1))])
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.array(["a", "b"]),
+        np.array([object(), None]),
+        np.array(["2020-01-01"], dtype="datetime64[D]"),
+        np.zeros(2, dtype="float8_e4m3fn"),
+    ],
+    ids=["str", "object", "datetime", "float8"],
+)
+def test_unsupported_dtypes_are_rejected_before_writing(tmp_path: Path, value: np.ndarray) -> None:
+    with pytest.raises(UnsupportedDtypeError, match=r"variable 'w'.*Cast it first"):
+        write_snapshot(tmp_path / "c", {"ok": np.ones(1), "w": value})
+    assert os.listdir(tmp_path) == []
+
+
+def test_not_an_array_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises((TypeError, UnsupportedDtypeError), match="variable 'w'"):
+        write_snapshot(tmp_path / "c", {"w": {"a": 1}})
+    with pytest.raises(TypeError, match="mapping"):
+        write_snapshot(tmp_path / "c", [np.ones(1)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="JSON"):
+        write_snapshot(tmp_path / "c", {"w": np.ones(1)}, metadata={"x": object()})
+    assert os.listdir(tmp_path) == []
+
+
+def test_target_rules(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TargetExistsError, match="is a file"):
+        write_snapshot(tmp_path / "file", {"w": np.ones(1)})
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "old").write_text("precious")
+    with pytest.raises(TargetExistsError, match="non-empty directory"):
+        write_snapshot(tmp_path / "full", {"w": np.ones(1)})
+    assert (tmp_path / "full" / "old").read_text() == "precious"
+    os.symlink(tmp_path / "elsewhere", tmp_path / "link")
+    with pytest.raises(TargetExistsError, match="symlink"):
+        write_snapshot(tmp_path / "link", {"w": np.ones(1)})
+    # An empty directory is fine (OneFlow allowed it), and so are missing parents.
+    (tmp_path / "empty").mkdir()
+    write_snapshot(tmp_path / "empty", {"w": np.ones(1)})
+    write_snapshot(tmp_path / "a" / "b" / "c", {"w": np.ones(1)})
+    assert open_snapshot(tmp_path / "a" / "b" / "c")["w"].numpy().tolist() == [1.0]
+    assert leftovers(tmp_path) == []
+
+
+def test_error_message_is_oneflow_like(tmp_path: Path) -> None:
+    (tmp_path / "ckpt.pt").write_text("x")
+    with pytest.raises(TargetExistsError) as info:
+        write_snapshot(tmp_path / "ckpt.pt", {"w": np.ones(1)})
+    text = str(info.value)
+    assert str(tmp_path / "ckpt.pt") in text
+    assert "directory" in text
+    assert isinstance(info.value, FileExistsError)
+
+
+def test_failure_midway_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _writer.write_chunks
+    calls = {"n": 0}
+
+    def flaky(path: str, chunks: object, *, durable: bool) -> int:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return real(path, chunks, durable=durable)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_writer, "write_chunks", flaky)
+    variables = {f"v{i}": np.ones(10) for i in range(8)}
+    with pytest.raises(SnapshotWriteError, match="disk is full") as info:
+        write_snapshot(tmp_path / "c", variables, workers=1)
+    assert info.value.errno == errno.ENOSPC
+    assert isinstance(info.value, OSError)
+    assert not (tmp_path / "c").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_interrupt_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_writer, "_write_marker", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+    assert os.listdir(tmp_path) == []
+
+
+def test_target_created_by_someone_else_during_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _writer._write_marker
+
+    def racing(tmp: str, manifest: object, *, durable: bool) -> None:
+        real(tmp, manifest, durable=durable)  # type: ignore[arg-type]
+        (tmp_path / "c").mkdir()
+        (tmp_path / "c" / "theirs").write_text("other writer")
+
+    monkeypatch.setattr(_writer, "_write_marker", racing)
+    with pytest.raises(TargetExistsError, match="created there while saving"):
+        write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+    assert os.listdir(tmp_path / "c") == ["theirs"]
+    assert leftovers(tmp_path) == []
+
+
+def test_permission_denied_is_a_write_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    (tmp_path / "ro").mkdir(mode=0o500)
+    with pytest.raises(SnapshotWriteError, match="permission"):
+        write_snapshot(tmp_path / "ro" / "c", {"w": np.ones(3)})
+
+
+def test_permission_denied_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(path: str, mode: int = 0o777) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(_writer.os, "mkdir", denied)
+    with pytest.raises(SnapshotWriteError, match="permission denied") as info:
+        write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+    assert str(tmp_path) in str(info.value)
+
+
+def test_parent_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SnapshotWriteError, match="parent directory"):
+        write_snapshot(tmp_path / "f" / "c", {"w": np.ones(3)})
+
+
+def test_legacy_stored_value_without_meta_needs_shape(tmp_path: Path) -> None:
+    (tmp_path / "leg" / "w").mkdir(parents=True)
+    (tmp_path / "leg" / "w" / "out").write_bytes(np.ones(4, np.float32).tobytes())
+    stored = open_variable(tmp_path / "leg" / "w")
+    with pytest.raises(MissingMetaError, match="with_meta"):
+        write_snapshot(tmp_path / "c", {"w": stored})
+    write_snapshot(tmp_path / "c", {"w": stored.with_meta((2, 2), np.float32)})
+    assert open_snapshot(tmp_path / "c")["w"].shape == (2, 2)
+
+
+def test_new_snapshot_has_normal_permissions(tmp_path: Path) -> None:
+    write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+    mode = (tmp_path / "c").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask

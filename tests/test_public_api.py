@@ -1,0 +1,78 @@
+"""The public surface is exactly what we mean to offer, and every public name is documented."""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from pathlib import Path
+
+import flowsnap
+import flowsnap.errors
+import flowsnap.format
+
+FORMAT_API = [
+    "CHECKSUM_ALGORITHM",
+    "DATA_FILENAME",
+    "DATA_TYPES",
+    "FORMAT_VERSION",
+    "META_FILENAME",
+    "SNAPSHOT_DONE",
+    "DataType",
+    "Manifest",
+    "ManifestEntry",
+    "Problem",
+    "Snapshot",
+    "StoredVariable",
+    "VariableMeta",
+    "VerifyReport",
+    "data_type_for",
+    "encode_meta",
+    "is_variable_dir",
+    "open_path",
+    "open_snapshot",
+    "open_variable",
+    "parse_meta",
+    "read_snapshot",
+    "validate_name",
+    "verify_snapshot",
+    "write_snapshot",
+]
+
+
+def test_format_surface() -> None:
+    assert sorted(flowsnap.format.__all__) == sorted(FORMAT_API)
+    for name in FORMAT_API:
+        assert hasattr(flowsnap.format, name), name
+
+
+def test_every_public_callable_has_a_docstring() -> None:
+    for module in (flowsnap.format, flowsnap.errors):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert obj.__doc__, f"{module.__name__}.{name}"
+                assert obj.__doc__.strip(), f"{module.__name__}.{name}"
+                for attr, member in vars(obj).items() if inspect.isclass(obj) else []:
+                    if not attr.startswith("_") and (
+                        inspect.isfunction(member) or isinstance(member, property)
+                    ):
+                        assert member.__doc__, f"{module.__name__}.{name}.{attr}"
+
+
+def test_errors_subclass_flowsnap_error_and_a_builtin() -> None:
+    for name in flowsnap.errors.__all__:
+        cls = getattr(flowsnap.errors, name)
+        assert issubclass(cls, flowsnap.errors.FlowsnapError)
+        if cls is not flowsnap.errors.FlowsnapError:
+            builtin = [b for b in cls.__mro__ if b.__module__ == "builtins" and b is not object]
+            assert any(b is not Exception and b is not BaseException for b in builtin), name
+
+
+def test_version_matches_pyproject() -> None:
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert flowsnap.__version__ == pyproject["project"]["version"]
+
+
+def test_root_is_lazy() -> None:
+    assert "format" in dir(flowsnap)
+    assert flowsnap.format is flowsnap.__getattr__("format")
