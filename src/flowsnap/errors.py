@@ -40,18 +40,18 @@ class UnsupportedDtypeError(FlowsnapError, TypeError):
     """A data type has no OneFlow DataType code, or the code has no array type (kOFRecord...)."""
 
 
-class _OSErrorMessage(OSError):
+class _PlainMessageOSError(OSError):
     """Print only the explanation, not OSError's ``[Errno N] ...: 'path'`` decoration."""
 
     def __str__(self) -> str:
         return str(self.strerror) if self.strerror else super().__str__()
 
 
-class TargetExistsError(FlowsnapError, _OSErrorMessage, FileExistsError):
+class TargetExistsError(FlowsnapError, _PlainMessageOSError, FileExistsError):
     """The save target is a file, a symlink or a non-empty directory (OneFlow refused these too)."""
 
 
-class SnapshotWriteError(FlowsnapError, _OSErrorMessage):
+class SnapshotWriteError(FlowsnapError, _PlainMessageOSError):
     """The operating system failed a write while saving (disk full, permission, I/O error)."""
 
 

@@ -142,23 +142,21 @@ def decode_manifest(data: bytes, *, where: str) -> Manifest | None:
 
 
 def _decode_entry(raw: object) -> ManifestEntry | None:
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         return None
     data_type = BY_NAME.get(raw.get("data_type"))  # type: ignore[arg-type]
     shape, nbytes, digest = raw.get("shape"), raw.get("nbytes"), raw.get("checksum")
     has_meta = raw.get("meta", True)
-    if data_type is None:
+    # ``type(x) is int`` also rejects bools, which are ints to isinstance.
+    if (
+        data_type is None
+        or type(shape) is not list
+        or not all(type(d) is int and d >= 0 for d in shape)
+        or type(nbytes) is not int
+        or nbytes < 0
+        or type(digest) is not str
+        or _HEX16.fullmatch(digest) is None
+        or type(has_meta) is not bool
+    ):
         return None
-    ok = (
-        isinstance(shape, list)
-        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-        and isinstance(nbytes, int)
-        and not isinstance(nbytes, bool)
-        and nbytes >= 0
-        and isinstance(digest, str)
-        and _HEX16.fullmatch(digest) is not None
-        and isinstance(has_meta, bool)
-    )
-    if not ok:
-        return None
-    return ManifestEntry(data_type, tuple(shape), nbytes, digest, has_meta)  # type: ignore[arg-type]
+    return ManifestEntry(data_type, tuple(shape), nbytes, digest, has_meta)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -63,12 +64,25 @@ def parse_meta(data: bytes, *, where: str) -> VariableMeta:
         MetaError: the text is not a valid VariableMetaInfo, or a dim is negative.
         UnsupportedDtypeError: the data type is unknown or has no array form (kOFRecord...).
     """
-    match = _CANONICAL.fullmatch(data)
-    if match is not None and match.group(2).decode() in BY_NAME:
-        shape = tuple(int(d) for d in _DIM.findall(match.group(1)))
-        if all(d <= _INT64_MAX for d in shape):
-            return _checked(shape, BY_NAME[match.group(2).decode()], where)
+    meta = _parse_canonical(data)
+    if meta is not None:
+        return meta
     return _parse_with_protobuf(data, where)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_canonical(data: bytes) -> VariableMeta | None:
+    """The fast path; cached, since models repeat the same few shapes (layer after layer)."""
+    match = _CANONICAL.fullmatch(data)
+    if match is None:
+        return None
+    data_type = BY_NAME.get(match.group(2).decode())
+    if data_type is None or data_type.numpy is None:
+        return None  # let the slow path produce the error
+    shape = tuple(int(d) for d in _DIM.findall(match.group(1)))
+    if any(d > _INT64_MAX for d in shape):
+        return None
+    return VariableMeta(shape, data_type)
 
 
 def _parse_with_protobuf(data: bytes, where: str) -> VariableMeta:

@@ -113,6 +113,7 @@ def write_snapshot(
             sources,
             [s.nbytes for s in sources],
             workers=workers,
+            durable=durable,
         )
         manifest = Manifest(
             variables={s.name: e for s, e in zip(sources, entries, strict=True)},
