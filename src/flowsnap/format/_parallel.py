@@ -11,11 +11,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # A variable of at least BIG_BYTES is a task of its own; smaller ones are grouped into tasks of up
-# to BATCH_BYTES. Small variables cost mostly Python time, and threads contending for the GIL made
-# 10,000 tiny variables load 1.75x slower on 2 threads than on 1; big ones are I/O and hashing,
-# which release the GIL and scale.
+# to ``batch_bytes`` and ``batch_items``. Reading a small variable costs mostly Python time, and
+# threads contending for the GIL made 10,000 tiny variables load 1.75x slower on 2 threads than on
+# 1: reads use coarse batches. Writing one costs mostly mkdir/create system calls, which release the
+# GIL: 2 threads saved 10,000 tiny variables 1.8x faster than 1, so writes use fine batches.
 BIG_BYTES = 2**20
-BATCH_BYTES = 16 * 2**20
+READ_BATCH = (16 * 2**20, None)
+WRITE_BATCH = (2**20, 64)
 
 
 def default_workers(*, durable: bool = False) -> int:
@@ -35,6 +37,7 @@ def run_parallel(
     *,
     workers: int | None,
     durable: bool = False,
+    batch: tuple[int, int | None] = READ_BATCH,
 ) -> list[R]:
     """Return ``[fn(item) for item in items]``, computed on a thread pool.
 
@@ -44,6 +47,7 @@ def run_parallel(
     if workers <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
 
+    batch_bytes, batch_items = batch
     order = sorted(range(len(items)), key=lambda i: -sizes[i])
     batches: list[list[int]] = []
     small: list[int] = []
@@ -54,7 +58,7 @@ def run_parallel(
             continue
         small.append(i)
         small_bytes += sizes[i]
-        if small_bytes >= BATCH_BYTES:
+        if small_bytes >= batch_bytes or (batch_items is not None and len(small) >= batch_items):
             batches.append(small)
             small, small_bytes = [], 0
     if small:

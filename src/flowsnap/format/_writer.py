@@ -29,7 +29,7 @@ from flowsnap.format._io import byte_view, fsync_dir, write_chunks, write_error
 from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
 from flowsnap.format._meta import encode_meta
 from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE, validate_name
-from flowsnap.format._parallel import run_parallel
+from flowsnap.format._parallel import WRITE_BATCH, run_parallel
 from flowsnap.format._progress import Progress
 from flowsnap.format._variable import StoredVariable
 
@@ -114,6 +114,7 @@ def write_snapshot(
             [s.nbytes for s in sources],
             workers=workers,
             durable=durable,
+            batch=WRITE_BATCH,
         )
         manifest = Manifest(
             variables={s.name: e for s, e in zip(sources, entries, strict=True)},
