@@ -12,6 +12,7 @@ SRC = Path(__file__).parent.parent / "src" / "flowsnap"
 # What each layer may import from flowsnap (besides itself). Lower layers come first.
 ALLOWED = {
     "format": {"flowsnap.errors", "flowsnap._version", "flowsnap.format"},
+    "initializers": {"flowsnap.errors", "flowsnap.format", "flowsnap.initializers"},
     "cli": {"flowsnap.errors", "flowsnap._version", "flowsnap.format", "flowsnap.cli"},
 }
 # Third-party modules the engine-free layers may use.

@@ -9,6 +9,7 @@ from pathlib import Path
 import flowsnap
 import flowsnap.errors
 import flowsnap.format
+import flowsnap.initializers
 
 FORMAT_API = [
     "CHECKSUM_ALGORITHM",
@@ -39,6 +40,37 @@ FORMAT_API = [
 ]
 
 
+INITIALIZERS_API = [
+    "Constant",
+    "Empty",
+    "Initializer",
+    "RandomNormal",
+    "RandomUniform",
+    "RandomUniformInt",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "compute_fans",
+    "constant_initializer",
+    "empty_initializer",
+    "glorot_normal_initializer",
+    "glorot_uniform_initializer",
+    "kaiming_initializer",
+    "ones_initializer",
+    "random_normal_initializer",
+    "random_uniform_initializer",
+    "truncated_normal",
+    "truncated_normal_initializer",
+    "variance_scaling_initializer",
+    "xavier_normal_initializer",
+    "xavier_uniform_initializer",
+    "zeros_initializer",
+]
+
+
+def test_initializers_surface() -> None:
+    assert sorted(flowsnap.initializers.__all__) == sorted(INITIALIZERS_API)
+
+
 def test_format_surface() -> None:
     assert sorted(flowsnap.format.__all__) == sorted(FORMAT_API)
     for name in FORMAT_API:
@@ -46,7 +78,7 @@ def test_format_surface() -> None:
 
 
 def test_every_public_callable_has_a_docstring() -> None:
-    for module in (flowsnap.format, flowsnap.errors):
+    for module in (flowsnap.format, flowsnap.errors, flowsnap.initializers):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):

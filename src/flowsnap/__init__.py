@@ -12,9 +12,9 @@ from typing import Any
 
 from flowsnap._version import __version__ as __version__
 
-__all__ = ["__version__", "errors", "format"]
+__all__ = ["__version__", "errors", "format", "initializers"]
 
-_SUBMODULES = frozenset({"errors", "format", "cli"})
+_SUBMODULES = frozenset({"errors", "format", "initializers", "cli"})
 
 
 def __getattr__(name: str) -> Any:
