@@ -13,6 +13,12 @@ SRC = Path(__file__).parent.parent / "src" / "flowsnap"
 ALLOWED = {
     "format": {"flowsnap.errors", "flowsnap._version", "flowsnap.format"},
     "initializers": {"flowsnap.errors", "flowsnap.format", "flowsnap.initializers"},
+    "optimizers": {
+        "flowsnap.errors",
+        "flowsnap.format",
+        "flowsnap.initializers",
+        "flowsnap.optimizers",
+    },
     "cli": {"flowsnap.errors", "flowsnap._version", "flowsnap.format", "flowsnap.cli"},
 }
 # Third-party modules the engine-free layers may use.

@@ -10,6 +10,7 @@ import flowsnap
 import flowsnap.errors
 import flowsnap.format
 import flowsnap.initializers
+import flowsnap.optimizers
 
 FORMAT_API = [
     "CHECKSUM_ALGORITHM",
@@ -67,6 +68,24 @@ INITIALIZERS_API = [
 ]
 
 
+OPTIMIZERS_API = [
+    "CosineScheduler",
+    "ExponentialScheduler",
+    "InverseTimeScheduler",
+    "LinearCosineScheduler",
+    "NaturalExpScheduler",
+    "PiecewiseConstantScheduler",
+    "PiecewiseScalingScheduler",
+    "PolynomialSchduler",
+    "PolynomialScheduler",
+    "warmup",
+]
+
+
+def test_optimizers_surface() -> None:
+    assert sorted(flowsnap.optimizers.__all__) == sorted(OPTIMIZERS_API)
+
+
 def test_initializers_surface() -> None:
     assert sorted(flowsnap.initializers.__all__) == sorted(INITIALIZERS_API)
 
@@ -78,7 +97,7 @@ def test_format_surface() -> None:
 
 
 def test_every_public_callable_has_a_docstring() -> None:
-    for module in (flowsnap.format, flowsnap.errors, flowsnap.initializers):
+    for module in (flowsnap.format, flowsnap.errors, flowsnap.initializers, flowsnap.optimizers):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
