@@ -69,6 +69,7 @@ INITIALIZERS_API = [
 
 
 OPTIMIZERS_API = [
+    "AdamRule",
     "CosineScheduler",
     "ExponentialScheduler",
     "InverseTimeScheduler",
@@ -78,6 +79,10 @@ OPTIMIZERS_API = [
     "PiecewiseScalingScheduler",
     "PolynomialSchduler",
     "PolynomialScheduler",
+    "RMSPropRule",
+    "SGDRule",
+    "UpdateRule",
+    "regularize_gradient",
     "warmup",
 ]
 

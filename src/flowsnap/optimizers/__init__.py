@@ -1,10 +1,17 @@
 """OneFlow's optimizers and learning-rate schedules, as pure functions.
 
-This part holds the schedules (``PiecewiseConstantScheduler`` and friends) and warmups; each is a
-frozen record whose call maps a train step to a float32 learning rate, also inside ``jax.jit``.
+Here: the schedules (``PiecewiseConstantScheduler`` and friends) and warmups, each a frozen record
+whose call maps a train step to a float32 learning rate (also inside ``jax.jit``); and the
+per-variable update rules (``SGDRule``, ``AdamRule``, ``RMSPropRule``) with OneFlow's slot names
+and sign conventions, plus the l1/l2 gradient rule.
 """
 
 from flowsnap.optimizers import warmup as warmup
+from flowsnap.optimizers._rules import AdamRule as AdamRule
+from flowsnap.optimizers._rules import RMSPropRule as RMSPropRule
+from flowsnap.optimizers._rules import SGDRule as SGDRule
+from flowsnap.optimizers._rules import UpdateRule as UpdateRule
+from flowsnap.optimizers._rules import regularize_gradient as regularize_gradient
 from flowsnap.optimizers._schedules import CosineScheduler as CosineScheduler
 from flowsnap.optimizers._schedules import ExponentialScheduler as ExponentialScheduler
 from flowsnap.optimizers._schedules import InverseTimeScheduler as InverseTimeScheduler
@@ -21,6 +28,7 @@ from flowsnap.optimizers._schedules import PolynomialScheduler as PolynomialSche
 PolynomialSchduler = PolynomialScheduler  # OneFlow's misspelled, deprecated alias
 
 __all__ = [
+    "AdamRule",
     "CosineScheduler",
     "ExponentialScheduler",
     "InverseTimeScheduler",
@@ -30,5 +38,9 @@ __all__ = [
     "PiecewiseScalingScheduler",
     "PolynomialSchduler",
     "PolynomialScheduler",
+    "RMSPropRule",
+    "SGDRule",
+    "UpdateRule",
+    "regularize_gradient",
     "warmup",
 ]

@@ -1,0 +1,147 @@
+"""Per-variable update rules of OneFlow's optimizers (reference 6.1-6.2), as pure functions.
+
+A rule says which state ("slot") variables it keeps per parameter, under OneFlow's names
+(``<var>-momentum``, ``<var>-m``, ``<var>-v``, ``<var>-mean_square``...), and maps
+``(w, g, slots, lr, step)`` to the new ``(w, slots)``. ``g`` is the gradient after
+regularization; ``step`` is the train step before this step's increment (0-based). The optimizer
+classes and the compiled train step build on these.
+
+Compatibility: the momentum slot keeps OneFlow's sign: it holds ``-lr * v`` of the textbook
+``v = beta * v + g`` form, so OneFlow checkpoints resume exactly. Adam follows OneFlow v0.3.4
+(``w -= lr_t * (m / (sqrt(v) + eps) + wd * w)``, bias correction optional and off by default).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+Slots = Mapping[str, jax.Array]
+
+
+class UpdateRule(abc.ABC):
+    """How one optimizer updates one variable."""
+
+    @property
+    @abc.abstractmethod
+    def slot_names(self) -> tuple[str, ...]:
+        """Suffixes of the state variables kept per parameter (``<var>-<suffix>``), all
+        initialized to zeros of the parameter's shape."""
+
+    @abc.abstractmethod
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Return the new value of ``w`` and of its slots."""
+
+    def init_slots(self, w: jax.Array) -> dict[str, jax.Array]:
+        """Zero-initialized slots for a parameter ``w``."""
+        return {name: jnp.zeros_like(w) for name in self.slot_names}
+
+
+@dataclass(frozen=True)
+class SGDRule(UpdateRule):
+    """Plain SGD (``momentum=0``) or OneFlow's momentum SGD, with optional decoupled weight decay.
+
+    plain: ``w -= lr * (g + wd * w)``; momentum: ``m = beta * m - lr * g; w = w + m - lr * wd * w``.
+    """
+
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """``("momentum",)`` unless ``momentum == 0``."""
+        return ("momentum",) if self.momentum != 0 else ()
+
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One SGD step."""
+        del step
+        lr = lr.astype(w.dtype)
+        if self.momentum == 0:
+            return w - lr * (g + self.weight_decay * w), {}
+        m = self.momentum * slots["momentum"] - lr * g
+        return w + m - lr * self.weight_decay * w, {"momentum": m}
+
+
+@dataclass(frozen=True)
+class AdamRule(UpdateRule):
+    """OneFlow v0.3.4 Adam (and AdamW when ``weight_decay`` is set).
+
+    ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g²``;
+    ``w -= lr_t (m / (sqrt(v) + eps) + wd w)``
+    with ``lr_t = lr sqrt(1 - b2^(t+1)) / (1 - b1^(t+1))`` if ``do_bias_correction`` else ``lr``.
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    do_bias_correction: bool = False
+    weight_decay: float = 0.0
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """``("m", "v")``."""
+        return ("m", "v")
+
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One Adam step."""
+        m = self.beta1 * slots["m"] + (1 - self.beta1) * g
+        v = self.beta2 * slots["v"] + (1 - self.beta2) * g * g
+        lr_t = lr.astype(jnp.float32)
+        if self.do_bias_correction:
+            t = step.astype(jnp.float32) + 1
+            lr_t = lr_t * jnp.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        lr_t = lr_t.astype(w.dtype)
+        w = w - lr_t * (m / (jnp.sqrt(v) + self.epsilon) + self.weight_decay * w)
+        return w, {"m": m, "v": v}
+
+
+@dataclass(frozen=True)
+class RMSPropRule(UpdateRule):
+    """``ms = (1 - d) g² + d ms``; centered: ``mg = (1 - d) g + d mg``, ``denom = ms - mg²``;
+    ``w -= lr * g * rsqrt(denom + eps)``."""
+
+    decay_rate: float = 0.99
+    epsilon: float = 1e-8
+    centered: bool = False
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """``("mean_square",)``, plus ``"mean_gradient"`` when centered."""
+        return ("mean_square", "mean_gradient") if self.centered else ("mean_square",)
+
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One RMSProp step."""
+        del step
+        d = self.decay_rate
+        ms = (1 - d) * g * g + d * slots["mean_square"]
+        new = {"mean_square": ms}
+        denom = ms
+        if self.centered:
+            mg = (1 - d) * g + d * slots["mean_gradient"]
+            new["mean_gradient"] = mg
+            denom = ms - mg * mg
+        return w - lr.astype(w.dtype) * g * jax.lax.rsqrt(denom + self.epsilon), new
+
+
+def regularize_gradient(g: jax.Array, w: jax.Array, l1: float, l2: float) -> jax.Array:
+    """OneFlow's l1/l2 gradient rule: ``g + l1 * (w >= 0 ? 1 : -1) + l2 * w``.
+
+    No factor 2 on ``l2``, and the sign of 0 is +1, as OneFlow's kernel computes it.
+    """
+    if l1:
+        g = g + l1 * jnp.where(w >= 0, 1, -1).astype(g.dtype)
+    if l2:
+        g = g + l2 * w
+    return g

@@ -1,0 +1,113 @@
+"""Update rules against NumPy oracles of OneFlow's kernels, over several steps."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flowsnap.optimizers import AdamRule, RMSPropRule, SGDRule, regularize_gradient
+
+RNG = np.random.default_rng(0)
+W0 = RNG.standard_normal((4, 5)).astype(np.float32)
+GRADS = [RNG.standard_normal((4, 5)).astype(np.float32) for _ in range(5)]
+LRS = [0.1, 0.1, 0.05, 0.05, 0.01]
+
+
+def run(rule: object) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    w = jnp.asarray(W0)
+    slots = rule.init_slots(w)  # type: ignore[attr-defined]
+    step_fn = jax.jit(rule.update)  # type: ignore[attr-defined]
+    for t, (g, lr) in enumerate(zip(GRADS, LRS, strict=True)):
+        w, slots = step_fn(w, jnp.asarray(g), slots, jnp.float32(lr), jnp.int32(t))
+    return np.asarray(w), {k: np.asarray(v) for k, v in slots.items()}
+
+
+def close(a: np.ndarray, b: np.ndarray) -> None:
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.01])
+def test_plain_sgd(wd: float) -> None:
+    w = W0.astype(np.float64)
+    for g, lr in zip(GRADS, LRS, strict=True):
+        w = w - lr * (g + wd * w)
+    got, slots = run(SGDRule(momentum=0.0, weight_decay=wd))
+    close(got, w)
+    assert slots == {}
+
+
+def test_momentum_sgd_keeps_oneflows_negative_buffer() -> None:
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    for g, lr in zip(GRADS, LRS, strict=True):
+        m = 0.9 * m - lr * g
+        w = w + m
+    got, slots = run(SGDRule())  # momentum defaults to 0.9, as in OneFlow
+    close(got, w)
+    close(slots["momentum"], m)
+    # With a constant learning rate this is the textbook v = beta v + g; w -= lr v, and
+    # OneFlow's buffer is -lr * v.
+    w2, v = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    for g in GRADS:
+        v = 0.9 * v + g
+        w2 = w2 - 0.1 * v
+    rule = SGDRule()
+    wj, sj = jnp.asarray(W0), rule.init_slots(jnp.asarray(W0))
+    for t, g in enumerate(GRADS):
+        wj, sj = rule.update(wj, jnp.asarray(g), sj, jnp.float32(0.1), jnp.int32(t))
+    close(np.asarray(wj), w2)
+    close(np.asarray(sj["momentum"]), -0.1 * v)
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+@pytest.mark.parametrize("wd", [0.0, 0.01])
+def test_adam_v034(bias_correction: bool, wd: float) -> None:
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    w = W0.astype(np.float64)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, (g, lr) in enumerate(zip(GRADS, LRS, strict=True)):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        lr_t = lr * np.sqrt(1 - b2 ** (t + 1)) / (1 - b1 ** (t + 1)) if bias_correction else lr
+        w = w - lr_t * (m / (np.sqrt(v) + eps) + wd * w)
+    got, slots = run(AdamRule(do_bias_correction=bias_correction, weight_decay=wd))
+    close(got, w)
+    close(slots["m"], m)
+    close(slots["v"], v)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_rmsprop(centered: bool) -> None:
+    d, eps = 0.99, 1e-8
+    w = W0.astype(np.float64)
+    ms, mg = np.zeros_like(w), np.zeros_like(w)
+    for g, lr in zip(GRADS, LRS, strict=True):
+        ms = (1 - d) * g * g + d * ms
+        denom = ms
+        if centered:
+            mg = (1 - d) * g + d * mg
+            denom = ms - mg * mg
+        w = w - lr * g / np.sqrt(denom + eps)
+    got, slots = run(RMSPropRule(centered=centered))
+    np.testing.assert_allclose(got, w, rtol=2e-4, atol=2e-5)
+    assert sorted(slots) == (["mean_gradient", "mean_square"] if centered else ["mean_square"])
+
+
+def test_slot_names_follow_oneflow() -> None:
+    assert SGDRule().slot_names == ("momentum",)
+    assert SGDRule(momentum=0).slot_names == ()
+    assert AdamRule().slot_names == ("m", "v")
+    assert RMSPropRule(centered=True).slot_names == ("mean_square", "mean_gradient")
+
+
+def test_regularize_gradient_rule() -> None:
+    w = jnp.asarray([-2.0, 0.0, 3.0])
+    g = jnp.asarray([1.0, 1.0, 1.0])
+    # sign(0) counts as +1 and l2 has no factor 2, as in OneFlow's kernel.
+    np.testing.assert_allclose(
+        np.asarray(regularize_gradient(g, w, 0.1, 0.01)),
+        [1 - 0.1 - 0.02, 1 + 0.1, 1 + 0.1 + 0.03],
+        rtol=1e-6,
+    )
+    assert regularize_gradient(g, w, 0.0, 0.0) is g
