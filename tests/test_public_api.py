@@ -73,6 +73,7 @@ OPTIMIZERS_API = [
     "CosineScheduler",
     "ExponentialScheduler",
     "InverseTimeScheduler",
+    "LAMBRule",
     "LinearCosineScheduler",
     "NaturalExpScheduler",
     "PiecewiseConstantScheduler",
@@ -83,6 +84,7 @@ OPTIMIZERS_API = [
     "SGDRule",
     "UpdateRule",
     "regularize_gradient",
+    "regularizers",
     "warmup",
 ]
 

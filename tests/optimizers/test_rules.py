@@ -7,7 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flowsnap.optimizers import AdamRule, RMSPropRule, SGDRule, regularize_gradient
+from flowsnap.optimizers import (
+    AdamRule,
+    LAMBRule,
+    RMSPropRule,
+    SGDRule,
+    regularize_gradient,
+    regularizers,
+)
 
 RNG = np.random.default_rng(0)
 W0 = RNG.standard_normal((4, 5)).astype(np.float32)
@@ -111,3 +118,30 @@ def test_regularize_gradient_rule() -> None:
         rtol=1e-6,
     )
     assert regularize_gradient(g, w, 0.0, 0.0) is g
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.01])
+def test_lamb_legacy_kernel(wd: float) -> None:
+    b1, b2, eps = 0.9, 0.999, 1e-6
+    w = W0.astype(np.float64)
+    m, v, b1_t, b2_t = np.zeros_like(w), np.zeros_like(w), b1, b2
+    for g, lr in zip(GRADS, LRS, strict=True):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        diff = (m / (1 - b1_t)) / np.sqrt(v / (1 - b2_t) + eps)
+        ratio = np.linalg.norm(w) / np.linalg.norm(diff)
+        w = w - lr * ratio * (diff + wd * w)
+        b1_t, b2_t = b1_t * b1, b2_t * b2
+    got, slots = run(LAMBRule(weight_decay=wd))
+    np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(slots["beta1_t"], [b1_t], rtol=1e-6)
+    assert slots["beta2_t"].shape == (1,)
+    assert LAMBRule().slot_names == ("m", "v", "beta1_t", "beta2_t")
+
+
+def test_regularizer_records() -> None:
+    assert regularizers.l1() == regularizers.Regularizer(l1=0.01)
+    assert regularizers.l2(0.5) == regularizers.Regularizer(l2=0.5)
+    assert regularizers.l1_l2() == regularizers.Regularizer(0.01, 0.01)
+    with pytest.raises(ValueError, match="l2 must be"):
+        regularizers.l2(-1.0)

@@ -2,12 +2,14 @@
 
 Here: the schedules (``PiecewiseConstantScheduler`` and friends) and warmups, each a frozen record
 whose call maps a train step to a float32 learning rate (also inside ``jax.jit``); and the
-per-variable update rules (``SGDRule``, ``AdamRule``, ``RMSPropRule``) with OneFlow's slot names
-and sign conventions, plus the l1/l2 gradient rule.
+per-variable update rules (``SGDRule``, ``AdamRule``, ``RMSPropRule``, ``LAMBRule``) with
+OneFlow's slot names and sign conventions; and the regularizers with their gradient rule.
 """
 
+from flowsnap.optimizers import regularizers as regularizers
 from flowsnap.optimizers import warmup as warmup
 from flowsnap.optimizers._rules import AdamRule as AdamRule
+from flowsnap.optimizers._rules import LAMBRule as LAMBRule
 from flowsnap.optimizers._rules import RMSPropRule as RMSPropRule
 from flowsnap.optimizers._rules import SGDRule as SGDRule
 from flowsnap.optimizers._rules import UpdateRule as UpdateRule
@@ -32,6 +34,7 @@ __all__ = [
     "CosineScheduler",
     "ExponentialScheduler",
     "InverseTimeScheduler",
+    "LAMBRule",
     "LinearCosineScheduler",
     "NaturalExpScheduler",
     "PiecewiseConstantScheduler",
@@ -42,5 +45,6 @@ __all__ = [
     "SGDRule",
     "UpdateRule",
     "regularize_gradient",
+    "regularizers",
     "warmup",
 ]

@@ -135,6 +135,52 @@ class RMSPropRule(UpdateRule):
         return w - lr.astype(w.dtype) * g * jax.lax.rsqrt(denom + self.epsilon), new
 
 
+@dataclass(frozen=True)
+class LAMBRule(UpdateRule):
+    """OneFlow's LAMB (legacy kernel with power slots).
+
+    ``adam_diff = (m / (1 - b1_t)) / sqrt(v / (1 - b2_t) + eps)`` (epsilon inside the root), then
+    ``w -= lr * r * (adam_diff + wd * w)`` with the trust ratio ``r = |w| / |adam_diff|`` (1 if
+    either norm is 0). The slots ``beta1_t``/``beta2_t`` (shape (1,)) start at ``beta1``/``beta2``
+    and are multiplied by them after each step.
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-6
+    weight_decay: float = 0.0
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """``("m", "v", "beta1_t", "beta2_t")``."""
+        return ("m", "v", "beta1_t", "beta2_t")
+
+    def init_slots(self, w: jax.Array) -> dict[str, jax.Array]:
+        """``m``, ``v`` zeros like ``w``; ``beta1_t``, ``beta2_t`` of shape (1,) at the betas."""
+        return {
+            "m": jnp.zeros_like(w),
+            "v": jnp.zeros_like(w),
+            "beta1_t": jnp.full((1,), self.beta1, w.dtype),
+            "beta2_t": jnp.full((1,), self.beta2, w.dtype),
+        }
+
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One LAMB step."""
+        del step
+        b1_t, b2_t = slots["beta1_t"], slots["beta2_t"]
+        m = self.beta1 * slots["m"] + (1 - self.beta1) * g
+        v = self.beta2 * slots["v"] + (1 - self.beta2) * g * g
+        adam_diff = (m / (1 - b1_t)) / jnp.sqrt(v / (1 - b2_t) + self.epsilon)
+        w_norm = jnp.linalg.norm(w)
+        d_norm = jnp.linalg.norm(adam_diff)
+        ratio = jnp.where((w_norm > 0) & (d_norm > 0), w_norm / d_norm, 1.0)
+        local_lr = (lr.astype(jnp.float32) * ratio).astype(w.dtype)
+        new_w = w - local_lr * (adam_diff + self.weight_decay * w)
+        return new_w, {"m": m, "v": v, "beta1_t": b1_t * self.beta1, "beta2_t": b2_t * self.beta2}
+
+
 def regularize_gradient(g: jax.Array, w: jax.Array, l1: float, l2: float) -> jax.Array:
     """OneFlow's l1/l2 gradient rule: ``g + l1 * (w >= 0 ? 1 : -1) + l2 * w``.
 
