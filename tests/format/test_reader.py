@@ -12,6 +12,7 @@ import pytest
 from flowsnap.errors import (
     ChecksumMismatchError,
     IncompleteSnapshotError,
+    ManifestError,
     MissingMetaError,
     NotASnapshotError,
     SizeMismatchError,
@@ -19,7 +20,13 @@ from flowsnap.errors import (
     UnsafePathError,
     VariableNotFoundError,
 )
-from flowsnap.format import open_snapshot, open_variable, read_snapshot, write_snapshot
+from flowsnap.format import (
+    open_snapshot,
+    open_variable,
+    read_snapshot,
+    verify_snapshot,
+    write_snapshot,
+)
 
 
 @pytest.fixture
@@ -181,3 +188,10 @@ def test_readinto_checks_destination(ckpt: Path) -> None:
         var.readinto(np.empty((3, 4), np.float32))
     with pytest.raises(ValueError, match="expected shape"):
         var.readinto(np.empty((4, 3), np.float64))
+
+
+def test_meta_deleted_although_manifest_recorded_it(ckpt: Path) -> None:
+    (ckpt / "w" / "meta").unlink()
+    with pytest.raises(ManifestError, match="meta is missing"):
+        open_snapshot(ckpt)
+    assert [p.kind for p in verify_snapshot(ckpt).problems] == ["ManifestError"]

@@ -400,6 +400,12 @@ def check_against_manifest(
             f"variable {name!r} ({vdir}) is on disk but not in the snapshot's manifest: it was "
             "added after the save. Remove it, or open the snapshot with verify=False."
         )
+    if meta is None and entry.has_meta:
+        raise ManifestError(
+            f"variable {name!r}: {os.path.join(vdir, META_FILENAME)} is missing, but the "
+            "manifest says it was written; the snapshot was damaged after the save. Restore it "
+            "from another copy."
+        )
     if meta is not None and (meta.shape != entry.shape or meta.data_type != entry.data_type):
         raise ManifestError(
             f"variable {name!r}: {os.path.join(vdir, META_FILENAME)} says shape "
