@@ -183,3 +183,17 @@ def test_many_variables_in_parallel(tmp_path: Path) -> None:
         open_snapshot(tmp_path / "c")[k].nbytes for k in variables
     )
     assert math.isfinite(float(loaded["v1"].sum()))
+
+
+def test_progress_bars_draw_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from flowsnap.format import verify_snapshot
+
+    variables = {f"v{i}": np.ones(1000) for i in range(3)}
+    write_snapshot(tmp_path / "c", variables, durable=False, progress=True)
+    open_snapshot(tmp_path / "c").load(progress=True)
+    verify_snapshot(tmp_path / "c", progress=True)
+    err = capsys.readouterr().err
+    for label in ("save", "load", "verify"):
+        assert label in err
+    write_snapshot(tmp_path / "d", variables, durable=False)  # default: no bar for small saves
+    assert capsys.readouterr().err == ""
