@@ -21,9 +21,3 @@ def new_hasher() -> Hasher:
     """Return a fresh streaming hasher for ``out`` data."""
     hasher: Any = xxhash.xxh3_64()
     return hasher  # type: ignore[no-any-return]
-
-
-def checksum(data: Any) -> str:
-    """Return the checksum of a whole buffer."""
-    digest: str = xxhash.xxh3_64_hexdigest(data)
-    return digest
