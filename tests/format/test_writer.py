@@ -202,3 +202,20 @@ def test_new_snapshot_has_normal_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o777 & ~umask
+
+
+def test_failed_final_flush_says_the_snapshot_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _writer.fsync_dir
+
+    def flaky(path: str) -> None:
+        if path == str(tmp_path):
+            raise OSError(errno.EIO, "Input/output error", path)
+        real(path)
+
+    monkeypatch.setattr(_writer, "fsync_dir", flaky)
+    with pytest.raises(SnapshotWriteError, match="was saved and is complete") as info:
+        write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+    assert info.value.errno == errno.EIO
+    assert open_snapshot(tmp_path / "c")["w"].numpy().tolist() == [1.0, 1.0, 1.0]

@@ -21,6 +21,7 @@ from flowsnap.errors import (
     InvalidNameError,
     MissingMetaError,
     SizeMismatchError,
+    SnapshotWriteError,
     TargetExistsError,
 )
 from flowsnap.format._checksum import new_hasher
@@ -122,7 +123,7 @@ def write_snapshot(
             writer=f"flowsnap {__version__}",
         )
         _write_marker(tmp, manifest, durable=durable)
-        _publish(tmp, target, durable=durable)
+        _publish(tmp, target)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
@@ -130,6 +131,17 @@ def write_snapshot(
         raise
     finally:
         bar.close()
+    if durable:
+        try:
+            fsync_dir(parent)  # makes the rename itself durable
+        except OSError as exc:
+            code = exc.errno if exc.errno is not None else errno.EIO
+            raise SnapshotWriteError(
+                code,
+                f"{target} was saved and is complete, but flushing its directory entry in "
+                f"{parent} failed ({os.strerror(code)}), so a power loss could still lose it. "
+                "Check the file system.",
+            ) from exc
     return manifest
 
 
@@ -288,7 +300,7 @@ def _write_marker(tmp: str, manifest: Manifest, *, durable: bool) -> None:
         fsync_dir(tmp)
 
 
-def _publish(tmp: str, target: str, *, durable: bool) -> None:
+def _publish(tmp: str, target: str) -> None:
     try:
         os.rename(tmp, target)  # atomically replaces an empty directory
     except OSError as exc:
@@ -300,5 +312,3 @@ def _publish(tmp: str, target: str, *, durable: bool) -> None:
                 target,
             ) from None
         raise
-    if durable:
-        fsync_dir(os.path.dirname(target))
