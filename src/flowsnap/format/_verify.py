@@ -92,6 +92,9 @@ def verify_snapshot(
                 )
             )
 
+    variables = list(snap.values())
+    bar = Progress(snap.nbytes, desc="verify", enabled=progress)
+
     def check(var: StoredVariable) -> Problem | None:
         try:
             _check_variable(var, manifest)
@@ -101,8 +104,6 @@ def verify_snapshot(
             bar.update(var.nbytes)
         return None
 
-    variables = list(snap.values())
-    bar = Progress(snap.nbytes, desc="verify", enabled=progress)
     try:
         found = run_parallel(check, variables, [v.nbytes for v in variables], workers=workers)
     finally:
