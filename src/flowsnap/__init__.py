@@ -1,27 +1,215 @@
 """flowsnap: OneFlow's lazy-mode model system and checkpoint format, rebuilt on JAX.
 
-``import flowsnap as flow`` is meant to feel like ``import oneflow as flow``. The package root stays
-cheap to import: the on-disk format (:mod:`flowsnap.format`) needs only NumPy, and JAX-backed names
-are bound lazily on first use (PEP 562), so checkpoint tools never pay for JAX.
+``import flowsnap as flow`` is meant to feel like ``import oneflow as flow``: ``flow.get_variable``,
+``@flow.global_function``, ``flow.layers.dense``, ``flow.optimizer.SGD``, ``flow.float``... The
+package root stays cheap to import: every name is bound lazily on first use (PEP 562), so tools
+that only read checkpoints (:mod:`flowsnap.format`, the ``flowsnap`` command) never load JAX.
+This module re-exports; it holds no logic.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from flowsnap._version import __version__ as __version__
 
-__all__ = ["__version__", "errors", "format", "initializers"]
+# name -> (module, attribute); attribute None means the module itself
+_SUBMODULES: dict[str, str] = {
+    "cli": "flowsnap.cli",
+    "config": "flowsnap.config",
+    "distribute": "flowsnap.distribute",
+    "dtypes": "flowsnap.dtypes",
+    "env": "flowsnap.env",
+    "errors": "flowsnap.errors",
+    "format": "flowsnap.format",
+    "initializers": "flowsnap.initializers",
+    "layers": "flowsnap.layers",
+    "math": "flowsnap.ops.math",
+    "nn": "flowsnap.ops.nn",
+    "ops": "flowsnap.ops",
+    "optimizer": "flowsnap.optimizers",
+    "optimizers": "flowsnap.optimizers",
+    "regularizers": "flowsnap.optimizers.regularizers",
+    "scope": "flowsnap.scope",
+    "typing": "flowsnap.typing",
+}
 
-_SUBMODULES = frozenset({"errors", "format", "initializers", "cli"})
+_ENGINE = ("FunctionConfig", "get_variable", "global_function")
+_STORE = (
+    "clear_default_session",
+    "get_all_variables",
+    "set_random_seed",
+    "sync_default_session",
+)
+_INITIALIZERS = (
+    "constant_initializer",
+    "empty_initializer",
+    "glorot_normal_initializer",
+    "glorot_uniform_initializer",
+    "kaiming_initializer",
+    "ones_initializer",
+    "random_normal_initializer",
+    "random_uniform_initializer",
+    "truncated_normal",
+    "truncated_normal_initializer",
+    "variance_scaling_initializer",
+    "xavier_normal_initializer",
+    "xavier_uniform_initializer",
+    "zeros_initializer",
+)
+_DTYPES = (
+    "bfloat16",
+    "bool",
+    "char",
+    "double",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "half",
+    "int8",
+    "int32",
+    "int64",
+    "uint8",
+)
+_OPS = (
+    "batch_matmul",
+    "cast",
+    "clip_by_value",
+    "concat",
+    "constant",
+    "expand_dims",
+    "flatten",
+    "gather",
+    "identity",
+    "matmul",
+    "one_hot",
+    "ones_like",
+    "reshape",
+    "slice",
+    "squeeze",
+    "stack",
+    "transpose",
+    "watch",
+    "where",
+    "zeros_like",
+)
+
+_NAMES: dict[str, tuple[str, str]] = {
+    **{n: ("flowsnap._engine", n) for n in _ENGINE},
+    "function_config": ("flowsnap._engine", "FunctionConfig"),
+    **{n: ("flowsnap._store", n) for n in _STORE},
+    **{n: ("flowsnap.initializers", n) for n in _INITIALIZERS},
+    **{n: ("flowsnap.dtypes", n) for n in _DTYPES},
+    **{n: ("flowsnap.ops", n) for n in _OPS},
+}
+
+# OneFlow's deprecated aliases of flow.scope.namespace
+_DEPRECATED_NAMESPACE = ("name_scope",)
+
+__all__ = [
+    "FunctionConfig",
+    "__version__",
+    "batch_matmul",
+    "bfloat16",
+    "bool",
+    "cast",
+    "char",
+    "clear_default_session",
+    "cli",
+    "clip_by_value",
+    "concat",
+    "config",
+    "constant",
+    "constant_initializer",
+    "distribute",
+    "double",
+    "dtypes",
+    "empty_initializer",
+    "env",
+    "errors",
+    "expand_dims",
+    "flatten",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "format",
+    "function_config",
+    "gather",
+    "get_all_variables",
+    "get_variable",
+    "global_function",
+    "glorot_normal_initializer",
+    "glorot_uniform_initializer",
+    "half",
+    "identity",
+    "initializers",
+    "int32",
+    "int64",
+    "int8",
+    "kaiming_initializer",
+    "layers",
+    "math",
+    "matmul",
+    "name_scope",
+    "nn",
+    "one_hot",
+    "ones_initializer",
+    "ones_like",
+    "ops",
+    "optimizer",
+    "optimizers",
+    "random_normal_initializer",
+    "random_uniform_initializer",
+    "regularizers",
+    "reshape",
+    "scope",
+    "set_random_seed",
+    "slice",
+    "squeeze",
+    "stack",
+    "sync_default_session",
+    "transpose",
+    "truncated_normal",
+    "truncated_normal_initializer",
+    "typing",
+    "uint8",
+    "variance_scaling_initializer",
+    "watch",
+    "where",
+    "xavier_normal_initializer",
+    "xavier_uniform_initializer",
+    "zeros_initializer",
+    "zeros_like",
+]
+
+
+def name_scope(name: str) -> Any:
+    """Deprecated alias of ``flow.scope.namespace`` (logs a warning, as OneFlow did)."""
+    logging.getLogger("flowsnap").warning("flow.name_scope is deprecated; use flow.scope.namespace")
+    return importlib.import_module("flowsnap._engine").namespace(name)
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return importlib.import_module(f"flowsnap.{name}")
-    raise AttributeError(f"module 'flowsnap' has no attribute {name!r}")
+        return importlib.import_module(_SUBMODULES[name])
+    if name in _NAMES:
+        module, attr = _NAMES[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
+    if name.startswith("_"):
+        raise AttributeError(f"module 'flowsnap' has no attribute {name!r}")
+    from flowsnap.errors import MissingOpError
+
+    raise MissingOpError(
+        f"flow.{name} is not provided by flowsnap {__version__}: this legacy OneFlow name is not "
+        "implemented (see the README's list of ops). Nothing was computed."
+    )
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_SUBMODULES})
+    return sorted({*globals(), *_SUBMODULES, *_NAMES})

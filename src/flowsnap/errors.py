@@ -13,17 +13,26 @@ __all__ = [
     "FlowsnapError",
     "IncompleteSnapshotError",
     "InvalidNameError",
+    "JobArgumentError",
+    "JobDefinitionError",
     "ManifestError",
     "MetaError",
+    "MissingInitializerError",
     "MissingMetaError",
+    "MissingOpError",
     "MissingVariableError",
     "NotASnapshotError",
+    "SessionError",
     "SizeMismatchError",
     "SnapshotNotFoundError",
     "SnapshotWriteError",
     "TargetExistsError",
+    "TraceError",
+    "UnknownOptionError",
     "UnsafePathError",
     "UnsupportedDtypeError",
+    "UnsupportedFeatureError",
+    "VariableConflictError",
     "VariableNotFoundError",
 ]
 
@@ -109,3 +118,44 @@ class SizeMismatchError(CorruptCheckpointError):
 
 class ChecksumMismatchError(CorruptCheckpointError):
     """The bytes of an ``out`` file do not hash to the checksum recorded in the manifest."""
+
+
+# -- the runtime: variables, job functions, sessions -----------------------------------------
+
+
+class JobDefinitionError(FlowsnapError, TypeError):
+    """A ``@global_function`` cannot be built: bad ``type``, parameter or return annotation."""
+
+
+class JobArgumentError(FlowsnapError, ValueError):
+    """A job function was called with the wrong number, shape or dtype of arguments."""
+
+
+class VariableConflictError(FlowsnapError, ValueError):
+    """Two ``get_variable`` calls disagree: a ``reuse=False`` duplicate, or one name with two
+    shapes or dtypes in different job functions."""
+
+
+class MissingInitializerError(FlowsnapError, ValueError):
+    """A variable has no initializer and its job sets no ``default_initializer_conf``."""
+
+
+class TraceError(FlowsnapError, RuntimeError):
+    """A job-only call (``get_variable``, ``minimize``, ...) was made outside a job body, or a job
+    body did something a job cannot (``minimize`` twice, ``minimize`` in a predict job)."""
+
+
+class SessionError(FlowsnapError, RuntimeError):
+    """The session cannot do this now (a job of a cleared session, a seed set too late)."""
+
+
+class UnsupportedFeatureError(FlowsnapError, NotImplementedError):
+    """A legacy OneFlow op or option flowsnap does not implement (named in the message)."""
+
+
+class UnknownOptionError(FlowsnapError, AttributeError):
+    """A ``flow.FunctionConfig`` or ``flow.config`` option that does not exist."""
+
+
+class MissingOpError(FlowsnapError, AttributeError):
+    """A legacy OneFlow name (``flow.<op>``) that flowsnap does not provide."""

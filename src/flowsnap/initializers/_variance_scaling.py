@@ -144,7 +144,7 @@ _GAINS = {
 }
 
 
-def kaiming_initializer(  # noqa: PLR0917 - OneFlow's positional signature
+def kaiming_initializer(
     shape: Shape,
     distribution: str = "random_normal",
     mode: str = "fan_in",

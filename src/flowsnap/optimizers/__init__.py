@@ -1,13 +1,23 @@
-"""OneFlow's optimizers and learning-rate schedules, as pure functions.
+"""OneFlow's optimizers and learning-rate schedules, built from pure functions.
 
-Here: the schedules (``PiecewiseConstantScheduler`` and friends) and warmups, each a frozen record
-whose call maps a train step to a float32 learning rate (also inside ``jax.jit``); and the
-per-variable update rules (``SGDRule``, ``AdamRule``, ``RMSPropRule``, ``LAMBRule``) with
-OneFlow's slot names and sign conventions; and the regularizers with their gradient rule.
+Here: the optimizer classes (``SGD``, ``SGDW``, ``Adam``, ``AdamW``, ``RMSProp``, ``LAMB``) whose
+``minimize(loss)`` trains a job; the schedules (``PiecewiseConstantScheduler`` and friends) and
+warmups, each a frozen record whose call maps a train step to a float32 learning rate (also inside
+``jax.jit``); the per-variable update rules (``SGDRule``, ``AdamRule``, ``RMSPropRule``,
+``LAMBRule``) with OneFlow's slot names and sign conventions; and the regularizers.
 """
 
+from flowsnap.optimizers import grad_clipping as grad_clipping
+from flowsnap.optimizers import loss_scale as loss_scale
 from flowsnap.optimizers import regularizers as regularizers
 from flowsnap.optimizers import warmup as warmup
+from flowsnap.optimizers._optimizer import LAMB as LAMB
+from flowsnap.optimizers._optimizer import SGD as SGD
+from flowsnap.optimizers._optimizer import SGDW as SGDW
+from flowsnap.optimizers._optimizer import Adam as Adam
+from flowsnap.optimizers._optimizer import AdamW as AdamW
+from flowsnap.optimizers._optimizer import Optimizer as Optimizer
+from flowsnap.optimizers._optimizer import RMSProp as RMSProp
 from flowsnap.optimizers._rules import AdamRule as AdamRule
 from flowsnap.optimizers._rules import LAMBRule as LAMBRule
 from flowsnap.optimizers._rules import RMSPropRule as RMSPropRule
@@ -30,20 +40,29 @@ from flowsnap.optimizers._schedules import PolynomialScheduler as PolynomialSche
 PolynomialSchduler = PolynomialScheduler  # OneFlow's misspelled, deprecated alias
 
 __all__ = [
+    "LAMB",
+    "SGD",
+    "SGDW",
+    "Adam",
     "AdamRule",
+    "AdamW",
     "CosineScheduler",
     "ExponentialScheduler",
     "InverseTimeScheduler",
     "LAMBRule",
     "LinearCosineScheduler",
     "NaturalExpScheduler",
+    "Optimizer",
     "PiecewiseConstantScheduler",
     "PiecewiseScalingScheduler",
     "PolynomialSchduler",
     "PolynomialScheduler",
+    "RMSProp",
     "RMSPropRule",
     "SGDRule",
     "UpdateRule",
+    "grad_clipping",
+    "loss_scale",
     "regularize_gradient",
     "regularizers",
     "warmup",

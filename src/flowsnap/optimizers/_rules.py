@@ -38,9 +38,22 @@ class UpdateRule(abc.ABC):
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Return the new value of ``w`` and of its slots."""
 
+    def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of slot ``slot`` of a parameter of ``shape`` (the same, by default)."""
+        del slot
+        return shape
+
+    def slot_fill(self, slot: str) -> float:
+        """The initial value of every element of slot ``slot`` (0, by default)."""
+        del slot
+        return 0.0
+
     def init_slots(self, w: jax.Array) -> dict[str, jax.Array]:
-        """Zero-initialized slots for a parameter ``w``."""
-        return {name: jnp.zeros_like(w) for name in self.slot_names}
+        """Initial slots for a parameter ``w``."""
+        return {
+            name: jnp.full(self.slot_shape(name, w.shape), self.slot_fill(name), w.dtype)
+            for name in self.slot_names
+        }
 
 
 @dataclass(frozen=True)
@@ -155,14 +168,13 @@ class LAMBRule(UpdateRule):
         """``("m", "v", "beta1_t", "beta2_t")``."""
         return ("m", "v", "beta1_t", "beta2_t")
 
-    def init_slots(self, w: jax.Array) -> dict[str, jax.Array]:
-        """``m``, ``v`` zeros like ``w``; ``beta1_t``, ``beta2_t`` of shape (1,) at the betas."""
-        return {
-            "m": jnp.zeros_like(w),
-            "v": jnp.zeros_like(w),
-            "beta1_t": jnp.full((1,), self.beta1, w.dtype),
-            "beta2_t": jnp.full((1,), self.beta2, w.dtype),
-        }
+    def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``beta1_t``/``beta2_t`` have shape (1,); ``m``, ``v`` the parameter's."""
+        return (1,) if slot in ("beta1_t", "beta2_t") else shape
+
+    def slot_fill(self, slot: str) -> float:
+        """``beta1_t``/``beta2_t`` start at ``beta1``/``beta2``; ``m``, ``v`` at 0."""
+        return {"beta1_t": self.beta1, "beta2_t": self.beta2}.get(slot, 0.0)
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array

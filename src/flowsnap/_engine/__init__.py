@@ -1,0 +1,49 @@
+"""The engine: turns legacy job bodies into pure compiled steps (internal)."""
+
+from flowsnap._engine import _env as env
+from flowsnap._engine._config import FunctionConfig as FunctionConfig
+from flowsnap._engine._config import initializer_from_conf as initializer_from_conf
+from flowsnap._engine._get_variable import get_variable as get_variable
+from flowsnap._engine._hooks import assign_variable as assign_variable
+from flowsnap._engine._hooks import is_training as is_training
+from flowsnap._engine._hooks import random_key as random_key
+from flowsnap._engine._hooks import record_minimize as record_minimize
+from flowsnap._engine._job import TRAIN_STEP_PREFIX as TRAIN_STEP_PREFIX
+from flowsnap._engine._job import JobFunction as JobFunction
+from flowsnap._engine._job import LazyResult as LazyResult
+from flowsnap._engine._job import LocalBlob as LocalBlob
+from flowsnap._engine._job import global_function as global_function
+from flowsnap._engine._scope import LogicalView as LogicalView
+from flowsnap._engine._scope import broadcast as broadcast
+from flowsnap._engine._scope import consistent_view as consistent_view
+from flowsnap._engine._scope import mirrored_view as mirrored_view
+from flowsnap._engine._scope import namespace as namespace
+from flowsnap._engine._scope import namespace_prefix as namespace_prefix
+from flowsnap._engine._scope import placement as placement
+from flowsnap._engine._scope import split as split
+from flowsnap._engine._trace import current_trace as current_trace
+
+__all__ = [
+    "TRAIN_STEP_PREFIX",
+    "FunctionConfig",
+    "JobFunction",
+    "LazyResult",
+    "LocalBlob",
+    "LogicalView",
+    "assign_variable",
+    "broadcast",
+    "consistent_view",
+    "current_trace",
+    "env",
+    "get_variable",
+    "global_function",
+    "initializer_from_conf",
+    "is_training",
+    "mirrored_view",
+    "namespace",
+    "namespace_prefix",
+    "placement",
+    "random_key",
+    "record_minimize",
+    "split",
+]

@@ -1,0 +1,142 @@
+"""``flow.get_variable``: declare a variable in a job, or get the one already declared.
+
+OneFlow's create-or-get rules (reference 1.3): within one job, a second call with the same name
+returns the first one (``reuse=True``, the other arguments are ignored) or is an error
+(``reuse=False``, what every ``flow.layers`` function passes). The same name in another job is the
+same variable, shared; its shape and dtype must agree (checked when the session builds the jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flowsnap import dtypes
+from flowsnap._engine._scope import broadcast, namespace_prefix
+from flowsnap._engine._trace import TraceContext, require_trace
+from flowsnap._store import Distribute, Regularizer, VariableSpec
+from flowsnap.errors import MissingInitializerError, TraceError, VariableConflictError
+from flowsnap.format import validate_name
+from flowsnap.initializers import Initializer
+
+
+def get_variable(
+    name: str,
+    shape: Sequence[int] | None = None,
+    dtype: Any = None,
+    initializer: Initializer | None = None,
+    regularizer: Regularizer | None = None,
+    trainable: bool | None = None,
+    model_name: str | None = None,
+    random_seed: int | None = None,
+    distribute: Distribute | None = None,
+    reuse: bool = True,
+) -> jax.Array:
+    """Declare variable ``name`` in the current job (or get it), and return its value.
+
+    Args:
+        name: the name; inside ``flow.scope.namespace("a")`` it becomes ``"a-<name>"``. It is
+            also the variable's directory in checkpoints.
+        shape: a list or tuple of dimensions.
+        dtype: the element type (default ``flow.float32``, or the job's ``default_data_type``).
+        initializer: draws the first value; required unless the job's ``function_config`` sets
+            ``default_initializer_conf``.
+        regularizer: ``flow.regularizers.l1/l2/l1_l2``: added to the gradient in train jobs.
+        trainable: whether train jobs update it (default True).
+        model_name: OneFlow's metadata tag (default ``"weight"``); no effect.
+        random_seed: a seed for this variable's initial value (default: derived from the session
+            seed and the name, so runs are reproducible).
+        distribute: ``flow.distribute.broadcast()`` (default) or ``split(axis)``.
+        reuse: if False, a second declaration of ``name`` in the same job is an error.
+
+    Raises:
+        TraceError: called outside a job body.
+        VariableConflictError: ``reuse=False`` and ``name`` is already declared in this job.
+        MissingInitializerError: no initializer and no job default.
+    """
+    ctx = require_trace("flow.get_variable")
+    if not isinstance(name, str):
+        raise TraceError(f"get_variable: name must be a str, got {type(name).__name__} {name!r}")
+    full = namespace_prefix() + name
+    if full in ctx.values:
+        if not reuse:
+            raise VariableConflictError(
+                f"variable {full!r} already exists in job {ctx.job!r}; getting the same variable "
+                "is not allowed when reuse=False (flow.layers.* pass reuse=False: give each layer "
+                "its own name=)"
+            )
+        return ctx.values[full]
+    dims, dt, init = _check_arguments(ctx, full, shape, dtype, initializer, regularizer)
+    spec = VariableSpec(
+        name=full,
+        shape=dims,
+        dtype=dt,
+        initializer=init,
+        regularizer=regularizer,
+        trainable=True if trainable is None else bool(trainable),
+        model_name="weight" if model_name is None else model_name,
+        random_seed=random_seed,
+        distribute=broadcast() if distribute is None else distribute,
+        job=ctx.job,
+    )
+    ctx.specs[full] = spec
+    if ctx.discovering:
+        value = jnp.zeros(spec.shape, spec.device_dtype)
+    else:
+        try:
+            value = ctx.params[full]
+        except KeyError:
+            raise TraceError(
+                f"job {ctx.job!r} declared variable {full!r} when it was compiled but not when it "
+                "was first traced: a job body must declare the same variables every time it runs "
+                "(do not make get_variable depend on Python state that changes between calls)"
+            ) from None
+    ctx.values[full] = value
+    return value
+
+
+def _check_arguments(
+    ctx: TraceContext,
+    full: str,
+    shape: Sequence[int] | None,
+    dtype: Any,
+    initializer: Initializer | None,
+    regularizer: Regularizer | None,
+) -> tuple[tuple[int, ...], np.dtype[Any], Initializer]:
+    """Validate the arguments; return the shape, dtype and initializer to use."""
+    validate_name(full)
+    what = f"get_variable({full!r}) in job {ctx.job!r}"
+    if not isinstance(shape, list | tuple):
+        raise TraceError(
+            f"{what}: param shape should be a list or tuple of dimension, got {shape!r}"
+        )
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise TraceError(f"{what}: shape must hold ints, got {shape!r}") from None
+    if any(d < 0 for d in dims):
+        raise TraceError(f"{what}: shape {dims} has a negative dimension")
+    if dtype is None:
+        dtype = ctx.default_dtype if ctx.default_dtype is not None else dtypes.float32
+    dt = dtypes.as_dtype(dtype, what)
+    init = initializer if initializer is not None else ctx.default_initializer
+    if init is None:
+        raise MissingInitializerError(
+            f"{what} has no initializer: pass initializer= (e.g. flow.zeros_initializer() or "
+            "flow.truncated_normal(0.1)), or set function_config.default_initializer_conf(...) "
+            "for the job"
+        )
+    if not isinstance(init, Initializer):
+        raise TraceError(
+            f"{what}: initializer must be a flow initializer (flow.constant_initializer(0), ...), "
+            f"got {type(init).__name__}"
+        )
+    if regularizer is not None and not (hasattr(regularizer, "l1") and hasattr(regularizer, "l2")):
+        raise TraceError(
+            f"{what}: regularizer must come from flow.regularizers.l1/l2/l1_l2, got {regularizer!r}"
+        )
+    return dims, dt, init

@@ -1,0 +1,59 @@
+"""What ops, layers and optimizers tell the trace: a loss to minimize, a variable to assign, a
+random key to draw from, whether the job trains."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+
+from flowsnap._engine._trace import current_trace, require_trace
+from flowsnap.errors import TraceError
+
+
+def record_minimize(optimizer: Any, loss: jax.Array | Sequence[jax.Array]) -> None:
+    """Record that this train job minimizes ``loss`` (or a list of losses) with ``optimizer``.
+
+    ``optimizer`` provides ``rule_for(name)``, ``learning_rate(step)`` and ``clip_norm``.
+    """
+    ctx = require_trace("Optimizer.minimize")
+    if not ctx.is_train:
+        raise TraceError(
+            f"job {ctx.job!r} calls minimize() but is a predict job; declare it with "
+            "@flow.global_function(type='train')"
+        )
+    if ctx.optimizer is not None:
+        raise TraceError(
+            f"train job {ctx.job!r} calls minimize() twice; one job has one optimizer (pass a "
+            "list of losses to minimize them together)"
+        )
+    losses: list[jax.Array] = list(loss) if isinstance(loss, list | tuple) else [loss]  # type: ignore[list-item]
+    for item in losses:
+        if not hasattr(item, "shape"):
+            raise TraceError(
+                f"job {ctx.job!r}: minimize() takes a blob (the loss), got {type(item).__name__}"
+            )
+    ctx.optimizer = optimizer
+    ctx.losses.extend(losses)
+
+
+def assign_variable(name: str, value: jax.Array) -> None:
+    """Make ``value`` the new value of variable ``name`` after this step (e.g. moving
+    statistics). The variable must have been declared in this job."""
+    ctx = require_trace("assign")
+    if name not in ctx.values:
+        raise TraceError(f"job {ctx.job!r}: cannot assign to {name!r}, not a variable of the job")
+    if not ctx.discovering:
+        ctx.updates[name] = value.astype(ctx.values[name].dtype)
+
+
+def is_training() -> bool:
+    """Whether the current trace is of a train job (False outside job bodies)."""
+    ctx = current_trace()
+    return bool(ctx is not None and ctx.is_train)
+
+
+def random_key(name: str | None) -> jax.Array:
+    """A PRNG key for one random op in this step of a train job (see ``TraceContext.next_key``)."""
+    return require_trace("a random op").next_key(name)

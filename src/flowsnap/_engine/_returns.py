@@ -1,0 +1,170 @@
+"""What a job call gives back, from its return annotation (reference 5.1).
+
+``parse_return(annotation, job)`` checks the annotation when the job is defined and gives a
+:class:`ReturnSpec`; ``ReturnSpec.check(outputs)`` checks the body's result against it when the
+job is traced, and ``ReturnSpec.convert(outputs)`` turns the computed arrays into what the caller
+gets: NumPy arrays for ``tp.Numpy``, one-element lists for ``tp.ListNumpy`` (one device), and so on
+through tuples, lists, dicts and ``tp.Bundle``.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from flowsnap import typing as tp
+from flowsnap.errors import JobDefinitionError, TraceError
+
+_LEAVES = {tp.Numpy: "Numpy", tp.ListNumpy: "ListNumpy", tp.ListListNumpy: "ListListNumpy"}
+
+
+@dataclass(frozen=True)
+class ReturnSpec:
+    """A parsed return annotation.
+
+    Attributes:
+        kind: ``"none"``, ``"leaf"``, ``"tuple"``, ``"list"``, ``"dict"``, ``"bundle"`` or
+            ``"future"`` (no annotation: OneFlow's old ``.get()`` style).
+        leaf: for leaves and bundles, ``"Numpy"``, ``"ListNumpy"`` or ``"ListListNumpy"``.
+        items: for tuples, the spec of each element (one element and ``...`` for ``Tuple[T, ...]``);
+            for lists and dicts, the spec of the values.
+        callback: whether the annotation was ``tp.Callback[...]``.
+    """
+
+    kind: str
+    leaf: str = ""
+    items: tuple[ReturnSpec, ...] = ()
+    variadic: bool = False
+    callback: bool = False
+
+    def check(self, outputs: Any, job: str) -> None:
+        """Raise a clear error if the body's result does not fit the annotation."""
+        _check(self, outputs, job, "the result")
+
+    def convert(self, outputs: Any) -> Any:
+        """Turn computed arrays into what the annotation promises."""
+        return _convert(self, outputs)
+
+
+def parse_return(annotation: Any, job: str) -> ReturnSpec:
+    """Check a job's return annotation and parse it."""
+    if annotation is _EMPTY:
+        return ReturnSpec("future")
+    origin = typing.get_origin(annotation)
+    if origin is tp.Callback:
+        (inner,) = typing.get_args(annotation) or (None,)
+        spec = parse_return(inner, job) if inner is not None else ReturnSpec("none")
+        if spec.kind == "future":
+            raise JobDefinitionError(f"job {job!r}: tp.Callback[...] needs a result type")
+        return ReturnSpec(spec.kind, spec.leaf, spec.items, spec.variadic, callback=True)
+    return _parse(annotation, job)
+
+
+_EMPTY: Any = object()
+
+
+def _parse(annotation: Any, job: str) -> ReturnSpec:
+    if annotation is None or annotation is type(None):
+        return ReturnSpec("none")
+    if annotation in _LEAVES:
+        return ReturnSpec("leaf", _LEAVES[annotation])
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tp.Bundle:
+        (inner,) = args
+        if inner not in _LEAVES:
+            raise JobDefinitionError(
+                f"job {job!r}: tp.Bundle[...] takes tp.Numpy, tp.ListNumpy or tp.ListListNumpy"
+            )
+        return ReturnSpec("bundle", _LEAVES[inner])
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return ReturnSpec("tuple", items=(_parse(args[0], job),), variadic=True)
+        return ReturnSpec("tuple", items=tuple(_parse(a, job) for a in args))
+    if origin is list:
+        return ReturnSpec("list", items=(_parse(args[0], job),))
+    if origin is dict:
+        return ReturnSpec("dict", items=(_parse(args[1], job),))
+    raise JobDefinitionError(
+        f"job {job!r}: return annotation {annotation!r} is not supported; use tp.Numpy, "
+        "tp.ListNumpy, tp.ListListNumpy, Tuple/List/Dict of them, tp.Bundle[...], "
+        "tp.Callback[...] or None"
+    )
+
+
+def _check(spec: ReturnSpec, value: Any, job: str, where: str) -> None:
+    def fail(expected: str) -> TraceError:
+        return TraceError(
+            f"job {job!r} returns {type(value).__name__} as {where}, but its return annotation "
+            f"expects {expected}"
+        )
+
+    if spec.kind == "future":
+        return
+    if spec.kind == "none":
+        if value is not None:
+            raise fail("None")
+    elif spec.kind == "leaf":
+        if not hasattr(value, "shape"):
+            raise fail("an array (a blob)")
+    elif spec.kind == "bundle":
+        for leaf in _tree_leaves(value):
+            if not hasattr(leaf, "shape"):
+                raise fail("arrays nested in tuples, lists and dicts")
+    elif spec.kind in ("tuple", "list"):
+        if not isinstance(value, tuple | list):
+            raise fail(f"a {spec.kind}")
+        if spec.kind == "tuple" and not spec.variadic and len(value) != len(spec.items):
+            raise fail(f"a tuple of {len(spec.items)}, not {len(value)}")
+        for i, item in enumerate(value):
+            _check(spec.items[0 if spec.variadic or spec.kind == "list" else i], item, job,
+                   f"item {i} of {where}")  # fmt: skip
+    elif spec.kind == "dict":
+        if not isinstance(value, dict):
+            raise fail("a dict")
+        for key, item in value.items():
+            _check(spec.items[0], item, job, f"entry {key!r} of {where}")
+
+
+def _tree_leaves(value: Any) -> list[Any]:
+    if isinstance(value, tuple | list):
+        return [leaf for item in value for leaf in _tree_leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _tree_leaves(item)]
+    return [value]
+
+
+def _leaf(kind: str, value: Any) -> Any:
+    array = np.asarray(value)
+    if kind == "Numpy":
+        return array
+    if kind == "ListNumpy":
+        return [array]
+    return [[array]]
+
+
+def _convert(spec: ReturnSpec, value: Any) -> Any:
+    convert: Callable[[Any], Any]
+    if spec.kind == "none":
+        return None
+    if spec.kind == "leaf":
+        return _leaf(spec.leaf, value)
+    if spec.kind in ("bundle", "future"):
+        leaf_kind = spec.leaf or "Numpy"
+
+        def convert(v: Any) -> Any:
+            if isinstance(v, tuple | list):
+                return type(v)(convert(x) for x in v)
+            if isinstance(v, dict):
+                return {k: convert(x) for k, x in v.items()}
+            return _leaf(leaf_kind, v)
+
+        return convert(value)
+    if spec.kind == "dict":
+        return {k: _convert(spec.items[0], v) for k, v in value.items()}
+    if spec.kind == "list":
+        return [_convert(spec.items[0], v) for v in value]
+    return tuple(_convert(spec.items[0 if spec.variadic else i], v) for i, v in enumerate(value))

@@ -1,0 +1,227 @@
+"""The session: the variables (declarations and current values) and the registered jobs.
+
+A session starts on first need (a job call, ``get_all_variables``...). Starting builds every
+registered job (an abstract trace that declares its variables), then initializes all variables at
+once in one compiled function. Jobs registered after the start are built on registration.
+
+The default session is process-wide (callbacks run on other threads and must see it); a
+``ContextVar`` lets code run against another session (:func:`use_session`) without touching it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+
+from flowsnap._store._spec import VariableSpec, variable_key
+from flowsnap._store._variable import Variable
+from flowsnap.errors import SessionError, VariableConflictError
+
+
+class Job(Protocol):
+    """What the session needs from a job function."""
+
+    @property
+    def name(self) -> str:
+        """The job's name (its Python function name)."""
+
+    def build(self) -> tuple[list[VariableSpec], jax.Device]:
+        """Trace the job abstractly; return the variables it uses (in order) and its device."""
+
+
+class Session:
+    """Variables by name, their current values, and the jobs that use them."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        # flow.config settings of this session (device counts, legacy model IO, ...)
+        self.options: dict[str, Any] = {"legacy_model_io": False}
+        self.specs: dict[str, VariableSpec] = {}
+        self.values: dict[str, jax.Array] = {}
+        self.jobs: dict[str, Job] = {}
+        self.started = False
+        self.closed = False
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def add_job(self, job: Job) -> None:
+        """Register ``job``; if the session has started, build it and initialize its variables."""
+        self.check_open()
+        if job.name in self.jobs:
+            raise SessionError(
+                f"a job function named {job.name!r} is already registered in this session; job "
+                "names must be unique (they name the train-step variable). Rename the function, "
+                "or call flow.clear_default_session() before defining the jobs again."
+            )
+        if self.started:
+            self._build(job)
+        self.jobs[job.name] = job
+
+    def start(self) -> None:
+        """Build every registered job and initialize every variable (once)."""
+        self.check_open()
+        if self.started:
+            return
+        for job in self.jobs.values():
+            self._build(job)
+        self.started = True
+
+    def _build(self, job: Job) -> None:
+        specs, device = job.build()
+        self.declare(job.name, specs)
+        self.initialize_missing(device)
+
+    # -- variables -------------------------------------------------------------------------
+
+    def declare(self, job_name: str, specs: Sequence[VariableSpec]) -> None:
+        """Record ``specs`` (all or none): a name already declared by another job must agree
+        in shape and dtype, since one name is one variable shared by every job."""
+        for spec in specs:
+            old = self.specs.get(spec.name)
+            if old is not None and (old.shape, old.dtype) != (spec.shape, spec.dtype):
+                raise VariableConflictError(
+                    f"variable {spec.name!r} is declared with shape {old.shape} and dtype "
+                    f"{old.dtype} in job {old.job!r} but with shape {spec.shape} and dtype "
+                    f"{spec.dtype} in job {job_name!r}. One name is one variable shared by all "
+                    "jobs: make the declarations agree, or give the variables different names "
+                    "(flow.scope.namespace)."
+                )
+        for spec in specs:
+            self.specs.setdefault(spec.name, spec)
+
+    def initialize_missing(self, device: jax.Device | None = None) -> None:
+        """Give every declared variable without a value its initial value, in one compiled call."""
+        todo = [spec for name, spec in self.specs.items() if name not in self.values]
+        if not todo:
+            return
+        seed = self.seed
+
+        def init_all() -> dict[str, jax.Array]:
+            return {
+                s.name: s.initializer(variable_key(seed, s), s.shape, s.device_dtype) for s in todo
+            }
+
+        device = device or jax.devices()[0]
+        sharding = jax.sharding.SingleDeviceSharding(device)
+        self.values.update(jax.jit(init_all, out_shardings=sharding)())
+
+    def variables(self) -> dict[str, Variable]:
+        """Every variable by name (starting the session if needed), as live views."""
+        self.start()
+        return {name: Variable(self, name) for name in self.specs}
+
+    def assign(self, name: str, value: np.ndarray[Any, Any] | jax.Array) -> None:
+        """Replace the value of variable ``name`` (already checked by the caller)."""
+        spec = self.specs[name]
+        current = self.values.get(name)
+        device = next(iter(current.devices())) if current is not None else jax.devices()[0]
+        host = np.asarray(value)
+        if host.dtype != spec.device_dtype:
+            host = host.astype(spec.device_dtype)
+        self.values[name] = jax.device_put(host.reshape(spec.shape), device)
+
+    # -- background work (callbacks) -------------------------------------------------------
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the session's callback thread, in submission order."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="flowsnap-callback")
+            self._pending = [f for f in self._pending if not f.done() or f.exception()]
+            self._pending.append(self._executor.submit(fn))
+
+    def sync(self) -> None:
+        """Wait for every scheduled callback; re-raise the first one that failed."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Wait for callbacks, stop the callback thread and refuse further use."""
+        try:
+            self.sync()
+        finally:
+            self.closed = True
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+
+    def check_open(self) -> None:
+        """Raise if this session was cleared."""
+        if self.closed:
+            raise SessionError(
+                "this job function or variable belongs to a session that "
+                "flow.clear_default_session() closed; define the job functions again after "
+                "clearing the session"
+            )
+
+
+_default = Session()
+_override: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "flowsnap_session", default=None
+)
+
+
+def current_session() -> Session:
+    """The session in use: the one set by :func:`use_session`, else the default session."""
+    return _override.get() or _default
+
+
+def clear_default_session() -> None:
+    """Close the default session (waiting for its callbacks) and open a fresh one.
+
+    Every variable value and job function is dropped; job functions must be defined again.
+    The session seed carries over.
+    """
+    global _default  # noqa: PLW0603 - the process-wide default session, by design
+    old = _default
+    _default = Session(seed=old.seed)
+    old.close()
+
+
+def get_all_variables() -> dict[str, Variable]:
+    """Every variable of the current session by name (starting the session if needed): live
+    views with ``.numpy()``, ``.shape`` and ``.dtype``, optimizer slots and train steps included."""
+    return current_session().variables()
+
+
+def sync_default_session() -> None:
+    """Wait until every scheduled callback of the default session has run."""
+    current_session().sync()
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed the initial values of the current session's variables (default seed: 0).
+
+    Must be called before the session starts (before the first job call); variables with their
+    own ``random_seed`` keep it.
+    """
+    session = current_session()
+    if session.started:
+        raise SessionError(
+            "set_random_seed() must be called before the session starts (the first job call or "
+            "get_all_variables()); call flow.clear_default_session() first to start over"
+        )
+    if not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"set_random_seed: seed must be an int in [0, 2**63), got {seed!r}")
+    session.seed = seed
+
+
+@contextlib.contextmanager
+def use_session(session: Session) -> Iterator[Session]:
+    """Make ``session`` the current one inside the ``with`` block (this context only)."""
+    token = _override.set(session)
+    try:
+        yield session
+    finally:
+        _override.reset(token)

@@ -1,0 +1,23 @@
+"""``flow.config``: process settings (see :mod:`flowsnap._engine._env` for what each does)."""
+
+from flowsnap._engine._env import (
+    cpu_device_num,
+    enable_debug_mode,
+    enable_fusion,
+    enable_legacy_model_io,
+    enable_model_io_v2,
+    gpu_device_num,
+    legacy_model_io_enabled,
+    machine_num,
+)
+
+__all__ = [
+    "cpu_device_num",
+    "enable_debug_mode",
+    "enable_fusion",
+    "enable_legacy_model_io",
+    "enable_model_io_v2",
+    "gpu_device_num",
+    "legacy_model_io_enabled",
+    "machine_num",
+]

@@ -1,0 +1,93 @@
+"""``flow.layers.conv2d``: a 2-D convolution layer with OneFlow's names and weight layouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+
+from flowsnap import initializers
+from flowsnap._engine import get_variable, namespace
+from flowsnap._store import Regularizer
+from flowsnap.errors import TraceError
+from flowsnap.initializers import Initializer
+from flowsnap.ops import nn
+
+Blob = jax.Array
+
+
+def conv2d(
+    inputs: Blob,
+    filters: int,
+    kernel_size: int | Sequence[int] = 1,
+    strides: int | Sequence[int] = 1,
+    padding: str | Sequence[Sequence[int]] = "VALID",
+    data_format: str = "NCHW",
+    dilation_rate: int | Sequence[int] | None = None,
+    groups: int = 1,
+    activation: Callable[..., Blob] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Initializer | None = None,
+    bias_initializer: Initializer | None = None,
+    kernel_regularizer: Regularizer | None = None,
+    bias_regularizer: Regularizer | None = None,
+    trainable: bool = True,
+    name: str = "Conv2d",
+    weight_name: str | None = None,
+    bias_name: str | None = None,
+) -> Blob:
+    """A convolution with ``<name>-weight`` and ``<name>-bias`` (or exactly ``weight_name`` /
+    ``bias_name``, outside any namespace).
+
+    The weight is ``(filters, C_in/groups, kh, kw)`` for NCHW and ``(filters, kh, kw, C_in)`` for
+    NHWC (groups must then be 1). Default initializers: Xavier uniform for the weight (with the
+    data format's fans), zeros for the bias.
+    """
+    what = f"flow.layers.conv2d(name={name!r})"
+    if inputs.ndim != 4:
+        raise TraceError(f"{what}: inputs must be 4-D, got shape {inputs.shape}")
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    if not isinstance(groups, int) or not 0 < groups <= filters or filters % groups:
+        raise TraceError(
+            f"{what}: groups must satisfy 0 < groups <= filters and filters % groups == 0, got "
+            f"groups={groups}, filters={filters}"
+        )
+    if data_format == "NCHW":
+        c_in = inputs.shape[1]
+        if c_in % groups:
+            raise TraceError(f"{what}: {c_in} input channels are not divisible by groups={groups}")
+        shape = (filters, c_in // groups, kh, kw)
+    elif data_format == "NHWC":
+        if groups != 1:
+            raise TraceError(f"{what}: groups must be 1 for NHWC")
+        shape = (filters, kh, kw, inputs.shape[3])
+    else:
+        raise TraceError(f"{what}: data_format must be in NCHW or NHWC, got {data_format!r}")
+    init = kernel_initializer or initializers.xavier_uniform_initializer(data_format=data_format)
+    weight = _variable(name, "weight", weight_name, shape, inputs, init, kernel_regularizer,
+                       trainable)  # fmt: skip
+    out = nn.conv2d(inputs, weight, strides, padding, data_format, dilation_rate, groups)
+    if use_bias:
+        bias = _variable(name, "bias", bias_name, (filters,), inputs,
+                         bias_initializer or initializers.constant_initializer(0),
+                         bias_regularizer, trainable)  # fmt: skip
+        out = nn.bias_add(out, bias, data_format)
+    return activation(out) if callable(activation) else out
+
+
+def _variable(layer: str, suffix: str, exact: str | None, shape: tuple[int, ...], inputs: Blob,
+              init: Initializer, regularizer: Regularizer | None,
+              trainable: bool) -> Blob:  # fmt: skip
+    kwargs = {
+        "shape": shape,
+        "dtype": inputs.dtype,
+        "initializer": init,
+        "regularizer": regularizer,
+        "trainable": trainable,
+        "model_name": suffix,
+        "reuse": False,
+    }
+    if exact is not None:
+        return get_variable(exact, **kwargs)  # type: ignore[arg-type]
+    with namespace(layer):
+        return get_variable(suffix, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,78 @@
+"""``flow.layers.dense``: a fully connected layer with OneFlow's names and layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from flowsnap import initializers
+from flowsnap._engine import broadcast, get_variable, namespace
+from flowsnap._store import Distribute, Regularizer
+from flowsnap.errors import TraceError
+from flowsnap.initializers import Initializer
+from flowsnap.ops.nn import bias_add
+
+Blob = jax.Array
+
+
+def dense(
+    inputs: Blob,
+    units: int,
+    activation: Callable[..., Blob] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Initializer | None = None,
+    bias_initializer: Initializer | None = None,
+    kernel_regularizer: Regularizer | None = None,
+    bias_regularizer: Regularizer | None = None,
+    trainable: bool = True,
+    name: str = "Dense",
+    model_distribute: Distribute | None = None,
+) -> Blob:
+    """``activation(inputs @ weight.T + bias)``.
+
+    Creates ``<name>-weight`` of shape ``(units, in_features)`` (OneFlow's ``(out, in)``) and
+    ``<name>-bias`` of shape ``(units,)``. Both default to zeros, as in OneFlow: pass
+    ``kernel_initializer`` (the docs use ``flow.truncated_normal(0.1)``). Inputs of rank > 2 are
+    flattened to ``(-1, in_features)`` and the result reshaped back.
+    """
+    what = f"flow.layers.dense(name={name!r})"
+    if inputs.ndim < 2:
+        raise TraceError(f"{what}: inputs must have rank >= 2, got shape {inputs.shape}")
+    if not isinstance(units, int) or units <= 0:
+        raise TraceError(f"{what}: units must be a positive int, got {units!r}")
+    distribute = broadcast() if model_distribute is None else model_distribute
+    if distribute.axis not in (None, 0):
+        raise TraceError(f"{what}: model_distribute must be broadcast() or split(0)")
+    in_shape = inputs.shape
+    x = inputs.reshape(-1, in_shape[-1]) if inputs.ndim > 2 else inputs
+    with namespace(name):
+        weight = get_variable(
+            "weight",
+            shape=(units, in_shape[-1]),
+            dtype=inputs.dtype,
+            initializer=kernel_initializer or initializers.constant_initializer(0),
+            regularizer=kernel_regularizer,
+            trainable=trainable,
+            model_name="weight",
+            distribute=distribute,
+            reuse=False,
+        )
+        out = jnp.matmul(x, weight.T)
+        if use_bias:
+            bias = get_variable(
+                "bias",
+                shape=(units,),
+                dtype=inputs.dtype,
+                initializer=bias_initializer or initializers.constant_initializer(0),
+                regularizer=bias_regularizer,
+                trainable=trainable,
+                model_name="bias",
+                distribute=distribute,
+                reuse=False,
+            )
+            out = bias_add(out, bias)
+    if callable(activation):
+        out = activation(out)
+    return out.reshape(*in_shape[:-1], units) if inputs.ndim > 2 else out

@@ -1,0 +1,166 @@
+"""Normalization layers: ``flow.layers.batch_normalization``, ``layer_norm`` and ``prelu``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from flowsnap import initializers
+from flowsnap._engine import (
+    assign_variable,
+    get_variable,
+    is_training,
+    namespace,
+    namespace_prefix,
+)
+from flowsnap._store import Regularizer
+from flowsnap.errors import TraceError
+from flowsnap.initializers import Initializer
+
+Blob = jax.Array
+
+
+def _param(layer: str, suffix: str, exact: str | None, **kwargs: Any) -> tuple[Blob, str]:
+    """Declare ``<layer>-<suffix>`` (or ``exact``); return its value and full name."""
+    if exact is not None:
+        return get_variable(exact, reuse=False, **kwargs), namespace_prefix() + exact
+    with namespace(layer):
+        return get_variable(suffix, reuse=False, **kwargs), namespace_prefix() + suffix
+
+
+def batch_normalization(
+    inputs: Blob,
+    axis: int = -1,
+    momentum: float = 0.99,
+    epsilon: float = 0.001,
+    center: bool = True,
+    scale: bool = True,
+    beta_initializer: Initializer | None = None,
+    gamma_initializer: Initializer | None = None,
+    beta_regularizer: Regularizer | None = None,
+    gamma_regularizer: Regularizer | None = None,
+    moving_mean_initializer: Initializer | None = None,
+    moving_variance_initializer: Initializer | None = None,
+    trainable: bool = True,
+    training: bool = True,
+    name: str = "BatchNorm",
+    gamma_name: str | None = None,
+    beta_name: str | None = None,
+    moving_mean_name: str | None = None,
+    moving_variance_name: str | None = None,
+) -> Blob:
+    """Batch normalization over every axis but ``axis``.
+
+    Variables (in this order): ``<name>-beta`` (zeros, if ``center``), ``<name>-gamma`` (ones, if
+    ``scale``), ``<name>-moving_mean`` (zeros) and ``<name>-moving_variance`` (ones), the last two
+    not trainable. In a train job with ``training`` and ``trainable``, the batch's mean and biased
+    variance normalize, and the moving statistics become ``momentum * moving + (1 - momentum) *
+    batch``; otherwise the moving statistics normalize.
+    """
+    if not -inputs.ndim <= axis < inputs.ndim:
+        raise TraceError(
+            f"flow.layers.batch_normalization(name={name!r}): axis {axis} is out of range for "
+            f"inputs of rank {inputs.ndim}"
+        )
+    axis %= inputs.ndim
+    params_shape = (inputs.shape[axis],)
+    dtype = jnp.float32 if inputs.dtype == jnp.float16 else inputs.dtype
+    common = {"shape": params_shape, "dtype": dtype, "distribute": None}
+    beta = gamma = None
+    if center:
+        beta, _ = _param(name, "beta", beta_name, **common, trainable=trainable,
+                         initializer=beta_initializer or initializers.zeros_initializer(),
+                         regularizer=beta_regularizer, model_name="beta")  # fmt: skip
+    if scale:
+        gamma, _ = _param(name, "gamma", gamma_name, **common, trainable=trainable,
+                          initializer=gamma_initializer or initializers.ones_initializer(),
+                          regularizer=gamma_regularizer, model_name="gamma")  # fmt: skip
+    moving_mean, mean_name = _param(
+        name, "moving_mean", moving_mean_name, **common, trainable=False,
+        initializer=moving_mean_initializer or initializers.zeros_initializer(),
+        model_name="moving_mean",
+    )  # fmt: skip
+    moving_var, var_name = _param(
+        name, "moving_variance", moving_variance_name, **common, trainable=False,
+        initializer=moving_variance_initializer or initializers.ones_initializer(),
+        model_name="moving_variance",
+    )  # fmt: skip
+    reduce_axes = tuple(a for a in range(inputs.ndim) if a != axis)
+    shape = [1] * inputs.ndim
+    shape[axis] = params_shape[0]
+    x = inputs.astype(dtype)
+    if training and trainable and is_training():
+        mean = jnp.mean(x, axis=reduce_axes)
+        variance = jnp.mean(jnp.square(x - mean.reshape(shape)), axis=reduce_axes)
+        assign_variable(mean_name, momentum * moving_mean + (1 - momentum) * mean)
+        assign_variable(var_name, momentum * moving_var + (1 - momentum) * variance)
+    else:
+        mean, variance = moving_mean, moving_var
+    inv = jax.lax.rsqrt(variance + epsilon)
+    if gamma is not None:
+        inv = inv * gamma
+    out = (x - mean.reshape(shape)) * inv.reshape(shape)
+    if beta is not None:
+        out = out + beta.reshape(shape)
+    return out.astype(inputs.dtype)
+
+
+def layer_norm(
+    inputs: Blob,
+    center: bool = True,
+    scale: bool = True,
+    trainable: bool = True,
+    begin_norm_axis: int = 1,
+    begin_params_axis: int = -1,
+    epsilon: float = 1e-5,
+    name: str = "LayerNorm",
+) -> Blob:
+    """Normalize over the axes from ``begin_norm_axis`` on; scale and shift by ``<name>-gamma``
+    (ones) and ``<name>-beta`` (zeros) of shape ``inputs.shape[begin_params_axis:]``."""
+    nd = inputs.ndim
+    norm_axis, params_axis = begin_norm_axis % nd, begin_params_axis % nd
+    axes = tuple(range(norm_axis, nd))
+    mean = jnp.mean(inputs, axis=axes, keepdims=True)
+    variance = jnp.mean(jnp.square(inputs - mean), axis=axes, keepdims=True)
+    out = (inputs - mean) * jax.lax.rsqrt(variance + epsilon)
+    if not (center or scale):
+        return out
+    params_shape = tuple(inputs.shape[params_axis:])
+    common = {"shape": params_shape, "dtype": inputs.dtype, "trainable": trainable}
+    if center:
+        beta, _ = _param(name, "beta", None, **common, model_name="beta",
+                         initializer=initializers.constant_initializer(0))  # fmt: skip
+    if scale:
+        gamma, _ = _param(name, "gamma", None, **common, model_name="gamma",
+                          initializer=initializers.constant_initializer(1))  # fmt: skip
+        out = out * gamma
+    if center:
+        out = out + beta
+    return out
+
+
+def prelu(
+    inputs: Blob,
+    alpha_initializer: Initializer | None = None,
+    alpha_regularizer: Regularizer | None = None,
+    shared_axes: Sequence[int] | None = None,
+    trainable: bool = True,
+    name: str = "PRelu",
+    model_distribute: Any = None,
+) -> Blob:
+    """``x if x > 0 else alpha * x`` with a learned ``<name>-alpha`` of shape
+    ``inputs.shape[1:]`` (1 on each of ``shared_axes``), initialized to 0 by default."""
+    del model_distribute
+    shape = list(inputs.shape[1:])
+    for axis in shared_axes or ():
+        if not 1 <= axis < inputs.ndim:
+            raise TraceError(f"flow.layers.prelu(name={name!r}): shared axis {axis} out of range")
+        shape[axis - 1] = 1
+    alpha, _ = _param(name, "alpha", None, shape=tuple(shape), dtype=inputs.dtype,
+                      initializer=alpha_initializer or initializers.constant_initializer(0),
+                      regularizer=alpha_regularizer, trainable=trainable,
+                      model_name="alpha")  # fmt: skip
+    return jnp.where(inputs > 0, inputs, alpha * inputs)

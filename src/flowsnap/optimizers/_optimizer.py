@@ -1,0 +1,305 @@
+"""OneFlow's optimizer classes (``flow.optimizer.SGD(...).minimize(loss)``, reference 6.1).
+
+An optimizer is a record of its constructor arguments. ``minimize(loss)`` inside a train job tells
+the engine to train on ``mean(loss)``; the engine asks the optimizer for the update rule of each
+variable (:meth:`Optimizer.rule_for`: the decoupled weight decay of ``SGDW``/``AdamW`` applies
+only to names matching the include/exclude patterns), the learning rate of each step, the global
+gradient-norm clip and the static loss scale.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+
+from flowsnap._engine import record_minimize
+from flowsnap.errors import UnsupportedFeatureError
+from flowsnap.optimizers._rules import AdamRule, LAMBRule, RMSPropRule, SGDRule, UpdateRule
+
+
+@dataclass(frozen=True)
+class ClipByGlobalNorm:
+    """Scale all gradients by ``clip_norm / max(global_norm, clip_norm)``."""
+
+    clip_norm: float
+
+
+def by_global_norm(clip_norm: float) -> ClipByGlobalNorm:
+    """``flow.optimizer.grad_clipping.by_global_norm(clip_norm)``."""
+    if not clip_norm > 0:
+        raise ValueError(f"grad_clipping.by_global_norm: clip_norm must be > 0, got {clip_norm}")
+    return ClipByGlobalNorm(float(clip_norm))
+
+
+@dataclass(frozen=True)
+class StaticLossScale:
+    """Multiply the loss by ``factor`` before differentiation and divide the gradients after."""
+
+    factor: float
+
+
+def static_loss_scale(loss_scale_factor: float) -> StaticLossScale:
+    """``flow.optimizer.loss_scale.static_loss_scale(f)``."""
+    return StaticLossScale(float(loss_scale_factor))
+
+
+def dynamic_loss_scale(
+    initial_loss_scale: float = 2.0**30, increment_period: int = 2000, multiplier: float = 2.0
+) -> StaticLossScale:
+    """OneFlow's dynamic loss scaling (for float16 training) is not implemented."""
+    del initial_loss_scale, increment_period, multiplier
+    raise UnsupportedFeatureError(
+        "flow.optimizer.loss_scale.dynamic_loss_scale is not implemented (flowsnap trains in the "
+        "variables' own dtype); use static_loss_scale or no loss scaling"
+    )
+
+
+class Optimizer:
+    """Base of the optimizer classes: the learning-rate schedule and the shared options."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        loss_scale_factor: float | None = None,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+    ) -> None:
+        if not callable(lr_scheduler):
+            raise TypeError(
+                f"{type(self).__name__}: lr_scheduler must be a scheduler such as "
+                f"flow.optimizer.PiecewiseConstantScheduler([], [0.1]), got {lr_scheduler!r}"
+            )
+        if train_step_lbn is not None:
+            raise UnsupportedFeatureError(
+                f"{type(self).__name__}(train_step_lbn=...): a custom train-step blob is not "
+                "supported; the job's System-Train-TrainStep-<job> variable counts steps"
+            )
+        if grad_clipping is not None and not isinstance(grad_clipping, ClipByGlobalNorm):
+            raise TypeError("grad_clipping must be flow.optimizer.grad_clipping.by_global_norm(..)")
+        if loss_scale_factor is not None and loss_scale_policy is not None:
+            raise ValueError("give loss_scale_factor or loss_scale_policy, not both")
+        self.lr_scheduler = lr_scheduler
+        self.grad_clipping = grad_clipping
+        scale = loss_scale_policy.factor if loss_scale_policy is not None else loss_scale_factor
+        self.loss_scale: float | None = None if scale is None else float(scale)
+
+    @property
+    def clip_norm(self) -> float | None:
+        """The global-norm clip, or None."""
+        return None if self.grad_clipping is None else self.grad_clipping.clip_norm
+
+    def learning_rate(self, step: jax.Array) -> jax.Array:
+        """The learning rate of train step ``step`` (before its increment)."""
+        lr: jax.Array = self.lr_scheduler(step)
+        return lr
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """The update rule of variable ``name``."""
+        raise NotImplementedError
+
+    def minimize(self, loss: jax.Array | Sequence[jax.Array]) -> None:
+        """Train the job on ``mean(loss)`` (the sum of the means for a list of losses).
+
+        Must be called inside a ``type="train"`` job body, once.
+        """
+        record_minimize(self, loss)
+
+
+class _WeightDecayMixin:
+    """Decoupled weight decay on the variables the include/exclude patterns select."""
+
+    weight_decay: float
+    includes: tuple[str, ...] | None
+    excludes: tuple[str, ...] | None
+
+    def _init_decay(
+        self,
+        weight_decay: float | None,
+        includes: str | Sequence[str] | None,
+        excludes: str | Sequence[str] | None,
+    ) -> None:
+        if includes is not None and excludes is not None:
+            raise ValueError("weight_decay_includes and weight_decay_excludes are exclusive")
+        self.weight_decay = float(weight_decay or 0.0)
+        self.includes = _patterns(includes)
+        self.excludes = _patterns(excludes)
+
+    def decay_for(self, name: str) -> float:
+        """The weight decay applied to ``name`` (partial regex match, as OneFlow)."""
+        if self.includes is not None:
+            return self.weight_decay if any(re.search(p, name) for p in self.includes) else 0.0
+        if self.excludes is not None:
+            return 0.0 if any(re.search(p, name) for p in self.excludes) else self.weight_decay
+        return self.weight_decay
+
+
+def _patterns(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+class SGD(Optimizer):
+    """SGD with OneFlow's default ``momentum=0.9`` (``momentum=0``: plain SGD, no slot)."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        loss_scale_factor: float | None = None,
+        momentum: float = 0.9,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+    ) -> None:
+        super().__init__(
+            lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy
+        )
+        self.momentum = float(momentum)
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """Momentum SGD (slot ``<var>-momentum``) or plain SGD."""
+        del name
+        return SGDRule(self.momentum)
+
+
+class SGDW(SGD, _WeightDecayMixin):
+    """SGD with decoupled weight decay."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        loss_scale_factor: float | None = None,
+        momentum: float = 0.9,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+    ) -> None:
+        super().__init__(
+            lr_scheduler, loss_scale_factor, momentum, grad_clipping, train_step_lbn,
+            loss_scale_policy,
+        )  # fmt: skip
+        self._init_decay(weight_decay, weight_decay_includes, weight_decay_excludes)
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """SGD with this variable's weight decay."""
+        return SGDRule(self.momentum, self.decay_for(name))
+
+
+class Adam(Optimizer):
+    """OneFlow v0.3.4 Adam: slots ``<var>-m``, ``<var>-v``; bias correction off by default."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        do_bias_correction: bool = False,
+        loss_scale_factor: float | None = None,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+    ) -> None:
+        super().__init__(
+            lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy
+        )
+        self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
+        self.do_bias_correction = bool(do_bias_correction)
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """Adam."""
+        del name
+        return AdamRule(self.beta1, self.beta2, self.epsilon, self.do_bias_correction)
+
+
+class AdamW(Adam, _WeightDecayMixin):
+    """Adam with decoupled weight decay."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        do_bias_correction: bool = False,
+        loss_scale_factor: float | None = None,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+    ) -> None:
+        super().__init__(
+            lr_scheduler, beta1, beta2, epsilon, do_bias_correction, loss_scale_factor,
+            grad_clipping, train_step_lbn, loss_scale_policy,
+        )  # fmt: skip
+        self._init_decay(weight_decay, weight_decay_includes, weight_decay_excludes)
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """Adam with this variable's weight decay."""
+        return AdamRule(
+            self.beta1, self.beta2, self.epsilon, self.do_bias_correction, self.decay_for(name)
+        )
+
+
+class RMSProp(Optimizer):
+    """RMSProp: slot ``<var>-mean_square`` (and ``<var>-mean_gradient`` if centered)."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        decay_rate: float = 0.99,
+        epsilon: float = 1e-8,
+        centered: bool = False,
+        loss_scale_factor: float | None = None,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+    ) -> None:
+        super().__init__(
+            lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy
+        )
+        self.decay_rate, self.epsilon = float(decay_rate), float(epsilon)
+        self.centered = bool(centered)
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """RMSProp."""
+        del name
+        return RMSPropRule(self.decay_rate, self.epsilon, self.centered)
+
+
+class LAMB(Optimizer, _WeightDecayMixin):
+    """LAMB: slots ``<var>-m``, ``<var>-v``, ``<var>-beta1_t``, ``<var>-beta2_t``."""
+
+    def __init__(
+        self,
+        lr_scheduler: Any,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-6,
+        loss_scale_factor: float | None = None,
+        grad_clipping: ClipByGlobalNorm | None = None,
+        train_step_lbn: str | None = None,
+        loss_scale_policy: StaticLossScale | None = None,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(
+            lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy
+        )
+        self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
+        self._init_decay(weight_decay, weight_decay_includes, weight_decay_excludes)
+
+    def rule_for(self, name: str) -> UpdateRule:
+        """LAMB with this variable's weight decay."""
+        return LAMBRule(self.beta1, self.beta2, self.epsilon, self.decay_for(name))
