@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import hypothesis
@@ -29,3 +31,16 @@ def golden_cases() -> dict[str, dict[str, str]]:
     """What each golden fixture must do (written by tools/make_golden.py)."""
     cases: dict[str, dict[str, str]] = json.loads((GOLDEN / "CASES.json").read_text())
     return cases
+
+
+@pytest.fixture(autouse=True)
+def fresh_session() -> Iterator[None]:
+    """Each test starts with an empty default session (only where the runtime is loaded, so the
+    format and CLI tests never import JAX)."""
+    store = sys.modules.get("flowsnap._store")
+    if store is not None:
+        store.clear_default_session()
+    yield
+    store = sys.modules.get("flowsnap._store")
+    if store is not None:
+        store.clear_default_session()

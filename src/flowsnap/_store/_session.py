@@ -180,12 +180,12 @@ def current_session() -> Session:
 def clear_default_session() -> None:
     """Close the default session (waiting for its callbacks) and open a fresh one.
 
-    Every variable value and job function is dropped; job functions must be defined again.
-    The session seed carries over.
+    Every variable value, job function and setting (``flow.config``, the random seed) is
+    dropped; job functions must be defined again.
     """
     global _default  # noqa: PLW0603 - the process-wide default session, by design
     old = _default
-    _default = Session(seed=old.seed)
+    _default = Session()
     old.close()
 
 
