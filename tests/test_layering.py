@@ -12,13 +12,39 @@ SRC = Path(__file__).parent.parent / "src" / "flowsnap"
 # What each layer may import from flowsnap (besides itself). Lower layers come first.
 ALLOWED = {
     "format": {"flowsnap.errors", "flowsnap._version", "flowsnap.format"},
+    "dtypes.py": {"flowsnap.errors"},
+    "typing.py": {"flowsnap.errors", "flowsnap.dtypes"},
     "initializers": {"flowsnap.errors", "flowsnap.format", "flowsnap.initializers"},
+    "_store": {"flowsnap.errors", "flowsnap.format", "flowsnap.initializers", "flowsnap._store"},
+    "_engine": {
+        "flowsnap.errors",
+        "flowsnap.format",
+        "flowsnap.dtypes",
+        "flowsnap.typing",
+        "flowsnap.initializers",
+        "flowsnap._store",
+        "flowsnap._engine",
+    },
     "optimizers": {
         "flowsnap.errors",
         "flowsnap.format",
         "flowsnap.initializers",
+        "flowsnap._engine",
         "flowsnap.optimizers",
     },
+    "ops": {"flowsnap.errors", "flowsnap.dtypes", "flowsnap._engine", "flowsnap.ops"},
+    "layers": {
+        "flowsnap.errors",
+        "flowsnap.initializers",
+        "flowsnap._store",
+        "flowsnap._engine",
+        "flowsnap.ops",
+        "flowsnap.layers",
+    },
+    "scope.py": {"flowsnap._engine"},
+    "distribute.py": {"flowsnap._engine"},
+    "config.py": {"flowsnap._engine"},
+    "env.py": {"flowsnap._engine"},
     "cli": {"flowsnap.errors", "flowsnap._version", "flowsnap.format", "flowsnap.cli"},
 }
 # Third-party modules the engine-free layers may use.
@@ -33,13 +59,17 @@ def imports_of(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+            if node.module == "flowsnap":  # from flowsnap import dtypes -> flowsnap.dtypes
+                found.update(f"flowsnap.{alias.name}" for alias in node.names)
+            else:
+                found.add(node.module)
     return found
 
 
 def test_layers_import_only_downward() -> None:
     for layer, allowed in ALLOWED.items():
-        for path in (SRC / layer).rglob("*.py"):
+        root = SRC / layer
+        for path in [root] if root.is_file() else root.rglob("*.py"):
             for name in imports_of(path):
                 if name.startswith("flowsnap"):
                     assert any(name == a or name.startswith(a + ".") for a in allowed), (
@@ -49,6 +79,12 @@ def test_layers_import_only_downward() -> None:
                     assert name.split(".")[0] not in FORBIDDEN_IN_ENGINE_FREE, (
                         f"{path.relative_to(SRC)} imports {name}"
                     )
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    top = {p.name for p in SRC.iterdir() if p.name != "__pycache__"}
+    facade = {"__init__.py", "__main__.py", "_version.py", "errors.py", "py.typed", "typing.py"}
+    assert top - facade - set(ALLOWED) == set()
 
 
 def test_errors_module_imports_nothing_from_flowsnap() -> None:

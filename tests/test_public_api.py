@@ -7,10 +7,20 @@ import tomllib
 from pathlib import Path
 
 import flowsnap
+import flowsnap.config
+import flowsnap.distribute
+import flowsnap.dtypes
+import flowsnap.env
 import flowsnap.errors
 import flowsnap.format
 import flowsnap.initializers
+import flowsnap.layers
+import flowsnap.ops
+import flowsnap.ops.math
+import flowsnap.ops.nn
 import flowsnap.optimizers
+import flowsnap.scope
+import flowsnap.typing
 
 FORMAT_API = [
     "CHECKSUM_ALGORITHM",
@@ -69,6 +79,15 @@ INITIALIZERS_API = [
 
 
 OPTIMIZERS_API = [
+    "LAMB",
+    "SGD",
+    "SGDW",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSProp",
+    "grad_clipping",
+    "loss_scale",
     "AdamRule",
     "CosineScheduler",
     "ExponentialScheduler",
@@ -103,8 +122,47 @@ def test_format_surface() -> None:
         assert hasattr(flowsnap.format, name), name
 
 
+FACADE_SURFACES = {
+    "layers": ["batch_normalization", "conv2d", "dense", "layer_norm", "prelu"],
+    "scope": ["consistent_view", "mirrored_view", "namespace", "placement"],
+    "distribute": ["broadcast", "split"],
+    "typing": ["Bundle", "Callback", "ListListNumpy", "ListNumpy", "Numpy", "PlaceholderDef"],
+}
+
+PUBLIC_MODULES = (
+    flowsnap.format,
+    flowsnap.errors,
+    flowsnap.initializers,
+    flowsnap.optimizers,
+    flowsnap.layers,
+    flowsnap.ops,
+    flowsnap.ops.nn,
+    flowsnap.ops.math,
+    flowsnap.typing,
+    flowsnap.scope,
+    flowsnap.distribute,
+    flowsnap.config,
+    flowsnap.env,
+    flowsnap.dtypes,
+)
+
+
+def test_facade_surfaces() -> None:
+    for name, expected in FACADE_SURFACES.items():
+        assert sorted(getattr(flowsnap, name).__all__) == expected, name
+
+
+def test_every_root_name_resolves() -> None:
+    for name in flowsnap.__all__:
+        assert getattr(flowsnap, name) is not None, name
+    assert flowsnap.optimizer is flowsnap.optimizers
+    assert flowsnap.nn is flowsnap.ops.nn
+    assert flowsnap.float == flowsnap.float32
+    assert flowsnap.function_config is flowsnap.FunctionConfig
+
+
 def test_every_public_callable_has_a_docstring() -> None:
-    for module in (flowsnap.format, flowsnap.errors, flowsnap.initializers, flowsnap.optimizers):
+    for module in PUBLIC_MODULES:
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):

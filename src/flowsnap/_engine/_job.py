@@ -398,7 +398,9 @@ def _resolve(annotation: Any, func: Callable[..., Any]) -> Any:
             return eval(annotation, getattr(func, "__globals__", {}))
         except Exception as exc:
             raise JobDefinitionError(
-                f"job {func.__name__!r}: cannot evaluate annotation {annotation!r}: {exc}"
+                f"job {func.__name__!r}: cannot evaluate annotation {annotation!r}: {exc}. With "
+                "'from __future__ import annotations' annotations are strings evaluated in the "
+                "module's globals, so they cannot use local variables of an enclosing function"
             ) from None
     return annotation
 

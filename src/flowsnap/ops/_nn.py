@@ -117,17 +117,18 @@ def _pool(x: Blob, ksize: IntOrPair, strides: IntOrPair, padding: Any, data_form
     window, step, full_pads = [1] * 4, [1] * 4, [(0, 0)] * 4
     for axis, kk, ss, pp in zip(axes, k, s, pads, strict=True):
         window[axis], step[axis], full_pads[axis] = kk, ss, pp
+    # init values must be constants, not traced arrays, for reduce_window to differentiate
     if not average:
         if jnp.issubdtype(x.dtype, jnp.floating):
-            init = jnp.array(-jnp.inf, x.dtype)
+            init = np.array(-np.inf, x.dtype)
         else:
-            init = jnp.array(np.iinfo(x.dtype).min, x.dtype)
+            init = np.array(np.iinfo(x.dtype).min, x.dtype)
         peak: Blob = jax.lax.reduce_window(x, init, jax.lax.max, window, step, full_pads)
         return peak
-    total = jax.lax.reduce_window(x, jnp.array(0, x.dtype), jax.lax.add, window, step, full_pads)
+    zero = np.array(0, x.dtype)
+    total = jax.lax.reduce_window(x, zero, jax.lax.add, window, step, full_pads)
     ones = jnp.ones([x.shape[a] if a in axes else 1 for a in range(4)], x.dtype)
-    count = jax.lax.reduce_window(ones, jnp.array(0, x.dtype), jax.lax.add, window, step,
-                                  full_pads)  # fmt: skip
+    count = jax.lax.reduce_window(ones, zero, jax.lax.add, window, step, full_pads)
     mean: Blob = total / count
     return mean
 
