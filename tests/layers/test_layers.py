@@ -1,6 +1,7 @@
 """flow.layers: OneFlow's variable names, shapes, defaults and math (reference section 3)."""
 
-# No ``from __future__ import annotations`` here: the job annotations use local variables.
+from __future__ import annotations  # string annotations that use local variables work too
+
 import numpy as np
 import pytest
 

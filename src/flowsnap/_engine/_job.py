@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,14 +85,19 @@ class JobFunction:
     """A registered job function; call it with NumPy arrays matching its placeholders."""
 
     def __init__(
-        self, func: Callable[..., Any], job_type: str, config: FunctionConfig, session: Session
+        self,
+        func: Callable[..., Any],
+        job_type: str,
+        config: FunctionConfig,
+        session: Session,
+        localns: dict[str, Any] | None = None,
     ) -> None:
         self.func = func
         self.name: str = func.__name__
         self.is_train = job_type == "train"
         self.config = config
         self.session = session
-        self.params, self.returns = _parse_signature(func, self.name)
+        self.params, self.returns = _parse_signature(func, self.name, localns or {})
         self.device: jax.Device | None = None
         self.var_names: tuple[str, ...] = ()
         self.trainable: tuple[str, ...] = ()
@@ -367,12 +373,12 @@ def _check_input(job: str, name: str, p: tp.PlaceholderDef, value: Any) -> Any:
 
 
 def _parse_signature(
-    func: Callable[..., Any], job: str
+    func: Callable[..., Any], job: str, localns: dict[str, Any]
 ) -> tuple[dict[str, tp.PlaceholderDef], ReturnSpec]:
     signature = inspect.signature(func)
     params: dict[str, tp.PlaceholderDef] = {}
     for name, param in signature.parameters.items():
-        annotation = _resolve(param.annotation, func)
+        annotation = _resolve(param.annotation, func, localns)
         if param.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
             raise JobDefinitionError(
                 f"job {job!r}: parameter {name!r} must be a plain positional parameter "
@@ -386,21 +392,19 @@ def _parse_signature(
             )
         params[name] = annotation
     ret = signature.return_annotation
-    ret = _EMPTY if ret is inspect.Signature.empty else _resolve(ret, func)
+    ret = _EMPTY if ret is inspect.Signature.empty else _resolve(ret, func, localns)
     return params, parse_return(ret, job)
 
 
-def _resolve(annotation: Any, func: Callable[..., Any]) -> Any:
+def _resolve(annotation: Any, func: Callable[..., Any], localns: dict[str, Any]) -> Any:
     """Evaluate a string annotation (``from __future__ import annotations``) in the function's
-    module."""
+    module and the scope that defined it."""
     if isinstance(annotation, str):
         try:
-            return eval(annotation, getattr(func, "__globals__", {}))
+            return eval(annotation, getattr(func, "__globals__", {}), localns)
         except Exception as exc:
             raise JobDefinitionError(
-                f"job {func.__name__!r}: cannot evaluate annotation {annotation!r}: {exc}. With "
-                "'from __future__ import annotations' annotations are strings evaluated in the "
-                "module's globals, so they cannot use local variables of an enclosing function"
+                f"job {func.__name__!r}: cannot evaluate annotation {annotation!r}: {exc}"
             ) from None
     return annotation
 
@@ -434,8 +438,10 @@ def global_function(
         )
 
     def decorate(func: Callable[..., Any]) -> JobFunction:
+        # names visible where the job is defined, for string annotations (PEP 563)
+        localns = dict(sys._getframe(1).f_locals)
         session = current_session()
-        job = JobFunction(func, type, config, session)
+        job = JobFunction(func, type, config, session, localns)
         session.add_job(job)
         return job
 
