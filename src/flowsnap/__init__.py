@@ -17,6 +17,7 @@ from flowsnap._version import __version__ as __version__
 
 # name -> (module, attribute); attribute None means the module itself
 _SUBMODULES: dict[str, str] = {
+    "checkpoint": "flowsnap.checkpoint",
     "cli": "flowsnap.cli",
     "config": "flowsnap.config",
     "distribute": "flowsnap.distribute",
@@ -33,6 +34,7 @@ _SUBMODULES: dict[str, str] = {
     "optimizers": "flowsnap.optimizers",
     "regularizers": "flowsnap.optimizers.regularizers",
     "scope": "flowsnap.scope",
+    "train": "flowsnap.train",
     "typing": "flowsnap.typing",
 }
 
@@ -40,6 +42,8 @@ _ENGINE = ("FunctionConfig", "get_variable", "global_function")
 _STORE = (
     "clear_default_session",
     "get_all_variables",
+    "load",
+    "load_variables",
     "set_random_seed",
     "sync_default_session",
 )
@@ -100,6 +104,7 @@ _OPS = (
 _NAMES: dict[str, tuple[str, str]] = {
     **{n: ("flowsnap._engine", n) for n in _ENGINE},
     "function_config": ("flowsnap._engine", "FunctionConfig"),
+    "save": ("flowsnap._store", "save_obj"),
     **{n: ("flowsnap._store", n) for n in _STORE},
     **{n: ("flowsnap.initializers", n) for n in _INITIALIZERS},
     **{n: ("flowsnap.dtypes", n) for n in _DTYPES},
@@ -117,6 +122,7 @@ __all__ = [
     "bool",
     "cast",
     "char",
+    "checkpoint",
     "clear_default_session",
     "cli",
     "clip_by_value",
@@ -152,6 +158,8 @@ __all__ = [
     "int64",
     "kaiming_initializer",
     "layers",
+    "load",
+    "load_variables",
     "math",
     "matmul",
     "name_scope",
@@ -166,12 +174,14 @@ __all__ = [
     "random_uniform_initializer",
     "regularizers",
     "reshape",
+    "save",
     "scope",
     "set_random_seed",
     "slice",
     "squeeze",
     "stack",
     "sync_default_session",
+    "train",
     "transpose",
     "truncated_normal",
     "truncated_normal_initializer",

@@ -15,6 +15,7 @@ __all__ = [
     "InvalidNameError",
     "JobArgumentError",
     "JobDefinitionError",
+    "LoadMismatchError",
     "ManifestError",
     "MetaError",
     "MissingInitializerError",
@@ -159,3 +160,8 @@ class UnknownOptionError(FlowsnapError, AttributeError):
 
 class MissingOpError(FlowsnapError, AttributeError):
     """A legacy OneFlow name (``flow.<op>``) that flowsnap does not provide."""
+
+
+class LoadMismatchError(FlowsnapError, ValueError):
+    """Values given to ``load_variables`` do not fit the model's variables (shape or dtype); the
+    message lists every one, and no variable was changed."""

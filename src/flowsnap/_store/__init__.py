@@ -1,5 +1,13 @@
 """The variable store: declarations, values and jobs of a session (internal)."""
 
+from flowsnap._store._checkpoint import LoadReport as LoadReport
+from flowsnap._store._checkpoint import get as get
+from flowsnap._store._checkpoint import load as load
+from flowsnap._store._checkpoint import load_variables as load_variables
+from flowsnap._store._checkpoint import save as save
+from flowsnap._store._checkpoint import save_obj as save_obj
+from flowsnap._store._legacy import CheckPoint as CheckPoint
+from flowsnap._store._legacy import SimpleCheckPointManager as SimpleCheckPointManager
 from flowsnap._store._session import Job as Job
 from flowsnap._store._session import Session as Session
 from flowsnap._store._session import clear_default_session as clear_default_session
@@ -17,17 +25,25 @@ from flowsnap._store._spec import variable_key as variable_key
 from flowsnap._store._variable import Variable as Variable
 
 __all__ = [
+    "CheckPoint",
     "Distribute",
     "Job",
+    "LoadReport",
     "Regularizer",
     "Session",
+    "SimpleCheckPointManager",
     "Variable",
     "VariableSpec",
     "clear_default_session",
     "current_session",
     "device_dtype",
+    "get",
     "get_all_variables",
+    "load",
+    "load_variables",
     "name_hash",
+    "save",
+    "save_obj",
     "set_random_seed",
     "sync_default_session",
     "use_session",

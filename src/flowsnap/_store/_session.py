@@ -115,6 +115,15 @@ class Session:
         sharding = jax.sharding.SingleDeviceSharding(device)
         self.values.update(jax.jit(init_all, out_shardings=sharding)())
 
+    def reinitialize(self, names: Sequence[str]) -> None:
+        """Draw fresh initial values for ``names`` (as at session start)."""
+        device = None
+        for name in names:
+            old = self.values.pop(name, None)
+            if old is not None and device is None:
+                device = next(iter(old.devices()))
+        self.initialize_missing(device)
+
     def variables(self) -> dict[str, Variable]:
         """Every variable by name (starting the session if needed), as live views."""
         self.start()

@@ -1,0 +1,377 @@
+"""The checkpoint API on live variables: ``flow.checkpoint.save/get`` and ``flow.load_variables``.
+
+The bridge between the session's variables and the on-disk format. Saving hands each variable's
+value to the atomic, checksummed writer (legacy layout when ``flow.config.enable_legacy_model_io``
+is on). Loading validates everything first (names, shapes, dtypes, every problem listed at once),
+then reads each value straight into a host buffer and onto the variable's device, and swaps the
+new values in only when all were read and verified: a bad checkpoint changes nothing. Every load
+returns a :class:`LoadReport` (what was loaded, kept, ignored, skipped, renamed) and logs it as one
+line, so a load that silently did nothing cannot go unnoticed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+
+from flowsnap._store._session import Session, current_session
+from flowsnap._store._spec import VariableSpec
+from flowsnap._store._variable import Variable
+from flowsnap.errors import (
+    CorruptCheckpointError,
+    LoadMismatchError,
+    VariableNotFoundError,
+)
+from flowsnap.format import Manifest, Snapshot, StoredVariable, open_path, write_snapshot
+
+_log = logging.getLogger("flowsnap")
+
+Rules = Mapping[str, str] | Sequence[tuple[str, str]]
+Patterns = str | Sequence[str]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load did.
+
+    Attributes:
+        loaded: model variables that received a value.
+        kept: model variables not in the values, which kept their current value.
+        initialized: model variables given fresh initial values instead (legacy loads only).
+        ignored: names in the values that are not model variables (after renaming).
+        skipped: names the ``include``/``exclude`` filters left out.
+        renamed: ``{name in the values: model name}`` for every rename rule that applied.
+    """
+
+    loaded: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    initialized: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether anything was loaded."""
+        return bool(self.loaded)
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.loaded)} loaded"]
+        for label, names in (
+            ("kept their values (not in the checkpoint)", self.kept),
+            ("initialized afresh (not in the checkpoint)", self.initialized),
+            ("ignored (not in the model)", self.ignored),
+            ("skipped by filters", self.skipped),
+        ):
+            if names:
+                parts.append(f"{len(names)} {label}: {_names(names)}")
+        if self.renamed:
+            parts.append(f"{len(self.renamed)} renamed")
+        return "load_variables: " + "; ".join(parts)
+
+
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... (+{len(names) - limit})" if len(names) > limit else "")
+
+
+# -- saving ----------------------------------------------------------------------------------
+
+
+def save(
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> Manifest:
+    """Save variables to the snapshot directory ``path`` (OneFlow's ``flow.checkpoint.save``).
+
+    Args:
+        path: a new or empty directory (parents are created); saving never overwrites.
+        var_dict: ``{name: value}``: live variables, values from :func:`get`, NumPy or JAX arrays.
+            Default: every variable of the session (optimizer slots and train steps included).
+        durable: fsync before returning (default).
+        metadata: a JSON object stored in the manifest (e.g. ``{"epoch": 3}``).
+        progress: draw a progress bar (default: for large saves on a terminal).
+
+    The save is atomic (nothing appears at ``path`` unless all of it was written) and
+    checksummed. With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
+    layout (``out`` files only).
+
+    Raises:
+        TargetExistsError: ``path`` is a file or a non-empty directory.
+        SnapshotWriteError: the OS failed a write; nothing is published.
+    """
+    session = current_session()
+    if var_dict is None:
+        session.sync()
+        var_dict = session.variables()
+    values = {name: _saveable(value) for name, value in var_dict.items()}
+    return write_snapshot(
+        path,
+        values,
+        durable=durable,
+        metadata=metadata,
+        legacy=bool(session.options.get("legacy_model_io")),
+        progress=progress,
+    )
+
+
+def _saveable(value: Any) -> Any:
+    """A live variable as an array in its declared dtype (JAX arrays are read without a copy on
+    the CPU); anything else as given."""
+    if isinstance(value, Variable):
+        current = value.value
+        if np.dtype(current.dtype) == value.dtype:
+            return current
+        return np.asarray(current).astype(value.dtype)
+    return value
+
+
+def get(
+    path: str | os.PathLike[str], *, allow_incomplete: bool = False
+) -> Snapshot | StoredVariable:
+    """Open a checkpoint lazily (OneFlow's ``flow.checkpoint.get``).
+
+    Returns ``{name: StoredVariable}`` (a :class:`~flowsnap.format.Snapshot`) for a snapshot
+    directory, or one :class:`~flowsnap.format.StoredVariable` when ``path`` itself holds an
+    ``out`` file. Nothing is read until the values are used; checksums are verified on reads.
+
+    Raises:
+        SnapshotNotFoundError: ``path`` is not a directory.
+        IncompleteSnapshotError: no ``snapshot_done`` (a save that never finished), unless
+            ``allow_incomplete``.
+    """
+    return open_path(path, allow_incomplete=allow_incomplete)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    target: str
+    spec: VariableSpec
+    value: Any
+
+
+def load_variables(
+    value_dict: Mapping[str, Any] | StoredVariable,
+    ignore_mismatch: bool = True,
+    *,
+    rename: Rules | None = None,
+    include: Patterns | None = None,
+    exclude: Patterns | None = None,
+) -> LoadReport:
+    """Give model variables the values in ``value_dict`` (OneFlow's ``flow.load_variables``).
+
+    Args:
+        value_dict: ``{name: value}``: values from :func:`get` (read from disk here, streamed),
+            live variables, NumPy or JAX arrays.
+        ignore_mismatch: skip names that are not model variables (default); if False they are an
+            error.
+        rename: rules ``{regex: replacement}`` (or pairs, tried in order, the first match wins)
+            mapping names in ``value_dict`` to model names, e.g. ``{"^(.*)$": r"backbone-\\1"}``.
+        include: only names matching one of these regexes (searched) are loaded.
+        exclude: names matching one of these regexes are not loaded.
+
+    Variables absent from ``value_dict`` keep their values. Legacy values without ``meta`` take
+    the variable's shape and dtype. Nothing changes unless every value fits and reads back
+    verified.
+
+    Returns:
+        A :class:`LoadReport`, also logged as one line.
+
+    Raises:
+        VariableNotFoundError: a name is not a model variable and ``ignore_mismatch`` is False.
+        LoadMismatchError: shapes or dtypes differ (every mismatch listed).
+        CorruptCheckpointError: a value's file is damaged (checksum, size); nothing changed.
+    """
+    session = current_session()
+    session.start()
+    session.sync()
+    report = _load(session, value_dict, ignore_mismatch, rename, include, exclude, legacy=False)
+    level = logging.WARNING if not report.loaded or report.ignored else logging.INFO
+    _log.log(level, "%s", report)
+    return report
+
+
+def _load(
+    session: Session,
+    value_dict: Mapping[str, Any] | StoredVariable,
+    ignore_mismatch: bool,
+    rename: Rules | None,
+    include: Patterns | None,
+    exclude: Patterns | None,
+    *,
+    legacy: bool,
+) -> LoadReport:
+    if isinstance(value_dict, StoredVariable) or not isinstance(value_dict, Mapping):
+        raise TypeError(
+            "load_variables takes a dict {name: value} (e.g. flow.checkpoint.get(path) of a "
+            f"snapshot directory), got {type(value_dict).__name__}"
+        )
+    rules = _compile_rules(rename)
+    keep_in, keep_out = _patterns(include, "include"), _patterns(exclude, "exclude")
+    plans: list[_Plan] = []
+    ignored: list[str] = []
+    skipped: list[str] = []
+    renamed: dict[str, str] = {}
+    targets: dict[str, str] = {}
+    for name, value in value_dict.items():
+        if (keep_in and not any(p.search(name) for p in keep_in)) or any(
+            p.search(name) for p in keep_out
+        ):
+            skipped.append(name)
+            continue
+        target = _apply_rules(rules, name)
+        if target != name:
+            renamed[name] = target
+        spec = session.specs.get(target)
+        if spec is None:
+            ignored.append(target)
+            continue
+        if target in targets:
+            raise LoadMismatchError(
+                f"load_variables: {targets[target]!r} and {name!r} both map to variable "
+                f"{target!r}; fix the rename rules"
+            )
+        targets[target] = name
+        plans.append(_Plan(target, spec, value))
+    if ignored and not ignore_mismatch:
+        raise VariableNotFoundError(
+            f"load_variables: {_names(ignored)} {'is' if len(ignored) == 1 else 'are'} not "
+            f"variable name(s) of the model (it has {len(session.specs)}: "
+            f"{_names(list(session.specs))}); pass ignore_mismatch=True to skip them, or rename="
+        )
+    _check_plans(plans)
+    new_values = _read_all(session, plans)
+    session.values.update(new_values)
+    loaded = {p.target for p in plans}
+    missing = tuple(n for n in session.specs if n not in loaded)
+    if legacy and missing:
+        session.reinitialize(missing)
+    return LoadReport(
+        loaded=tuple(p.target for p in plans),
+        kept=() if legacy else missing,
+        initialized=missing if legacy else (),
+        ignored=tuple(ignored),
+        skipped=tuple(skipped),
+        renamed=renamed,
+    )
+
+
+def _compile_rules(rename: Rules | None) -> list[tuple[re.Pattern[str], str]]:
+    if rename is None:
+        return []
+    pairs: Iterable[tuple[str, str]] = rename.items() if isinstance(rename, Mapping) else rename
+    try:
+        return [(re.compile(pattern), repl) for pattern, repl in pairs]
+    except (re.error, ValueError, TypeError) as exc:
+        raise ValueError(
+            f"load_variables: rename must be {{regex: replacement}} or (regex, replacement) "
+            f"pairs: {exc}"
+        ) from None
+
+
+def _apply_rules(rules: list[tuple[re.Pattern[str], str]], name: str) -> str:
+    for pattern, repl in rules:
+        if pattern.search(name):
+            return pattern.sub(repl, name, count=1)
+    return name
+
+
+def _patterns(value: Patterns | None, what: str) -> list[re.Pattern[str]]:
+    if value is None:
+        return []
+    try:
+        return [re.compile(p) for p in ([value] if isinstance(value, str) else value)]
+    except re.error as exc:
+        raise ValueError(f"load_variables: bad {what} pattern: {exc}") from None
+
+
+def _check_plans(plans: list[_Plan]) -> None:
+    """Resolve meta-less values and compare shapes and dtypes; list every mismatch at once."""
+    problems: list[str] = []
+    for plan in plans:
+        spec, value = plan.spec, plan.value
+        if isinstance(value, StoredVariable):
+            if value.shape is None:  # a legacy value: take the variable's shape and dtype
+                try:
+                    value = plan.value = value.with_meta(spec.shape, spec.dtype)
+                except CorruptCheckpointError as exc:
+                    problems.append(f"{plan.target}: {exc}")
+                    continue
+            shape, dtype = value.shape, value.dtype
+        elif isinstance(value, Variable):
+            shape, dtype = value.shape, value.dtype
+        elif hasattr(value, "shape") and hasattr(value, "dtype"):
+            shape, dtype = tuple(value.shape), np.dtype(value.dtype)
+        else:
+            problems.append(
+                f"{plan.target}: unknown value type {type(value).__name__} (give an array, a "
+                "variable or a value from flow.checkpoint.get)"
+            )
+            continue
+        if tuple(shape or ()) != spec.shape:
+            problems.append(
+                f"{plan.target}: the model has shape {spec.shape}, the value has "
+                f"{tuple(shape or ())}"
+            )
+        elif dtype != spec.dtype:
+            problems.append(
+                f"{plan.target}: the model has dtype {spec.dtype}, the value has {dtype} "
+                f"(convert it, e.g. .astype(np.{spec.dtype}))"
+            )
+    if problems:
+        raise LoadMismatchError(
+            f"load_variables: {len(problems)} value(s) do not fit the model, nothing was loaded:"
+            "\n  " + "\n  ".join(problems)
+        )
+
+
+def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
+    """Read every value (files in parallel, each straight into one host buffer) onto the device of
+    the variable it replaces."""
+
+    def read(plan: _Plan) -> jax.Array:
+        spec, value = plan.spec, plan.value
+        if isinstance(value, StoredVariable):
+            host = np.empty(spec.shape, spec.dtype)
+            value.readinto(host)
+        elif isinstance(value, Variable):
+            host = value.numpy()
+        else:
+            host = np.asarray(value)
+        if host.dtype != spec.device_dtype:
+            host = host.astype(spec.device_dtype)
+        current = session.values.get(plan.target)
+        device = next(iter(current.devices())) if current is not None else jax.devices()[0]
+        array: jax.Array = jax.device_put(host, device)
+        return array
+
+    workers = min(8, max(1, len(plans)), 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="flowsnap-load") as pool:
+        arrays = list(pool.map(read, plans))
+    return {plan.target: array for plan, array in zip(plans, arrays, strict=True)}
+
+
+def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) -> Manifest:
+    """OneFlow 0.5's ``flow.save(obj, save_dir)``: :func:`save` with the arguments swapped;
+    ``obj=None`` saves every variable."""
+    return save(save_dir, obj)
+
+
+def load(path: str | os.PathLike[str]) -> Snapshot | StoredVariable:
+    """OneFlow 0.5's ``flow.load(path)``: the same as :func:`get`."""
+    return get(path)

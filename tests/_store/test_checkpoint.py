@@ -1,0 +1,306 @@
+"""The checkpoint API on live variables: the seed chapter's workflows, load reports, errors that
+change nothing, renames and filters, the legacy layout and classes (reference section 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import flowsnap as flow
+import flowsnap.typing as tp
+from flowsnap.errors import (
+    ChecksumMismatchError,
+    IncompleteSnapshotError,
+    LoadMismatchError,
+    SnapshotNotFoundError,
+    TargetExistsError,
+    VariableNotFoundError,
+)
+from flowsnap.format import open_snapshot
+
+BATCH = 8
+
+
+def define_mlp(extra_layer: bool = False) -> flow.JobFunction:  # type: ignore[name-defined]
+    @flow.global_function(type="train")
+    def train_job(
+        images: tp.Numpy.Placeholder((BATCH, 1, 4, 4), dtype=flow.float),
+        labels: tp.Numpy.Placeholder((BATCH,), dtype=flow.int32),
+    ) -> tp.Numpy:
+        initializer = flow.truncated_normal(0.1)
+        reshape = flow.reshape(images, [images.shape[0], -1])
+        hidden = flow.layers.dense(
+            reshape, 8, activation=flow.nn.relu, kernel_initializer=initializer, name="dense1"
+        )
+        logits = flow.layers.dense(hidden, 10, kernel_initializer=initializer, name="dense2")
+        if extra_layer:
+            logits = flow.layers.dense(logits, 10, kernel_initializer=initializer, name="dense3")
+        loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        flow.optimizer.SGD(
+            flow.optimizer.PiecewiseConstantScheduler([], [0.1]), momentum=0
+        ).minimize(loss)
+        return loss
+
+    return train_job
+
+
+def batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    rng = np.random.default_rng(seed)
+    return (
+        rng.random((BATCH, 1, 4, 4), dtype=np.float32),
+        rng.integers(0, 10, BATCH).astype(np.int32),
+    )
+
+
+def values() -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+    return {k: v.numpy() for k, v in flow.get_all_variables().items()}
+
+
+def test_seed_myblob_load_variables_example() -> None:
+    @flow.global_function(type="predict")
+    def job() -> tp.Numpy:
+        return flow.get_variable(
+            "myblob", shape=(3, 3), initializer=flow.random_normal_initializer()
+        )
+
+    myvardict = {"myblob": np.ones((3, 3)).astype(np.float32)}
+    report = flow.load_variables(myvardict)
+    np.testing.assert_array_equal(flow.get_all_variables()["myblob"].numpy(), np.ones((3, 3)))
+    np.testing.assert_array_equal(job(), np.ones((3, 3)))
+    assert report.loaded == ("myblob",)
+
+
+def test_save_writes_the_chapter_tree_and_loads_back(tmp_path: Path) -> None:
+    train_job = define_mlp()
+    for i in range(3):
+        train_job(*batch(i))
+    before = values()
+    flow.checkpoint.save(tmp_path / "mlp_models_1")
+    tree = sorted(p.name for p in (tmp_path / "mlp_models_1").iterdir())
+    assert tree == [
+        "System-Train-TrainStep-train_job",
+        "dense1-bias",
+        "dense1-weight",
+        "dense2-bias",
+        "dense2-weight",
+        "snapshot_done",
+    ]
+    for name in tree[:-1]:
+        assert sorted(p.name for p in (tmp_path / "mlp_models_1" / name).iterdir()) == [
+            "meta",
+            "out",
+        ]
+    step = open_snapshot(tmp_path / "mlp_models_1")["System-Train-TrainStep-train_job"]
+    assert (step.dtype, step.shape, int(step.numpy()[0])) == (np.int64, (1,), 3)
+
+    flow.clear_default_session()
+    train_job = define_mlp()
+    report = flow.load_variables(flow.checkpoint.get(tmp_path / "mlp_models_1"))
+    assert sorted(report.loaded) == sorted(before)
+    assert report.kept == report.ignored == ()
+    for name, value in values().items():
+        np.testing.assert_array_equal(value, before[name])
+        assert value.dtype == before[name].dtype
+
+
+def test_finetune_with_a_new_layer_reports_what_was_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    train_job = define_mlp()
+    train_job(*batch())
+    flow.checkpoint.save(tmp_path / "mlp_models_1")
+    flow.clear_default_session()
+
+    train_job = define_mlp(extra_layer=True)
+    with caplog.at_level("INFO", logger="flowsnap"):
+        report = flow.load_variables(flow.checkpoint.get(tmp_path / "mlp_models_1"))
+    assert set(report.kept) == {"dense3-weight", "dense3-bias"}
+    assert "2 kept their values (not in the checkpoint): dense3-weight, dense3-bias" in caplog.text
+    train_job(*batch())
+    flow.checkpoint.save(tmp_path / "mlp_ext_models_1")
+    assert (tmp_path / "mlp_ext_models_1" / "dense3-weight" / "out").is_file()
+
+
+def test_get_of_a_variable_directory_returns_one_value(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "ckpt")
+    one = flow.checkpoint.get(tmp_path / "ckpt" / "dense2-bias")
+    assert one.shape == (10,)
+    np.testing.assert_array_equal(one.numpy(), values()["dense2-bias"])
+    with pytest.raises(SnapshotNotFoundError):
+        flow.checkpoint.get(tmp_path / "missing")
+
+
+def test_save_never_overwrites(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "ckpt")
+    with pytest.raises(TargetExistsError, match="non-empty directory"):
+        flow.checkpoint.save(tmp_path / "ckpt")
+
+
+def test_var_dict_may_mix_variables_files_and_arrays(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "a")
+    stored = flow.checkpoint.get(tmp_path / "a")
+    live = flow.get_all_variables()
+    flow.checkpoint.save(
+        tmp_path / "b",
+        {
+            "dense1-weight": live["dense1-weight"],
+            "dense1-bias": stored["dense1-bias"],
+            "extra": np.arange(3, dtype=np.int32),
+        },
+    )
+    again = open_snapshot(tmp_path / "b")
+    np.testing.assert_array_equal(again["dense1-bias"].numpy(), stored["dense1-bias"].numpy())
+    np.testing.assert_array_equal(again["extra"].numpy(), [0, 1, 2])
+
+
+def test_mismatches_are_listed_together_and_change_nothing() -> None:
+    define_mlp()
+    before = values()
+    bad = {
+        "dense1-weight": np.zeros((16, 8), np.float32),  # transposed shape
+        "dense1-bias": np.zeros(8, np.float64),  # wrong dtype
+        "dense2-bias": np.ones(10, np.float32),  # fine, but must not be applied
+    }
+    with pytest.raises(LoadMismatchError) as info:
+        flow.load_variables(bad)
+    message = str(info.value)
+    assert "dense1-weight: the model has shape (8, 16), the value has (16, 8)" in message
+    assert "dense1-bias: the model has dtype float32, the value has float64" in message
+    for name, value in values().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_unknown_names_are_ignored_or_an_error() -> None:
+    define_mlp()
+    report = flow.load_variables({"nope": np.zeros(1, np.float32)})
+    assert report.ignored == ("nope",)
+    assert not report.ok
+    with pytest.raises(VariableNotFoundError, match="'nope'|nope.*not variable name"):
+        flow.load_variables({"nope": np.zeros(1, np.float32)}, ignore_mismatch=False)
+
+
+def test_a_damaged_checkpoint_changes_nothing(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "ckpt")
+    out = tmp_path / "ckpt" / "dense1-weight" / "out"
+    data = bytearray(out.read_bytes())
+    data[5] ^= 0x40
+    out.write_bytes(bytes(data))
+    flow.load_variables({"dense2-bias": np.full(10, 7, np.float32)})
+    before = values()
+    with pytest.raises(ChecksumMismatchError, match="dense1-weight"):
+        flow.load_variables(flow.checkpoint.get(tmp_path / "ckpt"))
+    for name, value in values().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_incomplete_checkpoints_are_refused(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "snapshot_done").unlink()
+    with pytest.raises(IncompleteSnapshotError):
+        flow.checkpoint.get(tmp_path / "ckpt")
+    assert len(flow.checkpoint.get(tmp_path / "ckpt", allow_incomplete=True)) == 5
+
+
+def test_rename_rules_and_filters_load_a_backbone_under_a_new_prefix(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "small")
+    small = values()
+    flow.clear_default_session()
+
+    @flow.global_function()
+    def job(x: tp.Numpy.Placeholder((BATCH, 16))) -> tp.Numpy:
+        with flow.scope.namespace("backbone"):
+            h = flow.layers.dense(x, 8, name="dense1")
+        return flow.layers.dense(h, 3, name="head")
+
+    report = flow.load_variables(
+        flow.checkpoint.get(tmp_path / "small"),
+        rename={r"^(dense1-.*)$": r"backbone-\1"},
+        exclude=["System-"],
+    )
+    assert sorted(report.loaded) == ["backbone-dense1-bias", "backbone-dense1-weight"]
+    assert report.renamed == {
+        "dense1-weight": "backbone-dense1-weight",
+        "dense1-bias": "backbone-dense1-bias",
+    }
+    assert report.skipped == ("System-Train-TrainStep-train_job",)
+    assert set(report.ignored) == {"dense2-weight", "dense2-bias"}
+    assert set(report.kept) == {"head-weight", "head-bias"}
+    np.testing.assert_array_equal(values()["backbone-dense1-weight"], small["dense1-weight"])
+    only = flow.load_variables(
+        flow.checkpoint.get(tmp_path / "small"),
+        include="bias$",
+        rename=[("^dense1", "backbone-dense1")],
+    )
+    assert only.loaded == ("backbone-dense1-bias",)
+
+
+def test_legacy_layout_saves_out_only_and_loads_into_live_variables(tmp_path: Path) -> None:
+    flow.config.enable_legacy_model_io(True)
+    train_job = define_mlp()
+    train_job(*batch())
+    before = values()
+    flow.checkpoint.save(tmp_path / "legacy")
+    assert not (tmp_path / "legacy" / "dense1-weight" / "meta").exists()
+    assert (tmp_path / "legacy" / "snapshot_done").is_file()
+    flow.clear_default_session()
+
+    define_mlp()
+    report = flow.load_variables(flow.checkpoint.get(tmp_path / "legacy"))  # meta-less values
+    assert len(report.loaded) == 5
+    for name, value in values().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_legacy_checkpoint_class_initializes_what_is_missing(tmp_path: Path) -> None:
+    flow.config.enable_legacy_model_io(True)
+    define_mlp()
+    check_point = flow.train.CheckPoint()
+    check_point.init()
+    check_point.save(tmp_path / "model")
+    flow.clear_default_session()
+
+    flow.config.enable_legacy_model_io(True)
+    define_mlp(extra_layer=True)
+    flow.load_variables({"dense3-bias": np.full(10, 5, np.float32)})
+    report = flow.train.CheckPoint().load(tmp_path / "model")
+    assert set(report.initialized) == {"dense3-weight", "dense3-bias"}
+    np.testing.assert_array_equal(values()["dense3-bias"], np.zeros(10))  # initialized afresh
+
+
+def test_new_mode_checkpoint_class_and_v05_aliases(tmp_path: Path) -> None:
+    define_mlp()
+    flow.train.CheckPoint().init()  # nothing to do
+    flow.train.CheckPoint().save(tmp_path / "a")
+    flow.save(flow.get_all_variables(), tmp_path / "b")
+    loaded = flow.load(tmp_path / "b")
+    assert sorted(loaded) == sorted(values())
+    report = flow.train.CheckPoint().load(tmp_path / "a")
+    assert len(report.loaded) == 5
+
+
+def test_simple_checkpoint_manager(tmp_path: Path) -> None:
+    train_job = define_mlp()
+    manager = flow.train.SimpleCheckPointManager(tmp_path / "ckpts", prefix="snapshot_")
+    assert manager.initialize_or_restore() is None  # nothing yet: saves the initial state
+    assert len(manager.list_checkpoints()) == 1
+    train_job(*batch())
+    manager.save()
+    (tmp_path / "ckpts" / "snapshot_99999999_incomplete").mkdir()  # no snapshot_done: ignored
+    latest = manager.latest_checkpoint()
+    assert latest is not None
+    assert latest.startswith("snapshot_")
+    assert len(manager.list_checkpoints()) == 2
+    trained = values()
+    flow.clear_default_session()
+    define_mlp()
+    report = flow.train.SimpleCheckPointManager(tmp_path / "ckpts").initialize_or_restore()
+    assert report is not None
+    np.testing.assert_array_equal(values()["dense1-weight"], trained["dense1-weight"])
