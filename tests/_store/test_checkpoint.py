@@ -180,7 +180,7 @@ def test_unknown_names_are_ignored_or_an_error() -> None:
     report = flow.load_variables({"nope": np.zeros(1, np.float32)})
     assert report.ignored == ("nope",)
     assert not report.ok
-    with pytest.raises(VariableNotFoundError, match="'nope'|nope.*not variable name"):
+    with pytest.raises(VariableNotFoundError, match=r"nope is not variable name"):
         flow.load_variables({"nope": np.zeros(1, np.float32)}, ignore_mismatch=False)
 
 
