@@ -7,7 +7,9 @@ import tomllib
 from pathlib import Path
 
 import flowsnap
+import flowsnap.checkpoint
 import flowsnap.config
+import flowsnap.data
 import flowsnap.distribute
 import flowsnap.dtypes
 import flowsnap.env
@@ -20,6 +22,7 @@ import flowsnap.ops.math
 import flowsnap.ops.nn
 import flowsnap.optimizers
 import flowsnap.scope
+import flowsnap.train
 import flowsnap.typing
 
 FORMAT_API = [
@@ -127,6 +130,9 @@ FACADE_SURFACES = {
     "scope": ["consistent_view", "mirrored_view", "namespace", "placement"],
     "distribute": ["broadcast", "split"],
     "typing": ["Bundle", "Callback", "ListListNumpy", "ListNumpy", "Numpy", "PlaceholderDef"],
+    "checkpoint": ["LoadReport", "get", "save"],
+    "train": ["CheckPoint", "SimpleCheckPointManager"],
+    "data": ["cache_dir", "load_fashion_mnist", "load_mnist", "read_idx"],
 }
 
 PUBLIC_MODULES = (
@@ -144,6 +150,9 @@ PUBLIC_MODULES = (
     flowsnap.config,
     flowsnap.env,
     flowsnap.dtypes,
+    flowsnap.checkpoint,
+    flowsnap.train,
+    flowsnap.data,
 )
 
 

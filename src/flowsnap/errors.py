@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ChecksumMismatchError",
     "CorruptCheckpointError",
+    "DatasetError",
     "FlowsnapError",
     "IncompleteSnapshotError",
     "InvalidNameError",
@@ -165,3 +166,7 @@ class MissingOpError(FlowsnapError, AttributeError):
 class LoadMismatchError(FlowsnapError, ValueError):
     """Values given to ``load_variables`` do not fit the model's variables (shape or dtype); the
     message lists every one, and no variable was changed."""
+
+
+class DatasetError(FlowsnapError, ValueError):
+    """A dataset file is missing, damaged or of the wrong kind, or a batch size does not fit it."""
