@@ -155,9 +155,9 @@ __all__ = [
     "half",
     "identity",
     "initializers",
+    "int8",
     "int32",
     "int64",
-    "int8",
     "kaiming_initializer",
     "layers",
     "load",
@@ -213,14 +213,9 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value  # later look-ups skip __getattr__
         return value
-    if name.startswith("_"):
-        raise AttributeError(f"module 'flowsnap' has no attribute {name!r}")
-    from flowsnap.errors import MissingOpError
+    from flowsnap.errors import missing_name
 
-    raise MissingOpError(
-        f"flow.{name} is not provided by flowsnap {__version__}: this legacy OneFlow name is not "
-        "implemented (see the README's list of ops). Nothing was computed."
-    )
+    raise missing_name("flow", name)
 
 
 def __dir__() -> list[str]:

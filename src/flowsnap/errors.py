@@ -170,3 +170,14 @@ class LoadMismatchError(FlowsnapError, ValueError):
 
 class DatasetError(FlowsnapError, ValueError):
     """A dataset file is missing, damaged or of the wrong kind, or a batch size does not fit it."""
+
+
+def missing_name(namespace: str, name: str) -> AttributeError:
+    """The error for ``<namespace>.<name>`` when a legacy script uses a name flowsnap lacks
+    (module ``__getattr__`` hooks raise it; private names get a plain AttributeError)."""
+    if name.startswith("_"):
+        return AttributeError(f"module {namespace!r} has no attribute {name!r}")
+    return MissingOpError(
+        f"{namespace}.{name} is not provided by flowsnap: this legacy OneFlow name is not "
+        "implemented (docs/RUNTIME.md lists what is). Nothing was computed."
+    )

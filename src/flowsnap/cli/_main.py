@@ -1,6 +1,7 @@
 """``flowsnap`` subcommands and the one place that maps errors to exit codes.
 
-Only :mod:`flowsnap.format` is imported here: ``ls`` and ``verify`` never load JAX.
+Only :mod:`flowsnap.format` is imported here: ``ls`` and ``verify`` never load JAX (``run`` loads
+whatever the script imports).
 """
 
 from __future__ import annotations
@@ -107,7 +108,24 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("path", help="a snapshot directory")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=_cmd_verify)
+
+    run = sub.add_parser(
+        "run",
+        help="run a legacy OneFlow script unmodified (import oneflow -> flowsnap)",
+        description="Run SCRIPT with 'import oneflow' / 'oneflow.compatible.single_client' "
+        "provided by flowsnap for this run only.",
+    )
+    run.add_argument("script", help="the Python script")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    run.set_defaults(run=_cmd_run)
     return parser
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    del out
+    from flowsnap.cli._run import run_script
+
+    return run_script(args.script, args.args)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:

@@ -1,5 +1,6 @@
 """``flow.math``: elementwise math, activations and reductions."""
 
+from flowsnap.errors import missing_name
 from flowsnap.ops._math import (
     abs,
     add,
@@ -91,3 +92,7 @@ __all__ = [
     "tanh",
     "top_k",
 ]
+
+
+def __getattr__(name: str) -> object:
+    raise missing_name("flow.math", name)

@@ -1,5 +1,6 @@
 """``flow.nn``: convolution, pooling, dropout, activations, softmax and losses."""
 
+from flowsnap.errors import missing_name
 from flowsnap.ops._math import gelu, leaky_relu, relu, relu6, sigmoid
 from flowsnap.ops._nn import (
     avg_pool2d,
@@ -35,3 +36,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits",
     "sparse_softmax_cross_entropy_with_logits",
 ]
+
+
+def __getattr__(name: str) -> object:
+    raise missing_name("flow.nn", name)

@@ -7,6 +7,7 @@ warmups, each a frozen record whose call maps a train step to a float32 learning
 ``LAMBRule``) with OneFlow's slot names and sign conventions; and the regularizers.
 """
 
+from flowsnap.errors import missing_name
 from flowsnap.optimizers import grad_clipping as grad_clipping
 from flowsnap.optimizers import loss_scale as loss_scale
 from flowsnap.optimizers import regularizers as regularizers
@@ -67,3 +68,7 @@ __all__ = [
     "regularizers",
     "warmup",
 ]
+
+
+def __getattr__(name: str) -> object:
+    raise missing_name("flow.optimizer", name)
