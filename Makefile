@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= test,dev
+EXTRAS ?= test,dev,demo
+# The embedded default data: Debian's Fashion-MNIST (IDX files).
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint typecheck pytest bench golden clean
+.PHONY: demo test lint typecheck pytest bench golden clean data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +18,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(PY) examples/format_tour.py
+# Installs Debian's dataset-fashion-mnist when missing (as root, or through sudo).
+data:
+	@test -d $(FASHION_MNIST) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }; }
+
+demo: $(STAMP) data
+	$(PY) examples/demo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests tools benchmarks examples
@@ -27,6 +36,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
+	-@$(MAKE) --no-print-directory data
 	$(PY) -m pytest
 
 test: lint typecheck pytest
@@ -35,6 +45,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,dev,bench,torch]"
 	$(PY) benchmarks/bench_format.py
+	$(PY) benchmarks/bench_training.py
 
 # Regenerates tests/golden/ (never run by CI; review and commit the result).
 golden: $(STAMP)

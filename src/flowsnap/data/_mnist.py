@@ -236,5 +236,6 @@ def _download(url: str, target: Path, name: str) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DatasetError(
             f"{name} is not in {target.parent} or {cache_dir()}, and downloading it from {url} "
-            f"failed ({exc}). Put the file at {target} (or in {cache_dir()}) and run again."
+            f"failed ({exc}). Put the file at {target.resolve()} (or in {cache_dir()}) and run "
+            "again."
         ) from None
