@@ -152,7 +152,11 @@ def get(
         IncompleteSnapshotError: no ``snapshot_done`` (a save that never finished), unless
             ``allow_incomplete``.
     """
-    return open_path(path, allow_incomplete=allow_incomplete)
+    opened = open_path(path, allow_incomplete=allow_incomplete)
+    if isinstance(opened, Snapshot):
+        manifest = "checksums recorded" if opened.manifest is not None else "no manifest"
+        _log.info("checkpoint.get: %d variables in %s (%s)", len(opened), path, manifest)
+    return opened
 
 
 # -- loading ---------------------------------------------------------------------------------
