@@ -105,17 +105,32 @@ def jax_step(model: str) -> Any:
 
     keys = jax.random.split(key, 8)
     if model == "mlp":
-        params = {"w1": tn(keys[0], (512, 784)), "b1": jnp.zeros(512),
-                  "w2": tn(keys[1], (10, 512)), "b2": jnp.zeros(10)}  # fmt: skip
+        params = {
+            "w1": tn(keys[0], (512, 784)),
+            "b1": jnp.zeros(512),
+            "w2": tn(keys[1], (10, 512)),
+            "b2": jnp.zeros(10),
+        }
     elif model == "mlp-wide":
-        params = {"w1": tn(keys[0], (4096, 784)), "b1": jnp.zeros(4096),
-                  "w2": tn(keys[1], (4096, 4096)), "b2": jnp.zeros(4096),
-                  "w3": tn(keys[2], (10, 4096)), "b3": jnp.zeros(10)}  # fmt: skip
+        params = {
+            "w1": tn(keys[0], (4096, 784)),
+            "b1": jnp.zeros(4096),
+            "w2": tn(keys[1], (4096, 4096)),
+            "b2": jnp.zeros(4096),
+            "w3": tn(keys[2], (10, 4096)),
+            "b3": jnp.zeros(10),
+        }
     else:
-        params = {"c1": tn(keys[0], (32, 1, 5, 5)), "cb1": jnp.zeros(32),
-                  "c2": tn(keys[1], (64, 32, 5, 5)), "cb2": jnp.zeros(64),
-                  "w1": tn(keys[2], (512, 3136)), "b1": jnp.zeros(512),
-                  "w2": tn(keys[3], (10, 512)), "b2": jnp.zeros(10)}  # fmt: skip
+        params = {
+            "c1": tn(keys[0], (32, 1, 5, 5)),
+            "cb1": jnp.zeros(32),
+            "c2": tn(keys[1], (64, 32, 5, 5)),
+            "cb2": jnp.zeros(64),
+            "w1": tn(keys[2], (512, 3136)),
+            "b1": jnp.zeros(512),
+            "w2": tn(keys[3], (10, 512)),
+            "b2": jnp.zeros(10),
+        }
     params = jax.device_put(params, device)
 
     def pool(x: Any) -> Any:
@@ -169,17 +184,32 @@ def torch_step(model: str) -> Any:
 
     torch.manual_seed(0)
     if model == "mlp":
-        net: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(),
-                                       nn.Linear(512, 10))  # fmt: skip
+        net: nn.Module = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)
+        )
     elif model == "mlp-wide":
-        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 4096), nn.ReLU(), nn.Linear(4096, 4096),
-                            nn.ReLU(), nn.Linear(4096, 10))  # fmt: skip
+        net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(784, 4096),
+            nn.ReLU(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(),
+            nn.Linear(4096, 10),
+        )
     else:
         net = nn.Sequential(
-            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(3136, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10),
-        )  # fmt: skip
+            nn.Conv2d(1, 32, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(3136, 512),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(512, 10),
+        )
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     loss_fn = nn.CrossEntropyLoss(reduction="none")
@@ -260,23 +290,32 @@ def main() -> None:
                 if got is not None:
                     results.setdefault((model, system), []).append(got)
     device = os.environ.get("BENCH_DEVICE", "cpu")
-    print(f"\n{platform.node()} · {platform.processor() or platform.machine()} · "
-          f"{os.cpu_count()} CPUs · device {device} · median of {args.rounds}")  # fmt: skip
-    print(f"{'model':<10}{'system':<10}{'steps/s':>10}{'first call s':>14}"
-          f"{'vs jax':>9}{'vs torch':>10}")  # fmt: skip
+    print(
+        f"\n{platform.node()} · {platform.processor() or platform.machine()} · "
+        f"{os.cpu_count()} CPUs · device {device} · median of {args.rounds}"
+    )
+    print(
+        f"{'model':<10}{'system':<10}{'steps/s':>10}{'first call s':>14}"
+        f"{'vs jax':>9}{'vs torch':>10}"
+    )
     for model in models:
         med = {
-            s: {k: statistics.median(r[k] for r in results[(model, s)]) for k in ("first_s",
-                                                                                  "steps_per_s")}
+            s: {
+                k: statistics.median(r[k] for r in results[(model, s)])
+                for k in ("first_s", "steps_per_s")
+            }
             for s in systems
             if (model, s) in results
-        }  # fmt: skip
+        }
         for system, m in med.items():
             vs_jax = m["steps_per_s"] / med["jax"]["steps_per_s"] if "jax" in med else float("nan")
-            vs_torch = (m["steps_per_s"] / med["torch"]["steps_per_s"]
-                        if "torch" in med else float("nan"))  # fmt: skip
-            print(f"{model:<10}{system:<10}{m['steps_per_s']:>10.1f}{m['first_s']:>14.2f}"
-                  f"{vs_jax:>8.2f}x{vs_torch:>9.2f}x")  # fmt: skip
+            vs_torch = (
+                m["steps_per_s"] / med["torch"]["steps_per_s"] if "torch" in med else float("nan")
+            )
+            print(
+                f"{model:<10}{system:<10}{m['steps_per_s']:>10.1f}{m['first_s']:>14.2f}"
+                f"{vs_jax:>8.2f}x{vs_torch:>9.2f}x"
+            )
 
 
 if __name__ == "__main__":

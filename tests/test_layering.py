@@ -15,7 +15,13 @@ ALLOWED = {
     "dtypes.py": {"flowsnap.errors"},
     "typing.py": {"flowsnap.errors", "flowsnap.dtypes"},
     "initializers": {"flowsnap.errors", "flowsnap.format", "flowsnap.initializers"},
-    "_store": {"flowsnap.errors", "flowsnap.format", "flowsnap.initializers", "flowsnap._store"},
+    "_store": {
+        "flowsnap.errors",
+        "flowsnap.format",
+        "flowsnap.tools",
+        "flowsnap.initializers",
+        "flowsnap._store",
+    },
     "_engine": {
         "flowsnap.errors",
         "flowsnap.format",
@@ -46,13 +52,20 @@ ALLOWED = {
     "config.py": {"flowsnap._engine"},
     "env.py": {"flowsnap._engine"},
     "data": {"flowsnap.errors", "flowsnap.data"},
+    "tools": {"flowsnap.errors", "flowsnap.format", "flowsnap.tools"},
     "checkpoint.py": {"flowsnap._store"},
     "train.py": {"flowsnap._store"},
-    "cli": {"flowsnap.errors", "flowsnap._version", "flowsnap.format", "flowsnap.cli"},
+    "cli": {
+        "flowsnap.errors",
+        "flowsnap._version",
+        "flowsnap.format",
+        "flowsnap.tools",
+        "flowsnap.cli",
+    },
 }
 # Third-party modules the engine-free layers may use.
-ENGINE_FREE = {"format", "cli", "data"}
-FORBIDDEN_IN_ENGINE_FREE = {"jax", "jaxlib", "flax", "optax", "torch"}
+ENGINE_FREE = {"format", "cli", "data", "tools"}
+FORBIDDEN_IN_ENGINE_FREE = {"jax", "jaxlib", "flax", "optax"}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -120,8 +120,12 @@ def _check(spec: ReturnSpec, value: Any, job: str, where: str) -> None:
         if spec.kind == "tuple" and not spec.variadic and len(value) != len(spec.items):
             raise fail(f"a tuple of {len(spec.items)}, not {len(value)}")
         for i, item in enumerate(value):
-            _check(spec.items[0 if spec.variadic or spec.kind == "list" else i], item, job,
-                   f"item {i} of {where}")  # fmt: skip
+            _check(
+                spec.items[0 if spec.variadic or spec.kind == "list" else i],
+                item,
+                job,
+                f"item {i} of {where}",
+            )
     elif spec.kind == "dict":
         if not isinstance(value, dict):
             raise fail("a dict")

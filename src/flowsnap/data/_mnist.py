@@ -160,8 +160,14 @@ def read_idx(path: str | os.PathLike[str]) -> Array:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _batched(arrays: dict[str, Array], train_batch: int, test_batch: int, data_format: str,
-             drop_remainder: bool, source: Path) -> tuple[Split, Split]:  # fmt: skip
+def _batched(
+    arrays: dict[str, Array],
+    train_batch: int,
+    test_batch: int,
+    data_format: str,
+    drop_remainder: bool,
+    source: Path,
+) -> tuple[Split, Split]:
     out = []
     for split, batch in (("train", train_batch), ("test", test_batch)):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -222,8 +228,9 @@ def _download(url: str, target: Path, name: str) -> None:
             total = int(response.headers.get("Content-Length") or 0) or None
             from tqdm import tqdm
 
-            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.",
-                                             delete=False) as tmp:  # fmt: skip
+            with tempfile.NamedTemporaryFile(
+                dir=target.parent, prefix=f".{name}.", delete=False
+            ) as tmp:
                 try:
                     with tqdm(total=total, unit="B", unit_scale=True, desc=name) as bar:
                         for block in iter(lambda: response.read(1 << 20), b""):

@@ -64,20 +64,35 @@ def conv2d(
     else:
         raise TraceError(f"{what}: data_format must be in NCHW or NHWC, got {data_format!r}")
     init = kernel_initializer or initializers.xavier_uniform_initializer(data_format=data_format)
-    weight = _variable(name, "weight", weight_name, shape, inputs, init, kernel_regularizer,
-                       trainable)  # fmt: skip
+    weight = _variable(
+        name, "weight", weight_name, shape, inputs, init, kernel_regularizer, trainable
+    )
     out = nn.conv2d(inputs, weight, strides, padding, data_format, dilation_rate, groups)
     if use_bias:
-        bias = _variable(name, "bias", bias_name, (filters,), inputs,
-                         bias_initializer or initializers.constant_initializer(0),
-                         bias_regularizer, trainable)  # fmt: skip
+        bias = _variable(
+            name,
+            "bias",
+            bias_name,
+            (filters,),
+            inputs,
+            bias_initializer or initializers.constant_initializer(0),
+            bias_regularizer,
+            trainable,
+        )
         out = nn.bias_add(out, bias, data_format)
     return activation(out) if callable(activation) else out
 
 
-def _variable(layer: str, suffix: str, exact: str | None, shape: tuple[int, ...], inputs: Blob,
-              init: Initializer, regularizer: Regularizer | None,
-              trainable: bool) -> Blob:  # fmt: skip
+def _variable(
+    layer: str,
+    suffix: str,
+    exact: str | None,
+    shape: tuple[int, ...],
+    inputs: Blob,
+    init: Initializer,
+    regularizer: Regularizer | None,
+    trainable: bool,
+) -> Blob:
     kwargs = {
         "shape": shape,
         "dtype": inputs.dtype,

@@ -71,23 +71,45 @@ def batch_normalization(
     common = {"shape": params_shape, "dtype": dtype, "distribute": None}
     beta = gamma = None
     if center:
-        beta, _ = _param(name, "beta", beta_name, **common, trainable=trainable,
-                         initializer=beta_initializer or initializers.zeros_initializer(),
-                         regularizer=beta_regularizer, model_name="beta")  # fmt: skip
+        beta, _ = _param(
+            name,
+            "beta",
+            beta_name,
+            **common,
+            trainable=trainable,
+            initializer=beta_initializer or initializers.zeros_initializer(),
+            regularizer=beta_regularizer,
+            model_name="beta",
+        )
     if scale:
-        gamma, _ = _param(name, "gamma", gamma_name, **common, trainable=trainable,
-                          initializer=gamma_initializer or initializers.ones_initializer(),
-                          regularizer=gamma_regularizer, model_name="gamma")  # fmt: skip
+        gamma, _ = _param(
+            name,
+            "gamma",
+            gamma_name,
+            **common,
+            trainable=trainable,
+            initializer=gamma_initializer or initializers.ones_initializer(),
+            regularizer=gamma_regularizer,
+            model_name="gamma",
+        )
     moving_mean, mean_name = _param(
-        name, "moving_mean", moving_mean_name, **common, trainable=False,
+        name,
+        "moving_mean",
+        moving_mean_name,
+        **common,
+        trainable=False,
         initializer=moving_mean_initializer or initializers.zeros_initializer(),
         model_name="moving_mean",
-    )  # fmt: skip
+    )
     moving_var, var_name = _param(
-        name, "moving_variance", moving_variance_name, **common, trainable=False,
+        name,
+        "moving_variance",
+        moving_variance_name,
+        **common,
+        trainable=False,
         initializer=moving_variance_initializer or initializers.ones_initializer(),
         model_name="moving_variance",
-    )  # fmt: skip
+    )
     reduce_axes = tuple(a for a in range(inputs.ndim) if a != axis)
     shape = [1] * inputs.ndim
     shape[axis] = params_shape[0]
@@ -131,11 +153,23 @@ def layer_norm(
     params_shape = tuple(inputs.shape[params_axis:])
     common = {"shape": params_shape, "dtype": inputs.dtype, "trainable": trainable}
     if center:
-        beta, _ = _param(name, "beta", None, **common, model_name="beta",
-                         initializer=initializers.constant_initializer(0))  # fmt: skip
+        beta, _ = _param(
+            name,
+            "beta",
+            None,
+            **common,
+            model_name="beta",
+            initializer=initializers.constant_initializer(0),
+        )
     if scale:
-        gamma, _ = _param(name, "gamma", None, **common, model_name="gamma",
-                          initializer=initializers.constant_initializer(1))  # fmt: skip
+        gamma, _ = _param(
+            name,
+            "gamma",
+            None,
+            **common,
+            model_name="gamma",
+            initializer=initializers.constant_initializer(1),
+        )
         out = out * gamma
     if center:
         out = out + beta
@@ -159,8 +193,15 @@ def prelu(
         if not 1 <= axis < inputs.ndim:
             raise TraceError(f"flow.layers.prelu(name={name!r}): shared axis {axis} out of range")
         shape[axis - 1] = 1
-    alpha, _ = _param(name, "alpha", None, shape=tuple(shape), dtype=inputs.dtype,
-                      initializer=alpha_initializer or initializers.constant_initializer(0),
-                      regularizer=alpha_regularizer, trainable=trainable,
-                      model_name="alpha")  # fmt: skip
+    alpha, _ = _param(
+        name,
+        "alpha",
+        None,
+        shape=tuple(shape),
+        dtype=inputs.dtype,
+        initializer=alpha_initializer or initializers.constant_initializer(0),
+        regularizer=alpha_regularizer,
+        trainable=trainable,
+        model_name="alpha",
+    )
     return jnp.where(inputs > 0, inputs, alpha * inputs)

@@ -57,8 +57,9 @@ def transpose(
     return jnp.transpose(a, None if perm is None else tuple(perm))
 
 
-def concat(inputs: Sequence[Blob], axis: int = 0, max_dim_size: int | None = None,
-           name: str | None = None) -> Blob:  # fmt: skip
+def concat(
+    inputs: Sequence[Blob], axis: int = 0, max_dim_size: int | None = None, name: str | None = None
+) -> Blob:
     """Concatenate along ``axis``."""
     del max_dim_size, name
     return jnp.concatenate(list(inputs), axis=axis)
@@ -113,8 +114,9 @@ def cast(x: Blob, dtype: Any, name: str | None = None) -> Blob:
     return x.astype(jax.dtypes.canonicalize_dtype(dtypes.as_dtype(dtype, "flow.cast")))
 
 
-def gather(params: Blob, indices: Blob, axis: int = 0, batch_dims: int = 0,
-           name: str | None = None) -> Blob:  # fmt: skip
+def gather(
+    params: Blob, indices: Blob, axis: int = 0, batch_dims: int = 0, name: str | None = None
+) -> Blob:
     """Rows of ``params`` along ``axis`` picked by ``indices``."""
     del name
     if batch_dims:
@@ -122,8 +124,15 @@ def gather(params: Blob, indices: Blob, axis: int = 0, batch_dims: int = 0,
     return jnp.take(params, indices, axis=axis)
 
 
-def one_hot(indices: Blob, depth: int, on_value: float = 1, off_value: float = 0,
-            axis: int = -1, dtype: Any = None, name: str | None = None) -> Blob:  # fmt: skip
+def one_hot(
+    indices: Blob,
+    depth: int,
+    on_value: float = 1,
+    off_value: float = 0,
+    axis: int = -1,
+    dtype: Any = None,
+    name: str | None = None,
+) -> Blob:
     """One-hot encoding of integer ``indices`` with ``depth`` classes."""
     del name
     dt = dtypes.float32 if dtype is None else dtypes.as_dtype(dtype, "flow.one_hot")
@@ -131,8 +140,9 @@ def one_hot(indices: Blob, depth: int, on_value: float = 1, off_value: float = 0
     return (hot * (on_value - off_value) + off_value).astype(jax.dtypes.canonicalize_dtype(dt))
 
 
-def constant(value: float, dtype: Any = None, shape: Sequence[int] = (1,),
-             name: str | None = None) -> Blob:  # fmt: skip
+def constant(
+    value: float, dtype: Any = None, shape: Sequence[int] = (1,), name: str | None = None
+) -> Blob:
     """An array of ``shape`` filled with ``value``."""
     del name
     dt = dtypes.float32 if dtype is None else dtypes.as_dtype(dtype, "flow.constant")
@@ -153,8 +163,9 @@ def ones_like(like: Blob, dtype: Any = None, name: str | None = None) -> Blob:
     return jnp.ones_like(like, dtype=None if dtype is None else dtypes.as_dtype(dtype, "ones_like"))
 
 
-def where(condition: Blob, x: Blob | None = None, y: Blob | None = None,
-          name: str | None = None) -> Blob:  # fmt: skip
+def where(
+    condition: Blob, x: Blob | None = None, y: Blob | None = None, name: str | None = None
+) -> Blob:
     """Elementwise ``x if condition else y``."""
     del name
     if x is None or y is None:
@@ -162,8 +173,12 @@ def where(condition: Blob, x: Blob | None = None, y: Blob | None = None,
     return jnp.where(condition, x, y)
 
 
-def clip_by_value(values: Blob, min_value: float | None = None, max_value: float | None = None,
-                  name: str | None = None) -> Blob:  # fmt: skip
+def clip_by_value(
+    values: Blob,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    name: str | None = None,
+) -> Blob:
     """``values`` clamped to ``[min_value, max_value]``."""
     del name
     return jnp.clip(values, min_value, max_value)

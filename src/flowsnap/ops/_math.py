@@ -13,8 +13,14 @@ Blob = jax.Array
 Axis = int | Sequence[int] | None
 
 
-def matmul(a: Blob, b: Blob, transpose_a: bool = False, transpose_b: bool = False,
-           alpha: float = 1.0, name: str | None = None) -> Blob:  # fmt: skip
+def matmul(
+    a: Blob,
+    b: Blob,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    alpha: float = 1.0,
+    name: str | None = None,
+) -> Blob:
     """``a @ b`` (batched over leading dimensions), optionally transposing the last two axes."""
     del name
     if a.ndim < 2 or b.ndim < 2:
@@ -31,8 +37,14 @@ def matmul(a: Blob, b: Blob, transpose_a: bool = False, transpose_b: bool = Fals
     return out if alpha == 1.0 else out * alpha
 
 
-def batch_matmul(a: Blob, b: Blob, transpose_a: bool = False, transpose_b: bool = False,
-                 alpha: float = 1.0, name: str | None = None) -> Blob:  # fmt: skip
+def batch_matmul(
+    a: Blob,
+    b: Blob,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    alpha: float = 1.0,
+    name: str | None = None,
+) -> Blob:
     """:func:`matmul` on rank >= 3 inputs (OneFlow's ``batch_matmul``)."""
     if a.ndim < 3 or b.ndim < 3:
         raise TraceError(f"batch_matmul: inputs need rank >= 3, got {a.shape} and {b.shape}")
@@ -215,43 +227,43 @@ def _axes(axis: Axis, what: str) -> int | tuple[int, ...] | None:
         raise TraceError(f"{what}: axis must be None, an int or a list of ints") from None
 
 
-def reduce_mean(x: Blob, axis: Axis = None, keepdims: bool = False,
-                name: str | None = None) -> Blob:  # fmt: skip
+def reduce_mean(
+    x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None
+) -> Blob:
     """Mean over ``axis`` (all axes when None)."""
     del name
     return jnp.mean(x, axis=_axes(axis, "reduce_mean"), keepdims=keepdims)
 
 
-def reduce_sum(x: Blob, axis: Axis = None, keepdims: bool = False,
-               name: str | None = None) -> Blob:  # fmt: skip
+def reduce_sum(x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None) -> Blob:
     """Sum over ``axis`` (all axes when None)."""
     del name
     return jnp.sum(x, axis=_axes(axis, "reduce_sum"), keepdims=keepdims)
 
 
-def reduce_max(x: Blob, axis: Axis = None, keepdims: bool = False,
-               name: str | None = None) -> Blob:  # fmt: skip
+def reduce_max(x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None) -> Blob:
     """Maximum over ``axis``."""
     del name
     return jnp.max(x, axis=_axes(axis, "reduce_max"), keepdims=keepdims)
 
 
-def reduce_min(x: Blob, axis: Axis = None, keepdims: bool = False,
-               name: str | None = None) -> Blob:  # fmt: skip
+def reduce_min(x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None) -> Blob:
     """Minimum over ``axis``."""
     del name
     return jnp.min(x, axis=_axes(axis, "reduce_min"), keepdims=keepdims)
 
 
-def reduce_prod(x: Blob, axis: Axis = None, keepdims: bool = False,
-                name: str | None = None) -> Blob:  # fmt: skip
+def reduce_prod(
+    x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None
+) -> Blob:
     """Product over ``axis``."""
     del name
     return jnp.prod(x, axis=_axes(axis, "reduce_prod"), keepdims=keepdims)
 
 
-def reduce_variance(x: Blob, axis: Axis = None, keepdims: bool = False,
-                    name: str | None = None) -> Blob:  # fmt: skip
+def reduce_variance(
+    x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None
+) -> Blob:
     """Biased variance over ``axis``."""
     del name
     return jnp.var(x, axis=_axes(axis, "reduce_variance"), keepdims=keepdims)
@@ -275,8 +287,9 @@ def erf(x: Blob, name: str | None = None) -> Blob:
     return jax.scipy.special.erf(x)
 
 
-def l2_normalize(x: Blob, axis: int | None = None, epsilon: float = 1e-12,
-                 name: str | None = None) -> Blob:  # fmt: skip
+def l2_normalize(
+    x: Blob, axis: int | None = None, epsilon: float = 1e-12, name: str | None = None
+) -> Blob:
     """``x / sqrt(max(sum(x**2, axis), epsilon))``."""
     del name
     square_sum = jnp.sum(x * x, axis=axis, keepdims=True)

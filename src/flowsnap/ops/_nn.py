@@ -44,9 +44,15 @@ def _spatial_axes(data_format: str, ndim: int, what: str) -> tuple[bool, list[in
     raise TraceError(f"{what}: data_format must be NCHW or NHWC, got {data_format!r}")
 
 
-def padding_pairs(padding: Any, sizes: Sequence[int], kernel: Sequence[int],
-                  strides: Sequence[int], dilations: Sequence[int], what: str,
-                  channels_first: bool = True) -> list[tuple[int, int]]:  # fmt: skip
+def padding_pairs(
+    padding: Any,
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    what: str,
+    channels_first: bool = True,
+) -> list[tuple[int, int]]:
     """(before, after) padding of each spatial dimension, by OneFlow's rules."""
     if isinstance(padding, str):
         mode = padding.upper()
@@ -73,14 +79,23 @@ def padding_pairs(padding: Any, sizes: Sequence[int], kernel: Sequence[int],
             raise TraceError(f"{what}: padding of the batch and channel axes must be (0, 0)")
         pairs = spatial
     if len(pairs) != len(sizes) or any(len(p) != 2 or min(p) < 0 for p in pairs):
-        raise TraceError(f"{what}: explicit padding needs one (before, after) pair per spatial "
-                         f"dimension, got {padding!r}")  # fmt: skip
+        raise TraceError(
+            f"{what}: explicit padding needs one (before, after) pair per spatial "
+            f"dimension, got {padding!r}"
+        )
     return [(p[0], p[1]) for p in pairs]
 
 
-def conv2d(input: Blob, filters: Blob, strides: IntOrPair = 1, padding: Any = "VALID",
-           data_format: str = "NCHW", dilations: IntOrPair | None = None, groups: int = 1,
-           name: str | None = None) -> Blob:  # fmt: skip
+def conv2d(
+    input: Blob,
+    filters: Blob,
+    strides: IntOrPair = 1,
+    padding: Any = "VALID",
+    data_format: str = "NCHW",
+    dilations: IntOrPair | None = None,
+    groups: int = 1,
+    name: str | None = None,
+) -> Blob:
     """2-D convolution. ``filters`` is ``(out, in/groups, kh, kw)`` for NCHW and
     ``(out, kh, kw, in)`` for NHWC, OneFlow's layouts."""
     del name
@@ -102,13 +117,25 @@ def conv2d(input: Blob, filters: Blob, strides: IntOrPair = 1, padding: Any = "V
         )
     dims = ("NCHW", "OIHW", "NCHW") if channels_first else ("NHWC", "OHWI", "NHWC")
     return jax.lax.conv_general_dilated(
-        input, filters, stride, pads, rhs_dilation=dilation, dimension_numbers=dims,
+        input,
+        filters,
+        stride,
+        pads,
+        rhs_dilation=dilation,
+        dimension_numbers=dims,
         feature_group_count=groups,
-    )  # fmt: skip
+    )
 
 
-def _pool(x: Blob, ksize: IntOrPair, strides: IntOrPair, padding: Any, data_format: str,
-          what: str, average: bool) -> Blob:  # fmt: skip
+def _pool(
+    x: Blob,
+    ksize: IntOrPair,
+    strides: IntOrPair,
+    padding: Any,
+    data_format: str,
+    what: str,
+    average: bool,
+) -> Blob:
     if x.ndim != 4:
         raise TraceError(f"{what}: input must be 4-D, got shape {x.shape}")
     first, axes = _spatial_axes(data_format, 4, what)
@@ -133,18 +160,30 @@ def _pool(x: Blob, ksize: IntOrPair, strides: IntOrPair, padding: Any, data_form
     return mean
 
 
-def max_pool2d(input: Blob, ksize: IntOrPair, strides: IntOrPair, padding: Any,
-               data_format: str = "NCHW", ceil_mode: bool = False,
-               name: str | None = None) -> Blob:  # fmt: skip
+def max_pool2d(
+    input: Blob,
+    ksize: IntOrPair,
+    strides: IntOrPair,
+    padding: Any,
+    data_format: str = "NCHW",
+    ceil_mode: bool = False,
+    name: str | None = None,
+) -> Blob:
     """2-D max pooling (NCHW or NHWC)."""
     del name
     _no_ceil(ceil_mode, "flow.nn.max_pool2d")
     return _pool(input, ksize, strides, padding, data_format, "flow.nn.max_pool2d", False)
 
 
-def avg_pool2d(input: Blob, ksize: IntOrPair, strides: IntOrPair, padding: Any,
-               data_format: str = "NCHW", ceil_mode: bool = False,
-               name: str | None = None) -> Blob:  # fmt: skip
+def avg_pool2d(
+    input: Blob,
+    ksize: IntOrPair,
+    strides: IntOrPair,
+    padding: Any,
+    data_format: str = "NCHW",
+    ceil_mode: bool = False,
+    name: str | None = None,
+) -> Blob:
     """2-D average pooling; padded positions are not counted."""
     del name
     _no_ceil(ceil_mode, "flow.nn.avg_pool2d")
@@ -156,8 +195,9 @@ def _no_ceil(ceil_mode: bool, what: str) -> None:
         raise TraceError(f"{what}: ceil_mode=True is not supported; pad explicitly instead")
 
 
-def bias_add(value: Blob, bias: Blob, data_format: str | None = None,
-             name: str | None = None) -> Blob:  # fmt: skip
+def bias_add(
+    value: Blob, bias: Blob, data_format: str | None = None, name: str | None = None
+) -> Blob:
     """Add ``bias`` along the channel axis: axis 1 for ``None``/``NC...``, the last for
     ``N...C``."""
     del name
@@ -175,8 +215,9 @@ def bias_add(value: Blob, bias: Blob, data_format: str | None = None,
     return value + bias.reshape(shape)
 
 
-def dropout(x: Blob, rate: float, noise_shape: Any = None, seed: int | None = None,
-            name: str | None = None) -> Blob:  # fmt: skip
+def dropout(
+    x: Blob, rate: float, noise_shape: Any = None, seed: int | None = None, name: str | None = None
+) -> Blob:
     """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``, in
     train jobs; ``x`` unchanged in predict jobs or when ``rate == 0``."""
     if not 0 <= rate < 1:
@@ -206,8 +247,9 @@ def log_softmax(logits: Blob, axis: int | None = None, name: str | None = None) 
     return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
 
 
-def sparse_softmax_cross_entropy_with_logits(labels: Blob, logits: Blob,
-                                             name: str | None = None) -> Blob:  # fmt: skip
+def sparse_softmax_cross_entropy_with_logits(
+    labels: Blob, logits: Blob, name: str | None = None
+) -> Blob:
     """Per-example loss ``-log softmax(logits)[label]`` (labels first, as OneFlow).
 
     ``labels`` has shape ``logits.shape[:-1]`` (or that with a trailing 1); the result has shape
@@ -229,8 +271,7 @@ def sparse_softmax_cross_entropy_with_logits(labels: Blob, logits: Blob,
     return (-picked).astype(logits.dtype)
 
 
-def softmax_cross_entropy_with_logits(labels: Blob, logits: Blob,
-                                      name: str | None = None) -> Blob:  # fmt: skip
+def softmax_cross_entropy_with_logits(labels: Blob, logits: Blob, name: str | None = None) -> Blob:
     """Per-example loss ``-sum(labels * log softmax(logits))`` with dense labels."""
     del name
     if labels.shape != logits.shape:
@@ -241,15 +282,15 @@ def softmax_cross_entropy_with_logits(labels: Blob, logits: Blob,
     return -jnp.sum(labels * jax.nn.log_softmax(logits), axis=-1)
 
 
-def sigmoid_cross_entropy_with_logits(labels: Blob, logits: Blob,
-                                      name: str | None = None) -> Blob:  # fmt: skip
+def sigmoid_cross_entropy_with_logits(labels: Blob, logits: Blob, name: str | None = None) -> Blob:
     """Elementwise ``max(x, 0) - x * z + log(1 + exp(-|x|))``."""
     del name
     return jnp.maximum(logits, 0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))
 
 
-def moments(x: Blob, axes: Sequence[int], keepdims: bool = False,
-            name: str | None = None) -> tuple[Blob, Blob]:  # fmt: skip
+def moments(
+    x: Blob, axes: Sequence[int], keepdims: bool = False, name: str | None = None
+) -> tuple[Blob, Blob]:
     """Mean and biased variance over ``axes``."""
     del name
     mean = jnp.mean(x, axis=tuple(axes), keepdims=True)
@@ -259,9 +300,16 @@ def moments(x: Blob, axes: Sequence[int], keepdims: bool = False,
     return mean, variance
 
 
-def batch_normalization(x: Blob, mean: Blob, variance: Blob, offset: Blob | None = None,
-                        scale: Blob | None = None, variance_epsilon: float = 1e-5, axis: int = -1,
-                        name: str | None = None) -> Blob:  # fmt: skip
+def batch_normalization(
+    x: Blob,
+    mean: Blob,
+    variance: Blob,
+    offset: Blob | None = None,
+    scale: Blob | None = None,
+    variance_epsilon: float = 1e-5,
+    axis: int = -1,
+    name: str | None = None,
+) -> Blob:
     """``(x - mean) / sqrt(variance + eps) * scale + offset``, parameters along ``axis``."""
     del name
     shape = [1] * x.ndim

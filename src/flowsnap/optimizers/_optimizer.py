@@ -183,9 +183,13 @@ class SGDW(SGD, _WeightDecayMixin):
         loss_scale_policy: StaticLossScale | None = None,
     ) -> None:
         super().__init__(
-            lr_scheduler, loss_scale_factor, momentum, grad_clipping, train_step_lbn,
+            lr_scheduler,
+            loss_scale_factor,
+            momentum,
+            grad_clipping,
+            train_step_lbn,
             loss_scale_policy,
-        )  # fmt: skip
+        )
         self._init_decay(weight_decay, weight_decay_includes, weight_decay_excludes)
 
     def rule_for(self, name: str) -> UpdateRule:
@@ -239,9 +243,16 @@ class AdamW(Adam, _WeightDecayMixin):
         loss_scale_policy: StaticLossScale | None = None,
     ) -> None:
         super().__init__(
-            lr_scheduler, beta1, beta2, epsilon, do_bias_correction, loss_scale_factor,
-            grad_clipping, train_step_lbn, loss_scale_policy,
-        )  # fmt: skip
+            lr_scheduler,
+            beta1,
+            beta2,
+            epsilon,
+            do_bias_correction,
+            loss_scale_factor,
+            grad_clipping,
+            train_step_lbn,
+            loss_scale_policy,
+        )
         self._init_decay(weight_decay, weight_decay_includes, weight_decay_excludes)
 
     def rule_for(self, name: str) -> UpdateRule:

@@ -1,0 +1,33 @@
+"""Streaming a stored variable as typed chunks, with its checksum verified at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from flowsnap.errors import ChecksumMismatchError
+from flowsnap.format import StoredVariable
+from flowsnap.format._checksum import new_hasher
+
+CHUNK = 4 * 2**20  # a multiple of every item size
+
+
+def typed_chunks(var: StoredVariable, *, verify: bool = True) -> Iterator[np.ndarray[Any, Any]]:
+    """Yield the variable's elements as flat arrays of at most :data:`CHUNK` bytes (each valid
+    until the next is requested); after the last, raise if the checksum does not match."""
+    dtype = var.dtype
+    if dtype is None or var.shape is None:
+        var._known()  # raises MissingMetaError with the fix
+        raise AssertionError  # pragma: no cover - _known raised
+    hasher = new_hasher() if verify and var.expected_checksum else None
+    for view in var.iter_chunks(CHUNK):
+        if hasher is not None:
+            hasher.update(view)
+        yield np.frombuffer(view, dtype)
+    if hasher is not None and hasher.hexdigest() != var.expected_checksum:
+        raise ChecksumMismatchError(
+            f"variable {var.name!r}: {var.file_path} does not match its recorded checksum "
+            f"(expected {var.expected_checksum}, got {hasher.hexdigest()}); the file is damaged"
+        )
