@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= test,dev,demo
+EXTRAS ?= test,dev,demo,torch
 # The embedded default data: Debian's Fashion-MNIST (IDX files).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 

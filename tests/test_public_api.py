@@ -22,6 +22,7 @@ import flowsnap.ops.math
 import flowsnap.ops.nn
 import flowsnap.optimizers
 import flowsnap.scope
+import flowsnap.tools
 import flowsnap.train
 import flowsnap.typing
 
@@ -135,6 +136,30 @@ FACADE_SURFACES = {
     "data": ["cache_dir", "load_fashion_mnist", "load_mnist", "read_idx"],
 }
 
+TOOLS_API = [
+    "CASTS",
+    "FORMATS",
+    "ConversionError",
+    "Converted",
+    "RenameRules",
+    "Stats",
+    "VariableDiff",
+    "convert",
+    "detect",
+    "diff_snapshots",
+    "diff_variables",
+    "read_index",
+    "read_safetensors",
+    "read_tensors",
+    "variable_stats",
+    "write_safetensors",
+    "write_sharded",
+]
+
+
+def test_tools_surface() -> None:
+    assert sorted(flowsnap.tools.__all__) == sorted(TOOLS_API)
+
 PUBLIC_MODULES = (
     flowsnap.format,
     flowsnap.errors,
@@ -153,6 +178,7 @@ PUBLIC_MODULES = (
     flowsnap.checkpoint,
     flowsnap.train,
     flowsnap.data,
+    flowsnap.tools,
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ChecksumMismatchError",
+    "ConversionError",
     "CorruptCheckpointError",
     "DatasetError",
     "FlowsnapError",
@@ -170,6 +171,10 @@ class LoadMismatchError(FlowsnapError, ValueError):
 
 class DatasetError(FlowsnapError, ValueError):
     """A dataset file is missing, damaged or of the wrong kind, or a batch size does not fit it."""
+
+
+class ConversionError(FlowsnapError, ValueError):
+    """A conversion cannot be done as asked (unknown format or cast, two names renamed to one)."""
 
 
 def missing_name(namespace: str, name: str) -> AttributeError:

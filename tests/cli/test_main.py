@@ -83,6 +83,8 @@ def test_console_script_runs_without_jax(ckpt: Path) -> None:
     code = (
         "import sys; from flowsnap.cli import main; "
         f"rc = main(['ls', {str(ckpt)!r}]); rc |= main(['verify', {str(ckpt)!r}]); "
+        f"rc |= main(['show', {str(ckpt)!r}, 'step']); rc |= main(['diff', {str(ckpt)!r}, "
+        f"{str(ckpt)!r}]); rc |= main(['convert', {str(ckpt)!r}, {str(ckpt) + '.safetensors'!r}]); "
         "assert 'jax' not in sys.modules, 'jax was imported'; sys.exit(rc)"
     )
     result = subprocess.run(
@@ -97,3 +99,81 @@ def test_console_script_runs_without_jax(ckpt: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "conv1-weight" in result.stdout
+
+
+def test_show_statistics_and_preview(tmp_path: Path) -> None:
+    values = np.array([[1.0, -2.0, np.nan], [np.inf, 0.0, 4.0]], np.float32)
+    write_snapshot(tmp_path / "s", {"w": values, "n": np.arange(10, dtype=np.int64)})
+    code, out = run("show", str(tmp_path / "s"), "w")
+    assert code == 0
+    assert "min -2  max 4  mean 0.75" in out
+    assert "zeros 1  nan 1  +inf 1  -inf 0" in out
+    code, out = run("show", str(tmp_path / "s"), "n", "--json")
+    doc = json.loads(out)
+    assert (doc["count"], doc["min"], doc["max"], doc["mean"]) == (10, 0, 9, 4.5)
+    assert doc["std"] == pytest.approx(np.arange(10).std())
+    assert doc["preview"] == list(range(8))
+    code, out = run("show", str(tmp_path / "s" / "w"))  # a variable directory needs no name
+    assert code == 0
+    assert run("show", str(tmp_path / "s"))[0] == 2  # a snapshot needs a name
+    assert run("show", str(tmp_path / "s"), "missing")[0] == 3
+
+
+def test_show_streams_large_variables_in_chunks(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    big = rng.normal(3.0, 2.0, size=3_000_000).astype(np.float32)  # 12 MB: three chunks
+    write_snapshot(tmp_path / "b", {"big": big}, durable=False)
+    doc = json.loads(run("show", str(tmp_path / "b"), "big", "--json")[1])
+    assert doc["mean"] == pytest.approx(float(big.astype(np.float64).mean()), rel=1e-9)
+    assert doc["std"] == pytest.approx(float(big.astype(np.float64).std()), rel=1e-9)
+    assert (doc["min"], doc["max"]) == (float(big.min()), float(big.max()))
+
+
+def test_diff_reports_added_removed_and_changed(tmp_path: Path) -> None:
+    a = {
+        "same": np.ones(4, np.float32),
+        "gone": np.zeros(2, np.float32),
+        "moved": np.arange(6, dtype=np.float32),
+        "reshaped": np.zeros((2, 3), np.float32),
+    }
+    b = {
+        "same": np.ones(4, np.float32),
+        "new": np.zeros(1, np.int32),
+        "moved": np.arange(6, dtype=np.float32) + np.array([0, 0, 0.5, 0, 0, -2], np.float32),
+        "reshaped": np.zeros((3, 2), np.float32),
+    }
+    write_snapshot(tmp_path / "a", a)
+    write_snapshot(tmp_path / "b", b)
+    code, out = run("diff", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert code == 1
+    assert "+ new  int32 (1,)" in out
+    assert "- gone  float32 (2,)" in out
+    assert "~ moved  2 element(s) differ, max abs difference 2" in out
+    assert "~ reshaped  float32 (2, 3) -> float32 (3, 2)" in out
+    assert "1 same, 4 different" in out
+    doc = json.loads(run("diff", str(tmp_path / "a"), str(tmp_path / "a"), "--json")[1])
+    assert doc["same"] is True
+    assert run("diff", str(tmp_path / "a"), str(tmp_path / "a"))[0] == 0
+
+
+def test_convert_command(ckpt: Path, tmp_path: Path) -> None:
+    code, out = run(
+        "convert",
+        str(ckpt),
+        str(tmp_path / "m.safetensors"),
+        "--rename",
+        "^conv1=backbone.conv1",
+        "--dtype",
+        "fp16",
+    )
+    assert code == 0, out
+    assert "flowsnap -> safetensors: 2 tensors" in out
+    assert "1 renamed, 1 cast" in out
+    code, out = run("convert", str(tmp_path / "m.safetensors"), str(tmp_path / "back"))
+    assert code == 0
+    code, out = run("ls", str(tmp_path / "back"))
+    assert "backbone.conv1-weight  float16" in out
+    assert run("convert", str(ckpt), str(tmp_path / "x"), "--rename", "no-equals")[0] == 2
+    assert run("convert", str(ckpt), str(tmp_path / "s"), "--max-shard-size", "1KiB")[0] == 0
+    assert (tmp_path / "s" / "model.safetensors.index.json").is_file()
+    assert run("convert", str(ckpt), str(tmp_path / "q"), "--max-shard-size", "lots")[0] == 2

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +30,11 @@ from flowsnap.errors import (
     VariableNotFoundError,
 )
 from flowsnap.format import Manifest, Snapshot, StoredVariable, open_path, write_snapshot
+from flowsnap.tools import RenameRules
+from flowsnap.tools._rename import Rules, compile_patterns
 
 _log = logging.getLogger("flowsnap")
 
-Rules = Mapping[str, str] | Sequence[tuple[str, str]]
 Patterns = str | Sequence[str]
 
 
@@ -225,8 +225,9 @@ def _load(
             "load_variables takes a dict {name: value} (e.g. flow.checkpoint.get(path) of a "
             f"snapshot directory), got {type(value_dict).__name__}"
         )
-    rules = _compile_rules(rename)
-    keep_in, keep_out = _patterns(include, "include"), _patterns(exclude, "exclude")
+    rules = RenameRules(rename)
+    keep_in = compile_patterns(include, "load_variables: include")
+    keep_out = compile_patterns(exclude, "load_variables: exclude")
     plans: list[_Plan] = []
     ignored: list[str] = []
     skipped: list[str] = []
@@ -238,7 +239,7 @@ def _load(
         ):
             skipped.append(name)
             continue
-        target = _apply_rules(rules, name)
+        target = rules(name)
         if target != name:
             renamed[name] = target
         spec = session.specs.get(target)
@@ -273,35 +274,6 @@ def _load(
         skipped=tuple(skipped),
         renamed=renamed,
     )
-
-
-def _compile_rules(rename: Rules | None) -> list[tuple[re.Pattern[str], str]]:
-    if rename is None:
-        return []
-    pairs: Iterable[tuple[str, str]] = rename.items() if isinstance(rename, Mapping) else rename
-    try:
-        return [(re.compile(pattern), repl) for pattern, repl in pairs]
-    except (re.error, ValueError, TypeError) as exc:
-        raise ValueError(
-            f"load_variables: rename must be {{regex: replacement}} or (regex, replacement) "
-            f"pairs: {exc}"
-        ) from None
-
-
-def _apply_rules(rules: list[tuple[re.Pattern[str], str]], name: str) -> str:
-    for pattern, repl in rules:
-        if pattern.search(name):
-            return pattern.sub(repl, name, count=1)
-    return name
-
-
-def _patterns(value: Patterns | None, what: str) -> list[re.Pattern[str]]:
-    if value is None:
-        return []
-    try:
-        return [re.compile(p) for p in ([value] if isinstance(value, str) else value)]
-    except re.error as exc:
-        raise ValueError(f"load_variables: bad {what} pattern: {exc}") from None
 
 
 def _check_plans(plans: list[_Plan]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from flowsnap.errors import CorruptCheckpointError, FlowsnapError, UnsupportedDtypeError
+from flowsnap.errors import ConversionError, CorruptCheckpointError, UnsupportedDtypeError
 from flowsnap.format import StoredVariable, open_snapshot, write_snapshot
 from flowsnap.tools import _safetensors as st
 from flowsnap.tools._rename import RenameRules
@@ -35,10 +35,6 @@ CASTS: dict[str, np.dtype[Any]] = {
     "fp64": np.dtype(np.float64),
     "float64": np.dtype(np.float64),
 }
-
-
-class ConversionError(FlowsnapError, ValueError):
-    """A conversion cannot be done as asked (unknown format, a name collision, ...)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +155,10 @@ def _from_torch(tensor: Any) -> np.ndarray[Any, Any]:
 def _to_torch(array: np.ndarray[Any, Any]) -> Any:
     import torch
 
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would turn scalars into (1,))
+    if not array.flags.writeable:  # mapped files: torch wants writable memory (torch.save copies)
+        array = array.copy()
     if array.dtype == np.dtype(ml_dtypes.bfloat16):
         return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(array)
