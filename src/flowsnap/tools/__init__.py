@@ -2,9 +2,9 @@
 safetensors (single or sharded), PyTorch ``state_dict`` files and ``.npz``. Engine-free (NumPy
 only; PyTorch only when converting its files)."""
 
+from flowsnap.errors import ConversionError as ConversionError
 from flowsnap.tools._convert import CASTS as CASTS
 from flowsnap.tools._convert import FORMATS as FORMATS
-from flowsnap.tools._convert import ConversionError as ConversionError
 from flowsnap.tools._convert import Converted as Converted
 from flowsnap.tools._convert import convert as convert
 from flowsnap.tools._convert import detect as detect
