@@ -50,6 +50,7 @@ FORMAT_API = [
     "parse_meta",
     "read_snapshot",
     "validate_name",
+    "sweep_temporaries",
     "verify_snapshot",
     "write_snapshot",
 ]
@@ -131,7 +132,14 @@ FACADE_SURFACES = {
     "scope": ["consistent_view", "mirrored_view", "namespace", "placement"],
     "distribute": ["broadcast", "split"],
     "typing": ["Bundle", "Callback", "ListListNumpy", "ListNumpy", "Numpy", "PlaceholderDef"],
-    "checkpoint": ["LoadReport", "get", "save"],
+    "checkpoint": [
+        "CheckpointManager",
+        "LoadReport",
+        "SaveHandle",
+        "get",
+        "save",
+        "set_staging_budget",
+    ],
     "train": ["CheckPoint", "SimpleCheckPointManager"],
     "data": ["cache_dir", "load_fashion_mnist", "load_mnist", "read_idx"],
 }

@@ -105,6 +105,7 @@ _OPS = (
 _NAMES: dict[str, tuple[str, str]] = {
     **{n: ("flowsnap._engine", n) for n in _ENGINE},
     "function_config": ("flowsnap._engine", "FunctionConfig"),
+    "CheckpointManager": ("flowsnap._store", "CheckpointManager"),
     "save": ("flowsnap._store", "save_obj"),
     **{n: ("flowsnap._store", n) for n in _STORE},
     **{n: ("flowsnap.initializers", n) for n in _INITIALIZERS},
@@ -116,6 +117,7 @@ _NAMES: dict[str, tuple[str, str]] = {
 _DEPRECATED_NAMESPACE = ("name_scope",)
 
 __all__ = [
+    "CheckpointManager",
     "FunctionConfig",
     "__version__",
     "batch_matmul",

@@ -1,5 +1,13 @@
-"""``flow.checkpoint``: save and open checkpoints of live variables."""
+"""``flow.checkpoint``: save and open checkpoints of live variables; background saves; the
+checkpoint manager."""
 
-from flowsnap._store import LoadReport, get, save
+from flowsnap._store import (
+    CheckpointManager,
+    LoadReport,
+    SaveHandle,
+    get,
+    save,
+    set_staging_budget,
+)
 
-__all__ = ["LoadReport", "get", "save"]
+__all__ = ["CheckpointManager", "LoadReport", "SaveHandle", "get", "save", "set_staging_budget"]

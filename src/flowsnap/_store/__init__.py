@@ -1,5 +1,7 @@
 """The variable store: declarations, values and jobs of a session (internal)."""
 
+from flowsnap._store._async import SaveHandle as SaveHandle
+from flowsnap._store._async import set_staging_budget as set_staging_budget
 from flowsnap._store._checkpoint import LoadReport as LoadReport
 from flowsnap._store._checkpoint import get as get
 from flowsnap._store._checkpoint import load as load
@@ -8,6 +10,7 @@ from flowsnap._store._checkpoint import save as save
 from flowsnap._store._checkpoint import save_obj as save_obj
 from flowsnap._store._legacy import CheckPoint as CheckPoint
 from flowsnap._store._legacy import SimpleCheckPointManager as SimpleCheckPointManager
+from flowsnap._store._manager import CheckpointManager as CheckpointManager
 from flowsnap._store._session import Job as Job
 from flowsnap._store._session import Session as Session
 from flowsnap._store._session import clear_default_session as clear_default_session
@@ -26,10 +29,12 @@ from flowsnap._store._variable import Variable as Variable
 
 __all__ = [
     "CheckPoint",
+    "CheckpointManager",
     "Distribute",
     "Job",
     "LoadReport",
     "Regularizer",
+    "SaveHandle",
     "Session",
     "SimpleCheckPointManager",
     "Variable",
@@ -45,6 +50,7 @@ __all__ = [
     "save",
     "save_obj",
     "set_random_seed",
+    "set_staging_budget",
     "sync_default_session",
     "use_session",
     "variable_key",

@@ -16,11 +16,12 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import numpy as np
 
+from flowsnap._store._async import SaveHandle, saver
 from flowsnap._store._session import Session, current_session
 from flowsnap._store._spec import VariableSpec
 from flowsnap._store._variable import Variable
@@ -86,6 +87,7 @@ def _names(names: Sequence[str], limit: int = 6) -> str:
 # -- saving ----------------------------------------------------------------------------------
 
 
+@overload
 def save(
     path: str | os.PathLike[str],
     var_dict: Mapping[str, Any] | None = None,
@@ -93,7 +95,31 @@ def save(
     durable: bool = True,
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
-) -> Manifest:
+    blocking: Literal[True] = True,
+) -> Manifest: ...
+
+
+@overload
+def save(
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    blocking: Literal[False],
+) -> SaveHandle: ...
+
+
+def save(
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    blocking: bool = True,
+) -> Manifest | SaveHandle:
     """Save variables to the snapshot directory ``path`` (OneFlow's ``flow.checkpoint.save``).
 
     Args:
@@ -103,6 +129,11 @@ def save(
         durable: fsync before returning (default).
         metadata: a JSON object stored in the manifest (e.g. ``{"epoch": 3}``).
         progress: draw a progress bar (default: for large saves on a terminal).
+        blocking: if False, return a :class:`SaveHandle` as soon as the values are copied to
+            host memory; the files are written in the background (``handle.wait()``).
+
+    Returns:
+        The manifest written (or, with ``blocking=False``, a :class:`SaveHandle`).
 
     The save is atomic (nothing appears at ``path`` unless all of it was written) and
     checksummed. With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
@@ -117,12 +148,17 @@ def save(
         session.sync()
         var_dict = session.variables()
     values = {name: _saveable(value) for name, value in var_dict.items()}
+    legacy = bool(session.options.get("legacy_model_io"))
+    background = saver()
+    if not blocking:
+        return background.save(path, values, durable=durable, metadata=metadata, legacy=legacy)
+    background.raise_unobserved_failure()
     return write_snapshot(
         path,
         values,
         durable=durable,
         metadata=metadata,
-        legacy=bool(session.options.get("legacy_model_io")),
+        legacy=legacy,
         progress=progress,
     )
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import secrets
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +103,7 @@ def write_snapshot(
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
         raise write_error(exc, f"creating the parent directory {parent}") from None
-    tmp = os.path.join(parent, f".{os.path.basename(target)}{TMP_MARKER}{secrets.token_hex(6)}")
+    tmp = os.path.join(parent, temporary_name(os.path.basename(target)))
     try:
         os.mkdir(tmp, 0o777)
     except OSError as exc:
@@ -312,3 +314,54 @@ def _publish(tmp: str, target: str) -> None:
                 target,
             ) from None
         raise
+
+
+# -- temporary directories -------------------------------------------------------------------
+
+_TMP_RE = re.compile(r"^\..+" + re.escape(TMP_MARKER) + r"(?:(\d+)-)?[0-9a-f]+$")
+
+
+def temporary_name(base: str) -> str:
+    """The name of a save's temporary directory: ``.<base>.flowsnap-tmp-<pid>-<random>``."""
+    return f".{base}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(6)}"
+
+
+def sweep_temporaries(directory: PathLike, *, min_age_s: float = 3600.0) -> list[str]:
+    """Remove the temporary directories that crashed saves left in ``directory``; return them.
+
+    A temporary directory is stale when the process that created it (its name holds the pid) no
+    longer runs; one without a pid (older writers) when it is older than ``min_age_s``. Saves in
+    progress, in this process or another, are never touched.
+    """
+    root = os.fspath(directory)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in names:
+        match = _TMP_RE.match(name)
+        path = os.path.join(root, name)
+        if match is None or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        if match[1] is not None:
+            stale = not _alive(int(match[1]))
+        else:
+            try:
+                stale = time.time() - os.lstat(path).st_mtime > min_age_s
+            except FileNotFoundError:
+                continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

@@ -1,0 +1,184 @@
+"""Asynchronous saves: copy the variables to host memory, then write in the background.
+
+``flow.checkpoint.save(path, blocking=False)`` returns a :class:`SaveHandle` as soon as every value
+has been copied into fresh host buffers (the snapshot): the training step that runs next, even
+one that donates the variables' buffers, cannot change or delete what is being saved. The files
+are then written, checksummed, fsynced and published atomically on a background thread.
+
+Limits, so that memory stays bounded and failures are never lost:
+
+* at most one save in flight per target path (a second one is refused at once);
+* staged bytes are bounded by a budget (default: one save at a time; ``set_staging_budget``
+  raises it); a save that would exceed it waits for earlier saves to finish first;
+* a save that failed in the background raises its error from ``wait()``, or else from the next
+  save, and never publishes anything (the writer removes its temporary directory);
+* interpreter exit waits for saves in flight (the worker threads are joined).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import jax
+import numpy as np
+
+from flowsnap.errors import TargetExistsError
+from flowsnap.format import Manifest, StoredVariable, write_snapshot
+
+
+class SaveHandle:
+    """A save running in the background."""
+
+    def __init__(self, path: str, nbytes: int, future: Future[Manifest]) -> None:
+        self.path = path
+        self.nbytes = nbytes
+        self._future = future
+        self._observed = False
+
+    def done(self) -> bool:
+        """Whether the save has finished (successfully or not)."""
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> Manifest:
+        """Wait until the checkpoint is published; return its manifest or raise its error.
+
+        Raises:
+            TimeoutError: not finished within ``timeout`` seconds.
+            SnapshotWriteError (and the writer's other errors): the save failed; nothing was
+                published.
+        """
+        try:
+            return self._future.result(timeout)
+        finally:
+            if self._future.done():
+                self._observed = True
+
+    def exception(self) -> BaseException | None:
+        """The error of a finished save, or None."""
+        return self._future.exception() if self._future.done() else None
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"SaveHandle({self.path!r}, {self.nbytes} bytes, {state})"
+
+
+class AsyncSaver:
+    """Runs background saves with bounded staging memory (one per process: :func:`saver`)."""
+
+    def __init__(self, budget_bytes: int | None = None) -> None:
+        self.budget_bytes = budget_bytes
+        self._lock = threading.Condition()
+        self._in_flight: dict[str, SaveHandle] = {}
+        self._staged = 0
+        self._finished: list[SaveHandle] = []
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="flowsnap-save")
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        values: Mapping[str, Any],
+        *,
+        durable: bool,
+        metadata: Mapping[str, Any] | None,
+        legacy: bool,
+    ) -> SaveHandle:
+        """Stage ``values`` (host copies) and write them to ``path`` in the background."""
+        target = os.path.abspath(os.fspath(path))
+        self.raise_unobserved_failure()
+        nbytes = sum(_nbytes(v) for v in values.values())
+        with self._lock:
+            if target in self._in_flight:
+                raise TargetExistsError(
+                    f"cannot save to {target}: a save to it is still in progress; wait() for it "
+                    "or choose another path"
+                )
+            while self._in_flight and not self._fits(nbytes):
+                self._lock.wait()
+            self._staged += nbytes
+            placeholder: Future[Manifest] = Future()
+            self._in_flight[target] = SaveHandle(target, nbytes, placeholder)
+        try:
+            staged = {name: stage(value) for name, value in values.items()}
+        except BaseException:
+            self._release(target)
+            raise
+        future = self._pool.submit(
+            write_snapshot, target, staged, durable=durable, metadata=metadata, legacy=legacy
+        )
+        handle = SaveHandle(target, nbytes, future)
+        with self._lock:
+            self._in_flight[target] = handle
+        future.add_done_callback(lambda _: self._finish(handle))
+        return handle
+
+    def _fits(self, nbytes: int) -> bool:
+        if self.budget_bytes is None:
+            return False  # default: one save at a time
+        return self._staged + nbytes <= self.budget_bytes
+
+    def _release(self, target: str) -> None:
+        with self._lock:
+            handle = self._in_flight.pop(target, None)
+            if handle is not None:
+                self._staged -= handle.nbytes
+            self._lock.notify_all()
+
+    def _finish(self, handle: SaveHandle) -> None:
+        with self._lock:
+            self._finished.append(handle)
+        self._release(handle.path)
+
+    def raise_unobserved_failure(self) -> None:
+        """Raise the error of a finished background save nobody has waited for (once)."""
+        with self._lock:
+            failed = [h for h in self._finished if not h._observed and h.exception() is not None]
+            self._finished = [h for h in self._finished if not h._observed and h not in failed]
+        for handle in failed:
+            handle._observed = True
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
+
+    def wait_all(self) -> None:
+        """Wait for every save in flight (errors stay with their handles)."""
+        with self._lock:
+            handles = list(self._in_flight.values())
+        for handle in handles:
+            handle._future.exception()
+
+
+def stage(value: Any) -> Any:
+    """A private host copy of ``value`` that later device work cannot touch."""
+    if isinstance(value, StoredVariable):
+        return value  # files are copied by the writer, verified
+    if isinstance(value, jax.Array):
+        if all(d.platform == "cpu" for d in value.devices()):
+            return np.array(value, copy=True)
+        return np.asarray(jax.device_get(value))
+    return np.array(value, copy=True)
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, StoredVariable):
+        return 0  # not staged in memory
+    count = int(np.prod(getattr(value, "shape", ())))
+    return count * int(np.dtype(value.dtype).itemsize)
+
+
+_saver = AsyncSaver()
+
+
+def saver() -> AsyncSaver:
+    """The process's background saver."""
+    return _saver
+
+
+def set_staging_budget(nbytes: int | None) -> None:
+    """Allow several background saves at once as long as their host copies fit in ``nbytes``
+    (None: one save at a time, the default)."""
+    if nbytes is not None and nbytes <= 0:
+        raise ValueError(f"staging budget must be > 0 bytes or None, got {nbytes}")
+    _saver.budget_bytes = nbytes
