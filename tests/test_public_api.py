@@ -168,6 +168,7 @@ TOOLS_API = [
 def test_tools_surface() -> None:
     assert sorted(flowsnap.tools.__all__) == sorted(TOOLS_API)
 
+
 PUBLIC_MODULES = (
     flowsnap.format,
     flowsnap.errors,
