@@ -46,8 +46,8 @@ def snapshot(tmp_path: Path) -> Path:
 
 def same(a: dict, b: dict) -> None:  # type: ignore[type-arg]
     assert sorted(a) == sorted(b)
-    for name in a:
-        x, y = np.asarray(a[name]), np.asarray(b[name])
+    for name, value in a.items():
+        x, y = np.asarray(value), np.asarray(b[name])
         assert (x.dtype, x.shape) == (y.dtype, y.shape), name
         assert x.tobytes() == y.tobytes(), name
 
@@ -62,8 +62,8 @@ def test_flowsnap_to_safetensors_reads_with_the_safetensors_package(
 
     with safe_open(str(tmp_path / "model.safetensors"), framework="numpy") as f:
         names = set(f.keys())
-        for name in want:
-            np.testing.assert_array_equal(f.get_tensor(name), want[name])
+        for name, value in want.items():
+            np.testing.assert_array_equal(f.get_tensor(name), value)
     assert names == set(model())
     same(read_safetensors(str(tmp_path / "model.safetensors")), model())
 
@@ -118,7 +118,7 @@ def test_sharded_output_has_an_index_the_package_agrees_with(
 
     for name, shard in index["weight_map"].items():
         with safe_open(str(tmp_path / "sharded" / shard), framework="numpy") as f:
-            assert name in f.keys()
+            assert name in f.keys()  # noqa: SIM118 - safe_open is not a dict
     same(read_tensors(str(tmp_path / "sharded" / "model.safetensors.index.json")), model())
 
 
