@@ -34,6 +34,7 @@ FORMAT_API = [
     "META_FILENAME",
     "SNAPSHOT_DONE",
     "DataType",
+    "DeferredArray",
     "Manifest",
     "ManifestEntry",
     "Problem",

@@ -219,3 +219,26 @@ def test_failed_final_flush_says_the_snapshot_exists(
         write_snapshot(tmp_path / "c", {"w": np.ones(3)})
     assert info.value.errno == errno.EIO
     assert open_snapshot(tmp_path / "c")["w"].numpy().tolist() == [1.0, 1.0, 1.0]
+
+
+def test_deferred_arrays_are_produced_only_when_written(tmp_path: Path) -> None:
+    from flowsnap.format import DeferredArray
+
+    calls: list[str] = []
+
+    def make(name: str, value: np.ndarray) -> DeferredArray:  # type: ignore[type-arg]
+        def produce() -> np.ndarray:  # type: ignore[type-arg]
+            calls.append(name)
+            return value
+
+        return DeferredArray(value.shape, value.dtype, produce)
+
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(4, np.int64)
+    write_snapshot(tmp_path / "d", {"a": make("a", a), "b": make("b", b)}, durable=False)
+    assert sorted(calls) == ["a", "b"]
+    snap = open_snapshot(tmp_path / "d")
+    np.testing.assert_array_equal(snap["a"].numpy(), a)
+    wrong = DeferredArray((3,), np.float32, lambda: np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match=r"declared \(3,\) kFloat, but produced \(4,\)"):
+        write_snapshot(tmp_path / "e", {"w": wrong}, durable=False)
+    assert not (tmp_path / "e").exists()

@@ -38,6 +38,7 @@ from flowsnap.format._variable import StoredVariable as StoredVariable
 from flowsnap.format._verify import Problem as Problem
 from flowsnap.format._verify import VerifyReport as VerifyReport
 from flowsnap.format._verify import verify_snapshot as verify_snapshot
+from flowsnap.format._writer import DeferredArray as DeferredArray
 from flowsnap.format._writer import sweep_temporaries as sweep_temporaries
 from flowsnap.format._writer import write_snapshot as write_snapshot
 
@@ -49,6 +50,7 @@ __all__ = [
     "META_FILENAME",
     "SNAPSHOT_DONE",
     "DataType",
+    "DeferredArray",
     "Manifest",
     "ManifestEntry",
     "Problem",

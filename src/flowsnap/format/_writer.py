@@ -44,6 +44,20 @@ PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
+class DeferredArray:
+    """An array known by shape and dtype now, produced only when the writer reaches it.
+
+    ``produce()`` returns the array (anything ``np.asarray`` accepts); it is called once, on a
+    writer thread, so a save can start before every value exists (background saves stage values
+    while earlier ones are written; conversions read one tensor at a time).
+    """
+
+    shape: tuple[int, ...]
+    dtype: Any
+    produce: Callable[[], Any]
+
+
+@dataclass(frozen=True)
 class _Source:
     """One variable to write: its description and a way to stream its bytes."""
 
@@ -185,6 +199,16 @@ def _source_for(name: str, value: Any) -> _Source:
             value.iter_chunks,
             value.expected_checksum if value.verify else None,
         )
+    if isinstance(value, DeferredArray):
+        data_type = data_type_for(value.dtype, what=f"variable {name!r}")
+        shape = tuple(int(d) for d in value.shape)
+        return _Source(
+            name,
+            shape,
+            data_type,
+            math.prod(shape) * data_type.itemsize,
+            lambda: _deferred_chunks(name, value, shape, data_type),
+        )
     try:
         array = np.asarray(value)
     except Exception as exc:
@@ -200,6 +224,18 @@ def _source_for(name: str, value: Any) -> _Source:
         math.prod(array.shape) * data_type.itemsize,
         lambda: _array_chunks(array, data_type),
     )
+
+
+def _deferred_chunks(
+    name: str, value: DeferredArray, shape: tuple[int, ...], data_type: DataType
+) -> Iterator[memoryview]:
+    array = np.asarray(value.produce())
+    if tuple(array.shape) != shape or data_type_for(array.dtype, what=name) != data_type:
+        raise ValueError(
+            f"variable {name!r}: declared {shape} {data_type.name}, but produced "
+            f"{tuple(array.shape)} {array.dtype}"
+        )
+    yield from _array_chunks(array, data_type)
 
 
 def _array_chunks(array: np.ndarray, data_type: DataType) -> Iterator[memoryview]:

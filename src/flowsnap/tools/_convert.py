@@ -19,7 +19,7 @@ import ml_dtypes
 import numpy as np
 
 from flowsnap.errors import ConversionError, CorruptCheckpointError, UnsupportedDtypeError
-from flowsnap.format import StoredVariable, open_snapshot, write_snapshot
+from flowsnap.format import DeferredArray, StoredVariable, open_snapshot, write_snapshot
 from flowsnap.tools import _safetensors as st
 from flowsnap.tools._rename import RenameRules
 
@@ -254,7 +254,10 @@ def _write(
 def _write_flowsnap(dst: str, tensors: dict[str, Any], durable: bool) -> None:
     def values() -> Iterator[tuple[str, Any]]:
         for name, value in tensors.items():
-            yield name, value if isinstance(value, StoredVariable) else _Lazy(value)
+            if isinstance(value, StoredVariable):
+                yield name, value  # copied file to file, verified
+            else:  # read (and cast) only when the writer reaches it
+                yield name, DeferredArray(tuple(value.shape), value.dtype, _Lazy(value).__array__)
 
     write_snapshot(dst, list(values()), durable=durable)
 
