@@ -177,3 +177,18 @@ def test_convert_command(ckpt: Path, tmp_path: Path) -> None:
     assert run("convert", str(ckpt), str(tmp_path / "s"), "--max-shard-size", "1KiB")[0] == 0
     assert (tmp_path / "s" / "model.safetensors.index.json").is_file()
     assert run("convert", str(ckpt), str(tmp_path / "q"), "--max-shard-size", "lots")[0] == 2
+
+
+def test_show_and_diff_draw_progress_bars_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flowsnap.format import open_snapshot
+    from flowsnap.tools import diff_snapshots, variable_stats
+
+    write_snapshot(tmp_path / "p", {"w": np.ones(1000, np.float32)}, durable=False)
+    snap = open_snapshot(tmp_path / "p")
+    variable_stats(snap["w"], progress=True)
+    diff_snapshots(snap, snap, progress=True)
+    err = capsys.readouterr().err
+    assert "show w" in err
+    assert "diff" in err

@@ -164,6 +164,10 @@ def _cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         dtype=args.dtype,
         max_shard_bytes=args.max_shard_size,
     )
+    if args.json:
+        json.dump(done.__dict__, out, indent=1)
+        out.write("\n")
+        return EXIT_OK
     out.write(
         f"{done.source_format} -> {done.target_format}: {done.tensors} tensors, "
         f"{_human(done.nbytes)}, {len(done.renamed)} renamed, {done.cast} cast\n"
@@ -253,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="REGEX=REPL",
         help="rename tensors (repeatable; the first matching rule applies)",
     )
+    conv.add_argument("--json", action="store_true", help="machine-readable output")
     conv.add_argument("--dtype", help="cast floating-point tensors: bf16, fp16, fp32, fp64")
     conv.add_argument("--from", dest="from_format", help="source format (default: guessed)")
     conv.add_argument("--to", dest="to_format", help="target format (default: guessed)")

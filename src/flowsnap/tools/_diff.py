@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.format import Snapshot, StoredVariable
+from flowsnap.format._progress import Progress
 from flowsnap.tools._stream import typed_chunks
 
 
@@ -37,9 +38,21 @@ class VariableDiff:
         return asdict(self)
 
 
-def diff_snapshots(a: Snapshot, b: Snapshot, *, verify: bool = True) -> list[VariableDiff]:
+def diff_snapshots(
+    a: Snapshot, b: Snapshot, *, verify: bool = True, progress: bool | None = None
+) -> list[VariableDiff]:
     """Compare every variable of ``a`` and ``b`` (streaming; identical recorded checksums are
-    trusted without reading the data)."""
+    trusted without reading the data). A progress bar is drawn for large checkpoints on a
+    terminal (or as ``progress`` says)."""
+    common = set(a) & set(b)
+    bar = Progress(sum(a[n].nbytes for n in common), desc="diff", enabled=progress)
+    try:
+        return _diff_all(a, b, verify, bar)
+    finally:
+        bar.close()
+
+
+def _diff_all(a: Snapshot, b: Snapshot, verify: bool, bar: Progress) -> list[VariableDiff]:
     out = []
     for name in sorted(set(a) | set(b)):
         if name not in b:
@@ -49,11 +62,13 @@ def diff_snapshots(a: Snapshot, b: Snapshot, *, verify: bool = True) -> list[Var
             vb = b[name]
             out.append(VariableDiff(name, "added", shape_b=vb.shape, dtype_b=str(vb.dtype)))
         else:
-            out.append(diff_variables(a[name], b[name], verify=verify))
+            out.append(diff_variables(a[name], b[name], verify=verify, progress=bar))
     return out
 
 
-def diff_variables(va: StoredVariable, vb: StoredVariable, *, verify: bool = True) -> VariableDiff:
+def diff_variables(
+    va: StoredVariable, vb: StoredVariable, *, verify: bool = True, progress: Progress | None = None
+) -> VariableDiff:
     """Compare two stored variables of the same name."""
     base = {
         "name": va.name,
@@ -65,10 +80,14 @@ def diff_variables(va: StoredVariable, vb: StoredVariable, *, verify: bool = Tru
     if (va.shape, va.dtype) != (vb.shape, vb.dtype):
         return VariableDiff(status="changed", **base)  # type: ignore[arg-type]
     if va.expected_checksum and va.expected_checksum == vb.expected_checksum:
+        if progress is not None:
+            progress.update(va.nbytes)
         return VariableDiff(status="same", differing=0, max_abs_diff=0.0, **base)  # type: ignore[arg-type]
     differing, worst = 0, 0.0
     for ca, cb in zip(
-        typed_chunks(va, verify=verify), typed_chunks(vb, verify=verify), strict=True
+        typed_chunks(va, verify=verify, progress=progress),
+        typed_chunks(vb, verify=verify),
+        strict=True,
     ):
         if ca.tobytes() == cb.tobytes():
             continue

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.format import StoredVariable
+from flowsnap.format._progress import Progress
 from flowsnap.tools._stream import typed_chunks
 
 
@@ -44,13 +45,24 @@ class Stats:
         return asdict(self)
 
 
-def variable_stats(var: StoredVariable, *, preview: int = 8, verify: bool = True) -> Stats:
-    """Stream ``var`` once (bounded memory) and summarize it; the checksum is verified."""
+def variable_stats(
+    var: StoredVariable, *, preview: int = 8, verify: bool = True, progress: bool | None = None
+) -> Stats:
+    """Stream ``var`` once (bounded memory) and summarize it; the checksum is verified. A
+    progress bar is drawn for large variables on a terminal (or as ``progress`` says)."""
+    bar = Progress(var.nbytes, desc=f"show {var.name}", enabled=progress)
+    try:
+        return _stats(var, preview, verify, bar)
+    finally:
+        bar.close()
+
+
+def _stats(var: StoredVariable, preview: int, verify: bool, bar: Progress) -> Stats:
     count = nan = posinf = neginf = zeros = 0
     n_finite, mean, m2 = 0, 0.0, 0.0
     lo, hi = math.inf, -math.inf
     head: list[Any] = []
-    for chunk in typed_chunks(var, verify=verify):
+    for chunk in typed_chunks(var, verify=verify, progress=bar):
         if len(head) < preview:
             head.extend(chunk[: preview - len(head)].tolist())
         values = _as_real(chunk)

@@ -10,11 +10,14 @@ import numpy as np
 from flowsnap.errors import ChecksumMismatchError
 from flowsnap.format import StoredVariable
 from flowsnap.format._checksum import new_hasher
+from flowsnap.format._progress import Progress
 
 CHUNK = 4 * 2**20  # a multiple of every item size
 
 
-def typed_chunks(var: StoredVariable, *, verify: bool = True) -> Iterator[np.ndarray[Any, Any]]:
+def typed_chunks(
+    var: StoredVariable, *, verify: bool = True, progress: Progress | None = None
+) -> Iterator[np.ndarray[Any, Any]]:
     """Yield the variable's elements as flat arrays of at most :data:`CHUNK` bytes (each valid
     until the next is requested); after the last, raise if the checksum does not match."""
     dtype = var.dtype
@@ -26,6 +29,8 @@ def typed_chunks(var: StoredVariable, *, verify: bool = True) -> Iterator[np.nda
         if hasher is not None:
             hasher.update(view)
         yield np.frombuffer(view, dtype)
+        if progress is not None:
+            progress.update(len(view))
     if hasher is not None and hasher.hexdigest() != var.expected_checksum:
         raise ChecksumMismatchError(
             f"variable {var.name!r}: {var.file_path} does not match its recorded checksum "
