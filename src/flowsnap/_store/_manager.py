@@ -4,9 +4,8 @@ Checkpoints live in ``root/<prefix><step, 12 digits>`` (default prefix ``snapsho
 ``flow.train.SimpleCheckPointManager(root)`` lists them too, newest last). Only complete
 checkpoints (with ``snapshot_done``) count; temporary directories left by crashed saves are
 swept when the manager opens and before each save. Retention never deletes the only complete
-checkpoint, nor one still being written, and deletes by first removing ``snapshot_done`` so a
-deletion cut short leaves an incomplete directory (ignored, swept later), never a damaged one
-that looks complete.
+checkpoint, nor one still being written, and deletes by first renaming the directory to a
+temporary name, so a deletion cut short never leaves a damaged checkpoint that looks complete.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from flowsnap._store._async import SaveHandle
 from flowsnap._store._checkpoint import LoadReport, get, load_variables, save
 from flowsnap.errors import SnapshotNotFoundError
 from flowsnap.format import SNAPSHOT_DONE, Snapshot, sweep_temporaries
+from flowsnap.format._writer import temporary_name
 
 
 class CheckpointManager:
@@ -183,12 +183,15 @@ class CheckpointManager:
         return value if self.best_mode == "max" else -value
 
     def _delete(self, step: int) -> None:
+        # Renamed away first (atomic): the step directory is complete or gone, never half
+        # deleted; a deletion cut short leaves a temporary directory the next sweep removes.
         path = self.path(step)
+        doomed = os.path.join(self.root, temporary_name(os.path.basename(path)))
         try:
-            os.unlink(os.path.join(path, SNAPSHOT_DONE))  # incomplete first: never half-deleted
+            os.rename(path, doomed)
         except FileNotFoundError:
             return
-        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     # -- restoring -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -138,11 +139,14 @@ def read_idx(path: str | os.PathLike[str]) -> Array:
         DatasetError: the header is wrong or the data is shorter or longer than it says.
     """
     path = Path(path)
-    opener: Any = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        if not path.is_file():  # never a FIFO or a device
+            raise DatasetError(f"{path} is not a regular file")
+        with open(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as exc:
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"cannot read IDX file {path}: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DatasetError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")

@@ -76,6 +76,8 @@ def detect(path: str, *, for_writing: bool = False) -> str:
 def read_tensors(path: str, fmt: str | None = None) -> Mapping[str, Any]:
     """``{name: array-like}`` for a checkpoint of any supported format, lazily."""
     fmt = fmt or detect(path)
+    if fmt in ("npz", "torch") and not os.path.isfile(path):  # never block on a FIFO
+        raise CorruptCheckpointError(f"{path} is not a regular file")
     if fmt == "flowsnap":
         return open_snapshot(path)
     if fmt == "safetensors":

@@ -23,6 +23,7 @@ import ml_dtypes
 import numpy as np
 
 from flowsnap.errors import CorruptCheckpointError, TargetExistsError, UnsupportedDtypeError
+from flowsnap.format._io import open_regular
 
 MAX_HEADER = 100 * 2**20
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -62,7 +63,8 @@ def read_safetensors(path: str) -> dict[str, np.ndarray[Any, Any]]:
     Raises:
         CorruptCheckpointError: the header is malformed, or offsets, sizes or dtypes are wrong.
     """
-    with open(path, "rb") as f:
+    fd, _ = open_regular(path, what="safetensors file")  # never a FIFO or a device
+    with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(8)
         if len(prefix) < 8:
@@ -120,7 +122,8 @@ def read_index(path: str) -> dict[str, np.ndarray[Any, Any]]:
             raise CorruptCheckpointError(f"{path}: expected one *{INDEX_SUFFIX}, found {found}")
         path = os.path.join(path, found[0])
     try:
-        with open(path) as f:
+        fd, _ = open_regular(path, what="safetensors index")
+        with os.fdopen(fd) as f:
             weight_map = json.load(f)["weight_map"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorruptCheckpointError(f"{path}: not a safetensors index: {exc}") from None

@@ -1,0 +1,193 @@
+"""Crash-consistency harness: SIGKILL a saving process at random moments, then check everything.
+
+A child process (``python tools/crash_harness.py --child ROOT SIZE_MB FIRST_STEP``) trains
+nothing: it keeps saving a model of SIZE_MB through ``flowsnap.CheckpointManager`` (retention on,
+so deletions happen too), one step after another, with values that are a pure function of the
+step. The parent kills it with SIGKILL after a random delay, then checks, after every kill:
+
+* no step directory is half-written: each one is absent or complete, verifies (sizes and
+  checksums) and loads bitwise equal to the values of its step;
+* earlier complete checkpoints still present are unchanged, the newest complete step never goes
+  back, and there is always at least one complete checkpoint once one existed;
+* the manager's ``latest_step()`` is a complete checkpoint;
+* temporary directories left by the killed writer are swept when the next manager opens.
+
+    python tools/crash_harness.py --kills 300 --size-mb 300 --write-doc   # the long run
+    python tools/crash_harness.py --kills 20 --size-mb 64                 # what CI runs (test)
+
+``--write-doc`` rewrites ``docs/RELIABILITY.md``'s crash section with the figures of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+N_TENSORS = 8
+PREFIX = "snapshot_"
+
+
+def step_values(step: int, size_mb: int) -> dict[str, np.ndarray]:
+    """The model saved at ``step``: ``N_TENSORS`` float32 tensors, a pure function of the step."""
+    per = size_mb * 2**20 // 4 // N_TENSORS
+    base = np.arange(per, dtype=np.float32)
+    return {f"layer{i}-weight": base * np.float32(i + 1) + np.float32(step) for i in range(N_TENSORS)}
+
+
+def child(root: str, size_mb: int, first_step: int) -> None:
+    """Save step after step until killed."""
+    import flowsnap
+
+    manager = flowsnap.CheckpointManager(root, max_to_keep=2, durable=False)
+    print("ready", flush=True)
+    step = first_step
+    while True:
+        manager.save(step, step_values(step, size_mb))
+        step += 1
+
+
+@dataclass
+class Report:
+    """What a harness run did and found."""
+
+    kills: int = 0
+    kills_during_save: int = 0
+    checkpoints_verified: int = 0
+    temporaries_swept: int = 0
+    size_mb: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+
+def check(root: Path, size_mb: int, seen: dict[int, str], report: Report) -> int | None:
+    """Verify every step directory under ``root``; return the newest complete step."""
+    import flowsnap
+    from flowsnap.format import SNAPSHOT_DONE, open_snapshot, verify_snapshot
+
+    manager = flowsnap.CheckpointManager(root, max_to_keep=2, durable=False)  # sweeps
+    report.temporaries_swept += len(manager.swept)
+    leftovers = [p.name for p in root.iterdir() if ".flowsnap-tmp-" in p.name]
+    if leftovers:
+        report.failures.append(f"temporaries not swept: {leftovers}")
+    complete = []
+    for entry in sorted(root.iterdir()):
+        if not entry.name.startswith(PREFIX):
+            continue
+        step = int(entry.name[len(PREFIX) :])
+        if not (entry / SNAPSHOT_DONE).is_file():
+            report.failures.append(f"{entry.name}: a step directory without snapshot_done")
+            continue
+        verdict = verify_snapshot(entry)
+        if not verdict.ok:
+            report.failures.append(f"{entry.name}: {verdict.problems}")
+            continue
+        snap = open_snapshot(entry)
+        want = step_values(step, size_mb)
+        if sorted(snap) != sorted(want) or any(
+            snap[k].numpy().tobytes() != v.tobytes() for k, v in want.items()
+        ):
+            report.failures.append(f"{entry.name}: values differ from step {step}'s")
+            continue
+        digest = json.dumps({k: snap[k].expected_checksum for k in sorted(snap)})
+        if step in seen and seen[step] != digest:
+            report.failures.append(f"{entry.name}: an earlier checkpoint changed")
+        seen[step] = digest
+        complete.append(step)
+        report.checkpoints_verified += 1
+    latest = manager.latest_step()
+    if complete and latest != max(complete):
+        report.failures.append(f"latest_step() is {latest}, the newest complete is {max(complete)}")
+    return max(complete) if complete else None
+
+
+def run(root: Path, kills: int, size_mb: int, seed: int = 0) -> Report:
+    """Kill a saving child ``kills`` times at random moments, checking after each kill."""
+    rng = random.Random(seed)
+    report = Report(size_mb=size_mb)
+    seen: dict[int, str] = {}
+    newest: int | None = None
+    start = time.perf_counter()
+    save_s = max(0.05, size_mb / 600)  # about one save (with its values) on this machine
+    root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    for _ in range(kills):
+        first = (newest or 0) + 1
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", str(root), str(size_mb), str(first)],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "ready"
+        time.sleep(rng.uniform(0, 5 * save_s))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        report.kills += 1
+        if any(".flowsnap-tmp-" in p.name for p in root.iterdir()):
+            report.kills_during_save += 1
+        had = newest
+        newest = check(root, size_mb, seen, report)
+        if had is not None and (newest is None or newest < had):
+            report.failures.append(f"the newest complete step went from {had} to {newest}")
+            newest = had
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def write_doc(report: Report) -> None:
+    """Put the run's figures into docs/RELIABILITY.md (between the crash markers)."""
+    doc = ROOT / "docs" / "RELIABILITY.md"
+    text = doc.read_text()
+    begin, end = "<!-- crash-harness:begin -->", "<!-- crash-harness:end -->"
+    figures = (
+        f"{begin}\n"
+        f"Last long run ({time.strftime('%Y-%m-%d %H:%M')}, `python tools/crash_harness.py "
+        f"--kills {report.kills} --size-mb {report.size_mb} --write-doc`, {report.seconds:.0f} s):"
+        f"\n\n"
+        f"| kills | of them during a save | checkpoints verified after kills | temporaries swept "
+        f"| failures |\n|---|---|---|---|---|\n"
+        f"| {report.kills} | {report.kills_during_save} | {report.checkpoints_verified} | "
+        f"{report.temporaries_swept} | {len(report.failures)} |\n"
+        f"{end}"
+    )
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    doc.write_text(head + figures + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--size-mb", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--root", default=str(ROOT / "benchmarks" / "_work" / "crash"))
+    parser.add_argument("--write-doc", action="store_true")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    import shutil
+
+    shutil.rmtree(args.root, ignore_errors=True)
+    report = run(Path(args.root), args.kills, args.size_mb, args.seed)
+    print(json.dumps(asdict(report), indent=1))
+    if args.write_doc:
+        write_doc(report)
+    sys.exit(1 if report.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
