@@ -10,7 +10,10 @@ trips are bit-exact.
 
 from __future__ import annotations
 
+import math
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +97,27 @@ def read_tensors(path: str, fmt: str | None = None) -> Mapping[str, Any]:
 def _read_npz(path: str) -> Mapping[str, Any]:
     try:
         npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        return {name: _LazyNpz(npz, name) for name in npz.files}
+    except _NPZ_ERRORS as exc:
         raise CorruptCheckpointError(f"{path}: not a readable .npz file: {exc}") from None
-    return {name: _LazyNpz(npz, name) for name in npz.files}
+
+
+# what a damaged or hostile .npz makes NumPy's reader raise
+_NPZ_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    UnicodeDecodeError,
+    SyntaxError,
+    TypeError,
+    MemoryError,
+)
 
 
 class _LazyNpz:
@@ -113,12 +134,20 @@ class _LazyNpz:
             )
             shape, _, dtype = read_header(member)
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        # NumPy allocates what the header claims before reading: check the claim first
+        info = npz.zip.getinfo(name + ".npy")
+        needed = math.prod(self.shape) * self.dtype.itemsize
+        if needed > info.file_size or info.file_size > 1100 * max(info.compress_size, 1):
+            raise ValueError(
+                f"member {name!r} claims {needed} bytes of data but holds {info.file_size} "
+                f"({info.compress_size} compressed)"
+            )
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         del copy
         try:
             array: np.ndarray[Any, Any] = self._npz[self.name]
-        except ValueError as exc:  # object arrays need pickle: refused
+        except _NPZ_ERRORS as exc:  # damaged data; object arrays need pickle: refused
             raise CorruptCheckpointError(f"{self.name}: {exc}") from None
         return array if dtype is None else array.astype(dtype)
 
