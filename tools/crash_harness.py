@@ -42,7 +42,9 @@ def step_values(step: int, size_mb: int) -> dict[str, np.ndarray]:
     """The model saved at ``step``: ``N_TENSORS`` float32 tensors, a pure function of the step."""
     per = size_mb * 2**20 // 4 // N_TENSORS
     base = np.arange(per, dtype=np.float32)
-    return {f"layer{i}-weight": base * np.float32(i + 1) + np.float32(step) for i in range(N_TENSORS)}
+    return {
+        f"layer{i}-weight": base * np.float32(i + 1) + np.float32(step) for i in range(N_TENSORS)
+    }
 
 
 def child(root: str, size_mb: int, first_step: int) -> None:
