@@ -15,7 +15,8 @@ step. The parent kills it with SIGKILL after a random delay, then checks, after 
     python tools/crash_harness.py --kills 300 --size-mb 300 --write-doc   # the long run
     python tools/crash_harness.py --kills 20 --size-mb 64                 # what CI runs (test)
 
-``--write-doc`` rewrites ``docs/RELIABILITY.md``'s crash section with the figures of the run.
+``--write-doc`` also runs the fault, fuzz (hypothesis's long profile), soak and no-pickle tests in
+their long versions, and rewrites the figures in ``docs/RELIABILITY.md`` with what this run saw.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -148,25 +150,83 @@ def run(root: Path, kills: int, size_mb: int, seed: int = 0) -> Report:
     return report
 
 
-def write_doc(report: Report) -> None:
-    """Put the run's figures into docs/RELIABILITY.md (between the crash markers)."""
+def long_tests() -> list[tuple[str, str, str]]:
+    """Run the fault, fuzz and soak tests in their long versions; ``(what, figures, verdict)``."""
+    env = {
+        **os.environ,
+        "FLOWSNAP_HYPOTHESIS": "long",
+        "FLOWSNAP_RELIABILITY": "long",
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+    }
+    rows = []
+    for what, files in (
+        (
+            "injected and real faults",
+            ["tests/reliability/test_faults.py", "tests/format/test_writer.py"],
+        ),
+        (
+            "fuzzing (hypothesis, long profile)",
+            [
+                "tests/reliability/test_hostile.py",
+                "tests/format/test_corruption_fuzz.py",
+                "tests/format/test_meta.py",
+            ],
+        ),
+        ("soak: 1,000 save/load cycles", ["tests/reliability/test_soak.py"]),
+        ("no pickle on any load path", ["tests/reliability/test_no_pickle.py"]),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--hypothesis-show-statistics",
+                *files,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        examples = sum(int(m) for m in re.findall(r"(\d+) passing examples", done.stdout))
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+        figures = summary.strip("= ")
+        if examples:
+            figures += f"; {examples:,} generated examples"
+        rows.append((what, figures, "ok" if done.returncode == 0 else "FAILED"))
+    return rows
+
+
+def write_doc(report: Report, rows: list[tuple[str, str, str]]) -> None:
+    """Put the run's figures into docs/RELIABILITY.md (between the harness markers)."""
     doc = ROOT / "docs" / "RELIABILITY.md"
     text = doc.read_text()
-    begin, end = "<!-- crash-harness:begin -->", "<!-- crash-harness:end -->"
-    figures = (
-        f"{begin}\n"
-        f"Last long run ({time.strftime('%Y-%m-%d %H:%M')}, `python tools/crash_harness.py "
-        f"--kills {report.kills} --size-mb {report.size_mb} --write-doc`, {report.seconds:.0f} s):"
-        f"\n\n"
-        f"| kills | of them during a save | checkpoints verified after kills | temporaries swept "
-        f"| failures |\n|---|---|---|---|---|\n"
-        f"| {report.kills} | {report.kills_during_save} | {report.checkpoints_verified} | "
-        f"{report.temporaries_swept} | {len(report.failures)} |\n"
-        f"{end}"
-    )
+    begin, end = "<!-- harness:begin -->", "<!-- harness:end -->"
+    verdict = "nothing lost" if not report.failures else "FAILED: " + "; ".join(report.failures[:3])
+    lines = [
+        begin,
+        f"Produced by `python tools/crash_harness.py --kills {report.kills} --size-mb "
+        f"{report.size_mb} --write-doc` on {time.strftime('%Y-%m-%d %H:%M')} "
+        f"({os.cpu_count()} CPUs).",
+        "",
+        "| what | figures | result |",
+        "|---|---|---|",
+        f"| crash consistency: SIGKILL during saves of a {report.size_mb} MB model "
+        f"| {report.kills} kills ({report.kills_during_save} during a save, the rest between "
+        f"saves or during a retention deletion); {report.checkpoints_verified} checkpoints "
+        f"verified bitwise after kills; {report.temporaries_swept} leftover temporary directories "
+        f"swept; {report.seconds:.0f} s | "
+        f"{verdict} |",
+        *(f"| {what} | {figures} | {verdict} |" for what, figures, verdict in rows),
+        end,
+    ]
     head, _, rest = text.partition(begin)
     _, _, tail = rest.partition(end)
-    doc.write_text(head + figures + tail)
+    doc.write_text(head + "\n".join(lines) + tail)
 
 
 def main() -> None:
@@ -186,9 +246,12 @@ def main() -> None:
     shutil.rmtree(args.root, ignore_errors=True)
     report = run(Path(args.root), args.kills, args.size_mb, args.seed)
     print(json.dumps(asdict(report), indent=1))
+    failed = bool(report.failures)
     if args.write_doc:
-        write_doc(report)
-    sys.exit(1 if report.failures else 0)
+        rows = long_tests()
+        failed |= any(verdict != "ok" for _, _, verdict in rows)
+        write_doc(report, rows)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
