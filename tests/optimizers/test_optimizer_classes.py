@@ -34,8 +34,7 @@ def train(
         make_optimizer().minimize(loss)
         return loss
 
-    flow.get_all_variables()  # start the session, then set w
-    flow.get_all_variables()["w"]._session.assign("w", W0.astype(np.float32))
+    flow.load_variables({"w": W0.astype(np.float32)})
     for _ in range(steps):
         train_job(C.astype(np.float32))
     return {k: v.numpy() for k, v in flow.get_all_variables().items()}

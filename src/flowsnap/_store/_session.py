@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import jax
-import numpy as np
 
 from flowsnap._store._spec import VariableSpec, variable_key
 from flowsnap._store._variable import Variable
@@ -128,16 +127,6 @@ class Session:
         """Every variable by name (starting the session if needed), as live views."""
         self.start()
         return {name: Variable(self, name) for name in self.specs}
-
-    def assign(self, name: str, value: np.ndarray[Any, Any] | jax.Array) -> None:
-        """Replace the value of variable ``name`` (already checked by the caller)."""
-        spec = self.specs[name]
-        current = self.values.get(name)
-        device = next(iter(current.devices())) if current is not None else jax.devices()[0]
-        host = np.asarray(value)
-        if host.dtype != spec.device_dtype:
-            host = host.astype(spec.device_dtype)
-        self.values[name] = jax.device_put(host.reshape(spec.shape), device)
 
     # -- background work (callbacks) -------------------------------------------------------
 

@@ -9,6 +9,7 @@ gradient-norm clip and the static loss scale.
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def dynamic_loss_scale(
     )
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base of the optimizer classes: the learning-rate schedule and the shared options."""
 
     def __init__(
@@ -98,9 +99,9 @@ class Optimizer:
         lr: jax.Array = self.lr_scheduler(step)
         return lr
 
+    @abc.abstractmethod
     def rule_for(self, name: str) -> UpdateRule:
         """The update rule of variable ``name``."""
-        raise NotImplementedError
 
     def minimize(self, loss: jax.Array | Sequence[jax.Array]) -> None:
         """Train the job on ``mean(loss)`` (the sum of the means for a list of losses).
