@@ -53,15 +53,23 @@ def _cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         return EXIT_OK
     widths = [max([len("name"), *(len(str(r["name"])) for r in rows)]), 9, 20, 10]
-    out.write(f"{'name':<{widths[0]}}  {'dtype':<{widths[1]}}  {'shape':<{widths[2]}}  size\n")
+    out.write(
+        f"{'name':<{widths[0]}}  {'dtype':<{widths[1]}}  {'shape':<{widths[2]}}  "
+        f"{'size':>{widths[3]}}  checksum\n"
+    )
     for r in rows:
         shape = "?" if r["shape"] is None else str(tuple(r["shape"]))
         dtype = r["dtype"] or "?"
+        checksum = f"xxh3:{str(r['checksum'])[-8:]}" if r["checksum"] else "none (OneFlow)"
         out.write(
             f"{r['name']:<{widths[0]}}  {dtype:<{widths[1]}}  {shape:<{widths[2]}}  "
-            f"{_human(int(r['nbytes']))}\n"
+            f"{_human(int(r['nbytes'])):>{widths[3]}}  {checksum}\n"
         )
-    out.write(f"{len(rows)} variables, {_human(total)}\n")
+    recorded = sum(1 for r in rows if r["checksum"])
+    out.write(
+        f"{len(rows)} variables, {_human(total)}, {recorded} with recorded checksums "
+        "(flowsnap verify checks them)\n"
+    )
     return EXIT_OK
 
 
