@@ -90,7 +90,7 @@ def accuracy(eval_job, images, labels) -> float:  # type: ignore[no-untyped-def]
 
 
 def tree(root: Path, limit: int = 3) -> None:
-    entries = sorted(os.listdir(root))
+    entries = sorted(e for e in os.listdir(root) if not e.startswith("."))  # as `tree` shows it
     print(f"{root}/")
     for i, name in enumerate(entries):
         last = i == len(entries) - 1

@@ -37,7 +37,9 @@ def lenet_like(rng: np.random.Generator) -> dict[str, np.ndarray]:
 def tree(root: Path) -> None:
     """Print a directory tree like the seed chapter's."""
     print(f"{root.name}/")
-    for entry in sorted(root.iterdir(), key=lambda p: p.name.lower()):
+    for entry in sorted(
+        (p for p in root.iterdir() if p.name[0] != "."), key=lambda p: p.name.lower()
+    ):
         print(f"├── {entry.name}")
         if entry.is_dir():
             for child in sorted(entry.iterdir()):

@@ -36,7 +36,7 @@ def eval_job(images: tp.Numpy.Placeholder((BATCH_SIZE, 1, 28, 28), dtype=flow.fl
 def tree(root: str) -> None:
     """Print a directory tree like the chapter's."""
     print(os.path.basename(root) + "/")
-    entries = sorted(os.listdir(root))
+    entries = sorted(e for e in os.listdir(root) if not e.startswith("."))  # as `tree` shows it
     for i, name in enumerate(entries):
         last = i == len(entries) - 1
         print(("└── " if last else "├── ") + name)

@@ -87,10 +87,33 @@ def test_incomplete_snapshot(ckpt: Path) -> None:
 
 def test_empty_snapshot_done_is_oneflow(ckpt: Path) -> None:
     (ckpt / "snapshot_done").write_bytes(b"")
+    (ckpt / ".flowsnap-manifest").unlink()  # OneFlow writes neither
     snap = open_snapshot(ckpt)
     assert snap.manifest is None
     assert snap["w"].expected_checksum is None
     assert snap["w"].numpy().shape == (4, 3)
+
+
+def test_an_emptied_marker_does_not_turn_off_checksums(ckpt: Path) -> None:
+    (ckpt / "snapshot_done").write_bytes(b"")  # damage: the manifest copy still has them
+    out = ckpt / "w" / "out"
+    data = bytearray(out.read_bytes())
+    data[0] ^= 1
+    out.write_bytes(bytes(data))
+    snap = open_snapshot(ckpt)
+    assert snap.manifest is not None
+    with pytest.raises(ChecksumMismatchError):
+        snap["w"].numpy()
+    kinds = {p.kind for p in verify_snapshot(ckpt).problems}
+    assert kinds == {"ManifestError", "ChecksumMismatchError"}
+
+
+def test_marker_and_copy_must_agree(ckpt: Path) -> None:
+    copy = ckpt / ".flowsnap-manifest"
+    copy.write_bytes(copy.read_bytes().replace(b'"w"', b'"x"'))
+    with pytest.raises(ManifestError, match="differ"):
+        open_snapshot(ckpt)
+    assert not verify_snapshot(ckpt).ok
 
 
 def test_bit_flip_is_caught_on_every_full_read(ckpt: Path) -> None:

@@ -147,7 +147,7 @@ def test_stored_variables_can_be_saved_again(tmp_path: Path) -> None:
 def test_pairs_and_legacy_layout(tmp_path: Path) -> None:
     pairs = [("a", np.ones(3, np.float32)), ("b", np.zeros((2, 2), np.int32))]
     manifest = write_snapshot(tmp_path / "leg", pairs, legacy=True)
-    assert sorted(os.listdir(tmp_path / "leg")) == ["a", "b", "snapshot_done"]
+    assert sorted(os.listdir(tmp_path / "leg")) == [".flowsnap-manifest", "a", "b", "snapshot_done"]
     assert os.listdir(tmp_path / "leg" / "a") == ["out"]
     assert not manifest.variables["a"].has_meta
     # flowsnap's manifest describes legacy variables, so they read without help.

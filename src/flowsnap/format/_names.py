@@ -7,6 +7,9 @@ from flowsnap.errors import InvalidNameError
 DATA_FILENAME = "out"
 META_FILENAME = "meta"
 SNAPSHOT_DONE = "snapshot_done"
+# A copy of the manifest, written just before snapshot_done, so that emptying or losing the marker
+# does not silently turn off the checksums (OneFlow ignores files at the top level).
+MANIFEST_COPY = ".flowsnap-manifest"
 
 _NAME_MAX_BYTES = 255
 _FORBIDDEN = ("/", "\\", "\0")
@@ -17,7 +20,7 @@ def validate_name(name: object) -> str:
 
     Raises:
         InvalidNameError: not a str, empty, ``.``/``..``, contains ``/``, ``\\`` or NUL, longer than
-            255 UTF-8 bytes, or is ``snapshot_done``.
+            255 UTF-8 bytes, or is ``snapshot_done`` or ``.flowsnap-manifest``.
     """
     if not isinstance(name, str):
         raise InvalidNameError(
@@ -30,6 +33,8 @@ def validate_name(name: object) -> str:
         problem = "it contains '/', '\\' or NUL, which would leave the variable's directory"
     elif name == SNAPSHOT_DONE:
         problem = "'snapshot_done' is the snapshot's commit marker"
+    elif name == MANIFEST_COPY:
+        problem = f"{MANIFEST_COPY!r} is the name of the manifest's copy"
     else:
         try:
             encoded = name.encode("utf-8")

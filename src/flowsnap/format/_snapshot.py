@@ -24,7 +24,7 @@ from flowsnap.errors import (
 from flowsnap.format._io import inside, read_small
 from flowsnap.format._manifest import Manifest, ManifestEntry, decode_manifest
 from flowsnap.format._meta import VariableMeta, parse_meta
-from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE
+from flowsnap.format._names import DATA_FILENAME, MANIFEST_COPY, META_FILENAME, SNAPSHOT_DONE
 from flowsnap.format._parallel import run_parallel
 from flowsnap.format._progress import Progress
 from flowsnap.format._variable import StoredVariable
@@ -285,17 +285,50 @@ def _require_dir(path: str) -> None:
 
 
 def read_marker(root: str, root_real: str, *, verify: bool) -> tuple[Manifest | None, bool]:
-    """Return ``(manifest or None, whether snapshot_done exists)``."""
+    """Return ``(manifest or None, whether snapshot_done exists)``.
+
+    The manifest comes from ``snapshot_done``, or from its copy ``.flowsnap-manifest`` when
+    ``snapshot_done`` is empty (a flowsnap marker emptied by damage must not turn off the
+    checksums). When both hold bytes they must be identical.
+    """
     marker = _resolve_file(root_real, os.path.join(root, SNAPSHOT_DONE), what="snapshot marker")
     if marker is None:
         return None, False
     data = read_small(marker[0], limit=MANIFEST_LIMIT, what="snapshot marker")
+    copy_path = _resolve_file(root_real, os.path.join(root, MANIFEST_COPY), what="manifest copy")
+    copy = (
+        None
+        if copy_path is None
+        else read_small(copy_path[0], limit=MANIFEST_LIMIT, what="manifest copy")
+    )
     try:
+        if copy is not None and copy != data:
+            if data.strip():
+                raise ManifestError(
+                    f"{root}: {SNAPSHOT_DONE} and its copy {MANIFEST_COPY} differ, so one of them "
+                    "is damaged. To read the variables without verification, open the snapshot "
+                    "with verify=False."
+                )
+            return decode_manifest(copy, where=os.path.join(root, MANIFEST_COPY)), True
         return decode_manifest(data, where=os.path.join(root, SNAPSHOT_DONE)), True
     except ManifestError:
         if verify:
             raise
         return None, True
+
+
+def marker_problem(root: str) -> str | None:
+    """Why ``snapshot_done`` itself is damaged although its copy saved the day, or None."""
+    done, copy = os.path.join(root, SNAPSHOT_DONE), os.path.join(root, MANIFEST_COPY)
+    try:
+        if os.path.isfile(copy) and os.path.getsize(copy) and not os.path.getsize(done):
+            return (
+                f"{done} is empty although the snapshot was written by flowsnap (its manifest "
+                f"copy {MANIFEST_COPY} exists); the copy's checksums were used"
+            )
+    except OSError:
+        return None
+    return None
 
 
 def _resolve_file(root_real: str, path: str, *, what: str) -> tuple[str, int] | None:

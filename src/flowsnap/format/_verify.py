@@ -13,6 +13,7 @@ from flowsnap.format._progress import Progress
 from flowsnap.format._snapshot import (
     PathLike,
     check_against_manifest,
+    marker_problem,
     read_marker,
     scan_snapshot,
 )
@@ -81,6 +82,9 @@ def verify_snapshot(
             read_marker(root, os.path.realpath(root), verify=True)
         except FlowsnapError as exc:
             problems.append(Problem(None, type(exc).__name__, str(exc)))
+    emptied = marker_problem(root)
+    if emptied is not None:
+        problems.append(Problem(None, "ManifestError", emptied))
     damaged = {name for name, _ in errors}
     if manifest is not None:
         for name in sorted(set(manifest.variables) - set(snap) - damaged):

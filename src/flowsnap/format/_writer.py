@@ -31,7 +31,13 @@ from flowsnap.format._dtypes import DataType, data_type_for
 from flowsnap.format._io import byte_view, fsync_dir, write_chunks, write_error
 from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
 from flowsnap.format._meta import encode_meta
-from flowsnap.format._names import DATA_FILENAME, META_FILENAME, SNAPSHOT_DONE, validate_name
+from flowsnap.format._names import (
+    DATA_FILENAME,
+    MANIFEST_COPY,
+    META_FILENAME,
+    SNAPSHOT_DONE,
+    validate_name,
+)
 from flowsnap.format._parallel import WRITE_BATCH, run_parallel
 from flowsnap.format._progress import Progress
 from flowsnap.format._variable import StoredVariable
@@ -333,6 +339,7 @@ def _write_variable(
 
 def _write_marker(tmp: str, manifest: Manifest, *, durable: bool) -> None:
     data = memoryview(encode_manifest(manifest))
+    write_chunks(os.path.join(tmp, MANIFEST_COPY), [data], durable=durable)
     write_chunks(os.path.join(tmp, SNAPSHOT_DONE), [data], durable=durable)
     if durable:
         fsync_dir(tmp)
