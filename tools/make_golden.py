@@ -67,6 +67,8 @@ CASES: dict[str, dict[str, str]] = {
     "damaged_manifest_lists_missing": {"expect": "MissingVariableError", "when": "open"},
     "damaged_unlisted_variable": {"expect": "ManifestError", "when": "open"},
     "damaged_manifest_json": {"expect": "ManifestError", "when": "open"},
+    "damaged_emptied_marker": {"expect": "ChecksumMismatchError", "when": "read", "variable": "w"},
+    "damaged_manifest_copy_disagrees": {"expect": "ManifestError", "when": "open"},
     "damaged_manifest_future": {"expect": "ManifestError", "when": "open"},
     "damaged_manifest_meta_disagree": {"expect": "ManifestError", "when": "open"},
     "damaged_symlink_outside": {"expect": "UnsafePathError", "when": "open"},
@@ -131,11 +133,14 @@ def flowsnap_snapshot(root: Path) -> None:
     write_snapshot(root, variables, durable=False, metadata={"fixture": "flowsnap_v1"})
 
 
-def edit_manifest(root: Path, edit: object) -> None:
-    """Rewrite the manifest of a flowsnap fixture with ``edit(doc)``."""
+def edit_manifest(root: Path, edit: object, *, copy_too: bool = True) -> None:
+    """Rewrite the manifest of a flowsnap fixture with ``edit(doc)`` (in ``snapshot_done`` and,
+    unless ``copy_too`` is False, in its copy ``.flowsnap-manifest``)."""
     doc = json.loads((root / "snapshot_done").read_text())
     edit(doc)  # type: ignore[operator]
-    (root / "snapshot_done").write_text(json.dumps(doc, indent=1) + "\n")
+    text = json.dumps(doc, indent=1) + "\n"
+    for name in ("snapshot_done", ".flowsnap-manifest") if copy_too else ("snapshot_done",):
+        (root / name).write_text(text)
 
 
 def main() -> None:
@@ -234,9 +239,18 @@ def main() -> None:
     write_oneflow_var(
         damaged("unlisted_variable", base="flowsnap"), "extra", pattern((2,), np.float32), "kFloat"
     )
-    (damaged("manifest_json", base="flowsnap") / "snapshot_done").write_text(
-        '{"format": "flowsnap", "vari'
-    )
+    root = damaged("manifest_json", base="flowsnap")
+    for name in ("snapshot_done", ".flowsnap-manifest"):
+        (root / name).write_text('{"format": "flowsnap", "vari')
+    root = damaged("emptied_marker", base="flowsnap")  # the copy still has the checksums
+    (root / "snapshot_done").write_bytes(b"")
+    out = root / "w" / "out"
+    data = bytearray(out.read_bytes())
+    data[0] ^= 0x01
+    out.write_bytes(bytes(data))
+    root = damaged("manifest_copy_disagrees", base="flowsnap")
+    copy = root / ".flowsnap-manifest"
+    copy.write_text(copy.read_text().replace('"nbytes": 48', '"nbytes": 49'))
     edit_manifest(
         damaged("manifest_future", base="flowsnap"), lambda d: d.update(format_version=99)
     )
