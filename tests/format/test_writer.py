@@ -242,3 +242,24 @@ def test_deferred_arrays_are_produced_only_when_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"declared \(3,\) kFloat, but produced \(4,\)"):
         write_snapshot(tmp_path / "e", {"w": wrong}, durable=False)
     assert not (tmp_path / "e").exists()
+
+
+def test_the_next_save_sweeps_its_target_s_crashed_temporaries(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    mine = tmp_path / f".ckpt.flowsnap-tmp-{dead}-aaaaaa"
+    other = tmp_path / f".other.flowsnap-tmp-{dead}-bbbbbb"
+    for p in (mine, other):
+        p.mkdir()
+    write_snapshot(tmp_path / "ckpt", {"w": np.ones(2)}, durable=False)
+    assert not mine.exists()
+    assert other.exists()  # another target's: left to that target's next save or a manager

@@ -123,6 +123,7 @@ def write_snapshot(
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
         raise write_error(exc, f"creating the parent directory {parent}") from None
+    sweep_temporaries(parent, base=os.path.basename(target))  # leftovers of crashed saves here
     tmp = os.path.join(parent, temporary_name(os.path.basename(target)))
     try:
         os.mkdir(tmp, 0o777)
@@ -369,8 +370,11 @@ def temporary_name(base: str) -> str:
     return f".{base}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(6)}"
 
 
-def sweep_temporaries(directory: PathLike, *, min_age_s: float = 3600.0) -> list[str]:
+def sweep_temporaries(
+    directory: PathLike, *, min_age_s: float = 3600.0, base: str | None = None
+) -> list[str]:
     """Remove the temporary directories that crashed saves left in ``directory``; return them.
+    With ``base``, only those of saves to ``directory/base``.
 
     A temporary directory is stale when the process that created it (its name holds the pid) no
     longer runs; one without a pid (older writers) when it is older than ``min_age_s``. Saves in
@@ -386,6 +390,8 @@ def sweep_temporaries(directory: PathLike, *, min_age_s: float = 3600.0) -> list
         match = _TMP_RE.match(name)
         path = os.path.join(root, name)
         if match is None or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        if base is not None and not name.startswith(f".{base}{TMP_MARKER}"):
             continue
         if match[1] is not None:
             stale = not _alive(int(match[1]))
