@@ -306,3 +306,20 @@ def test_simple_checkpoint_manager(tmp_path: Path) -> None:
     report = flow.train.SimpleCheckPointManager(tmp_path / "ckpts").initialize_or_restore()
     assert report is not None
     np.testing.assert_array_equal(values()["dense1-weight"], trained["dense1-weight"])
+
+
+def test_int64_values_that_do_not_fit_the_device_are_refused() -> None:
+    @flow.global_function()
+    def job() -> tp.Numpy:
+        return flow.get_variable(
+            "ids",
+            shape=(2,),
+            dtype=flow.int64,
+            initializer=flow.constant_initializer(0, flow.int64),
+        )
+
+    with pytest.raises(LoadMismatchError, match="jax_enable_x64"):
+        flow.load_variables({"ids": np.array([1, 2**40], np.int64)})
+    flow.load_variables({"ids": np.array([1, 2**31 - 1], np.int64)})
+    np.testing.assert_array_equal(flow.get_all_variables()["ids"].numpy(), [1, 2**31 - 1])
+    assert flow.get_all_variables()["ids"].numpy().dtype == np.int64

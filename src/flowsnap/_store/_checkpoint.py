@@ -366,7 +366,7 @@ def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
         else:
             host = np.asarray(value)
         if host.dtype != spec.device_dtype:
-            host = host.astype(spec.device_dtype)
+            host = _narrow(plan.target, host, spec.device_dtype)
         current = session.values.get(plan.target)
         device = next(iter(current.devices())) if current is not None else jax.devices()[0]
         array: jax.Array = jax.device_put(host, device)
@@ -376,6 +376,20 @@ def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
     with ThreadPoolExecutor(workers, thread_name_prefix="flowsnap-load") as pool:
         arrays = list(pool.map(read, plans))
     return {plan.target: array for plan, array in zip(plans, arrays, strict=True)}
+
+
+def _narrow(name: str, host: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """Convert to the device dtype; integers that do not fit (int64 beyond int32 when JAX runs in
+    32 bits) are an error, never a silent wrap-around."""
+    if host.dtype.kind in "iu" and dtype.kind in "iu" and host.size:
+        info = np.iinfo(dtype)
+        if host.min() < info.min or host.max() > info.max:
+            raise LoadMismatchError(
+                f"load_variables: {name} holds {host.dtype} values up to {host.max()}, which do "
+                f"not fit the device's {dtype} (JAX computes in 32 bits by default); enable 64-bit "
+                'mode with jax.config.update("jax_enable_x64", True) before creating the variables'
+            )
+    return host.astype(dtype)
 
 
 def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) -> Manifest:
