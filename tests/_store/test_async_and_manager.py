@@ -195,3 +195,19 @@ def test_stale_temporaries_of_dead_writers_are_swept(tmp_path: Path) -> None:
     stale.mkdir()
     manager = flow.CheckpointManager(tmp_path)
     assert manager.swept == [str(stale)]
+
+
+def test_a_zero_copy_view_survives_a_donating_step() -> None:
+    """The JAX behaviour async saves of CPU arrays rely on (see flowsnap._store._async.stage)."""
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.jit(lambda a: a * 2 + 1, donate_argnums=(0,))
+    x = jnp.arange(1000, dtype=jnp.float32)
+    view = np.asarray(x)
+    assert view.ctypes.data == x.unsafe_buffer_pointer()  # zero-copy
+    for _ in range(3):
+        y = step(x)
+        y.block_until_ready()
+    np.testing.assert_array_equal(view, np.arange(1000, dtype=np.float32))
+    assert not x.is_deleted()  # not donated: it has an external reference

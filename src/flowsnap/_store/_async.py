@@ -1,12 +1,11 @@
 """Asynchronous saves: copy the variables to host memory, then write in the background.
 
 ``flow.checkpoint.save(path, blocking=False)`` returns a :class:`SaveHandle` as soon as every value
-has been copied into fresh host buffers (the snapshot): the training step that runs next, even
-one that donates the variables' buffers, cannot change or delete what is being saved. The copies
-are made on a few threads in parallel (faster than one ``memcpy``); the files are then written,
-checksummed, fsynced and published atomically on a background thread. (Starting the writer while
-copies were still running was measured: on two cores it slowed the copies the caller waits for
-by 70 % and gained little in total.)
+is held in a form that later device work cannot change (the snapshot, see :func:`stage`): the
+training step that runs next, even one that donates the variables' buffers, cannot change or
+delete what is being saved. Real copies (accelerator arrays, NumPy arrays) are made on a few
+threads in parallel; the files are then written, checksummed, fsynced and published atomically on
+a background thread.
 
 Limits, so that memory stays bounded and failures are never lost:
 
@@ -107,17 +106,21 @@ class AsyncSaver:
             self._staged += nbytes
             placeholder: Future[Manifest] = Future()
             self._in_flight[target] = SaveHandle(target, nbytes, placeholder)
-        # Copies run on the staging threads (largest first, to balance them); the writer starts
-        # when they are done, so it does not compete with them for the CPU while the caller
-        # waits. We return when every copy is done.
-        order = sorted(values, key=lambda n: -_nbytes(values[n]))
+        # Zero-copy values (CPU arrays, files) are staged here; real copies run on the staging
+        # threads (largest first, to balance them), and the writer starts when they are done, so
+        # it does not compete with them for the CPU while the caller waits.
+        cheap = {n: v for n, v in values.items() if _zero_copy(v)}
+        order = sorted(set(values) - set(cheap), key=lambda n: -_nbytes(values[n]))
         copies = {name: self._stagers.submit(stage, values[name]) for name in order}
-        for name in order:
-            error = copies[name].exception()
-            if error is not None:
-                self._release(target)
-                raise error
-        sources = {name: copies[name].result() for name in values}
+        try:
+            staged = {name: stage(value) for name, value in cheap.items()}
+            staged.update({name: copies[name].result() for name in order})
+        except BaseException:
+            for copy in copies.values():
+                copy.cancel()
+            self._release(target)
+            raise
+        sources = {name: staged[name] for name in values}
         future = self._pool.submit(
             write_snapshot, target, sources, durable=durable, metadata=metadata, legacy=legacy
         )
@@ -163,14 +166,29 @@ class AsyncSaver:
 
 
 def stage(value: Any) -> Any:
-    """A private host copy of ``value`` that later device work cannot touch."""
+    """A host array holding ``value`` as it is now, which later device work cannot change.
+
+    * a JAX array on the CPU: a zero-copy NumPy view. The view is an external reference to the
+      buffer, and XLA never donates a buffer with external references: a donating step that
+      runs next writes its results elsewhere and the viewed bytes stay as they are (pinned by
+      ``test_a_zero_copy_view_survives_a_donating_step``);
+    * a JAX array on an accelerator: a copy to host memory;
+    * anything else (NumPy arrays the caller may mutate): a copy.
+    """
     if isinstance(value, StoredVariable):
         return value  # files are copied by the writer, verified
     if isinstance(value, jax.Array):
         if all(d.platform == "cpu" for d in value.devices()):
-            return np.array(value, copy=True)
+            return np.asarray(value)
         return np.asarray(jax.device_get(value))
     return np.array(value, copy=True)
+
+
+def _zero_copy(value: Any) -> bool:
+    """Whether :func:`stage` takes ``value`` without copying its bytes."""
+    if isinstance(value, StoredVariable):
+        return True
+    return isinstance(value, jax.Array) and all(d.platform == "cpu" for d in value.devices())
 
 
 def _nbytes(value: Any) -> int:
