@@ -15,7 +15,8 @@ from flowsnap.errors import TraceError
 def record_minimize(optimizer: Any, loss: jax.Array | Sequence[jax.Array]) -> None:
     """Record that this train job minimizes ``loss`` (or a list of losses) with ``optimizer``.
 
-    ``optimizer`` provides ``rule_for(name)``, ``learning_rate(step)`` and ``clip_norm``.
+    ``optimizer`` provides ``rule_for(name)``, ``regularize(g, w, regularizer)``,
+    ``learning_rate(step)``, ``clip_norm`` and ``loss_scale``.
     """
     ctx = require_trace("Optimizer.minimize")
     if not ctx.is_train:

@@ -229,7 +229,10 @@ class JobFunction:
         if optimizer.loss_scale is not None:
             grads = {k: g / optimizer.loss_scale for k, g in grads.items()}
         specs = self.session.specs
-        grads = {name: _regularize(g, trainable[name], specs[name]) for name, g in grads.items()}
+        grads = {
+            name: optimizer.regularize(g, trainable[name], specs[name].regularizer)
+            for name, g in grads.items()
+        }
         if optimizer.clip_norm is not None:
             grads = _clip_by_global_norm(grads, optimizer.clip_norm)
         lr = optimizer.learning_rate(t)
@@ -309,17 +312,6 @@ class JobFunction:
         return tuple(
             _check_input(self.name, name, self.params[name], given[name]) for name in names
         )
-
-
-def _regularize(g: jax.Array, w: jax.Array, spec: VariableSpec) -> jax.Array:
-    reg = spec.regularizer
-    if reg is None:
-        return g
-    if reg.l1:
-        g = g + reg.l1 * jnp.where(w >= 0, 1, -1).astype(g.dtype)
-    if reg.l2:
-        g = g + reg.l2 * w
-    return g
 
 
 def _clip_by_global_norm(grads: dict[str, jax.Array], clip_norm: float) -> dict[str, jax.Array]:

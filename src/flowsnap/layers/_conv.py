@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 import jax
 
 from flowsnap import initializers
-from flowsnap._engine import get_variable, namespace
 from flowsnap._store import Regularizer
 from flowsnap.errors import TraceError
 from flowsnap.initializers import Initializer
+from flowsnap.layers._common import param
 from flowsnap.ops import nn
 
 Blob = jax.Array
@@ -64,45 +64,28 @@ def conv2d(
     else:
         raise TraceError(f"{what}: data_format must be in NCHW or NHWC, got {data_format!r}")
     init = kernel_initializer or initializers.xavier_uniform_initializer(data_format=data_format)
-    weight = _variable(
-        name, "weight", weight_name, shape, inputs, init, kernel_regularizer, trainable
+    common = {"dtype": inputs.dtype, "trainable": trainable}
+    weight, _ = param(
+        name,
+        "weight",
+        weight_name,
+        shape=shape,
+        initializer=init,
+        regularizer=kernel_regularizer,
+        model_name="weight",
+        **common,
     )
     out = nn.conv2d(inputs, weight, strides, padding, data_format, dilation_rate, groups)
     if use_bias:
-        bias = _variable(
+        bias, _ = param(
             name,
             "bias",
             bias_name,
-            (filters,),
-            inputs,
-            bias_initializer or initializers.constant_initializer(0),
-            bias_regularizer,
-            trainable,
+            shape=(filters,),
+            model_name="bias",
+            initializer=bias_initializer or initializers.constant_initializer(0),
+            regularizer=bias_regularizer,
+            **common,
         )
         out = nn.bias_add(out, bias, data_format)
     return activation(out) if callable(activation) else out
-
-
-def _variable(
-    layer: str,
-    suffix: str,
-    exact: str | None,
-    shape: tuple[int, ...],
-    inputs: Blob,
-    init: Initializer,
-    regularizer: Regularizer | None,
-    trainable: bool,
-) -> Blob:
-    kwargs = {
-        "shape": shape,
-        "dtype": inputs.dtype,
-        "initializer": init,
-        "regularizer": regularizer,
-        "trainable": trainable,
-        "model_name": suffix,
-        "reuse": False,
-    }
-    if exact is not None:
-        return get_variable(exact, **kwargs)  # type: ignore[arg-type]
-    with namespace(layer):
-        return get_variable(suffix, **kwargs)  # type: ignore[arg-type]

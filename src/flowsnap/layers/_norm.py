@@ -9,26 +9,13 @@ import jax
 import jax.numpy as jnp
 
 from flowsnap import initializers
-from flowsnap._engine import (
-    assign_variable,
-    get_variable,
-    is_training,
-    namespace,
-    namespace_prefix,
-)
+from flowsnap._engine import assign_variable, is_training
 from flowsnap._store import Regularizer
 from flowsnap.errors import TraceError
 from flowsnap.initializers import Initializer
+from flowsnap.layers._common import param as _param
 
 Blob = jax.Array
-
-
-def _param(layer: str, suffix: str, exact: str | None, **kwargs: Any) -> tuple[Blob, str]:
-    """Declare ``<layer>-<suffix>`` (or ``exact``); return its value and full name."""
-    if exact is not None:
-        return get_variable(exact, reuse=False, **kwargs), namespace_prefix() + exact
-    with namespace(layer):
-        return get_variable(suffix, reuse=False, **kwargs), namespace_prefix() + suffix
 
 
 def batch_normalization(

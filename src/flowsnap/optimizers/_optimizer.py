@@ -19,7 +19,14 @@ import jax
 
 from flowsnap._engine import record_minimize
 from flowsnap.errors import UnsupportedFeatureError
-from flowsnap.optimizers._rules import AdamRule, LAMBRule, RMSPropRule, SGDRule, UpdateRule
+from flowsnap.optimizers._rules import (
+    AdamRule,
+    LAMBRule,
+    RMSPropRule,
+    SGDRule,
+    UpdateRule,
+    regularize_gradient,
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,13 @@ class Optimizer(abc.ABC):
     def clip_norm(self) -> float | None:
         """The global-norm clip, or None."""
         return None if self.grad_clipping is None else self.grad_clipping.clip_norm
+
+    @staticmethod
+    def regularize(g: jax.Array, w: jax.Array, regularizer: Any) -> jax.Array:
+        """``g`` with the variable's l1/l2 regularizer applied (OneFlow's rule), if it has one."""
+        if regularizer is None:
+            return g
+        return regularize_gradient(g, w, regularizer.l1, regularizer.l2)
 
     def learning_rate(self, step: jax.Array) -> jax.Array:
         """The learning rate of train step ``step`` (before its increment)."""
