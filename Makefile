@@ -29,8 +29,8 @@ demo: $(STAMP) data
 	$(PY) examples/demo.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests tools benchmarks examples
-	$(VENV)/bin/ruff format --check src tests tools benchmarks examples
+	$(VENV)/bin/ruff check src tests scripts benchmarks examples
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -49,7 +49,7 @@ bench: $(STAMP)
 
 # Regenerates tests/golden/ (never run by CI; review and commit the result).
 golden: $(STAMP)
-	$(PY) tools/make_golden.py
+	$(PY) scripts/make_golden.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .hypothesis

@@ -28,7 +28,7 @@ def golden() -> Path:
 
 @pytest.fixture(scope="session")
 def golden_cases() -> dict[str, dict[str, str]]:
-    """What each golden fixture must do (written by tools/make_golden.py)."""
+    """What each golden fixture must do (written by scripts/make_golden.py)."""
     cases: dict[str, dict[str, str]] = json.loads((GOLDEN / "CASES.json").read_text())
     return cases
 

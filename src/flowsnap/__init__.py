@@ -43,8 +43,6 @@ _ENGINE = ("FunctionConfig", "get_variable", "global_function")
 _STORE = (
     "clear_default_session",
     "get_all_variables",
-    "load",
-    "load_variables",
     "set_random_seed",
     "sync_default_session",
 )
@@ -105,8 +103,10 @@ _OPS = (
 _NAMES: dict[str, tuple[str, str]] = {
     **{n: ("flowsnap._engine", n) for n in _ENGINE},
     "function_config": ("flowsnap._engine", "FunctionConfig"),
-    "CheckpointManager": ("flowsnap._store", "CheckpointManager"),
-    "save": ("flowsnap._store", "save_obj"),
+    "CheckpointManager": ("flowsnap.checkpoint", "CheckpointManager"),
+    "load": ("flowsnap.checkpoint", "load"),
+    "load_variables": ("flowsnap.checkpoint", "load_variables"),
+    "save": ("flowsnap.checkpoint", "save_obj"),
     **{n: ("flowsnap._store", n) for n in _STORE},
     **{n: ("flowsnap.initializers", n) for n in _INITIALIZERS},
     **{n: ("flowsnap.dtypes", n) for n in _DTYPES},

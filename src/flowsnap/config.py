@@ -1,6 +1,6 @@
-"""``flow.config``: process settings (see :mod:`flowsnap._engine._env` for what each does)."""
+"""``flow.config``: process settings (what each does: :mod:`flowsnap._engine.process_config`)."""
 
-from flowsnap._engine._env import (
+from flowsnap._engine.process_config import (
     cpu_device_num,
     enable_debug_mode,
     enable_fusion,

@@ -8,6 +8,7 @@ say what went wrong, where (variable, file), what was expected, what was found, 
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
     "ChecksumMismatchError",
     "ConversionError",
     "CorruptCheckpointError",
@@ -141,6 +142,11 @@ class VariableConflictError(FlowsnapError, ValueError):
 
 class MissingInitializerError(FlowsnapError, ValueError):
     """A variable has no initializer and its job sets no ``default_initializer_conf``."""
+
+
+class ArgumentError(FlowsnapError, ValueError):
+    """An op, layer or ``get_variable`` was given arguments it cannot take (a shape that is not a
+    list, a rate outside [0, 1), mismatched channels, an unknown data format...)."""
 
 
 class TraceError(FlowsnapError, RuntimeError):

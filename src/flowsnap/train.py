@@ -1,5 +1,5 @@
 """``flow.train``: OneFlow's older checkpoint classes."""
 
-from flowsnap._store import CheckPoint, SimpleCheckPointManager
+from flowsnap.checkpoint import CheckPoint, SimpleCheckPointManager
 
 __all__ = ["CheckPoint", "SimpleCheckPointManager"]

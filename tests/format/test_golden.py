@@ -1,4 +1,4 @@
-"""Committed reference checkpoints (tools/make_golden.py): each loads, or fails as recorded."""
+"""Committed reference checkpoints (scripts/make_golden.py): each loads, or fails as recorded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
-from tools.make_golden import CASES, LENET, pattern
+from scripts.make_golden import CASES, LENET, pattern
 
 from flowsnap import errors
 from flowsnap.format import open_snapshot, read_snapshot, verify_snapshot, write_snapshot

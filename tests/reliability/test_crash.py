@@ -1,12 +1,12 @@
 """Crash consistency: a saving process SIGKILLed at random moments never leaves a damaged or
-half-written checkpoint (tools/crash_harness.py; FLOWSNAP_RELIABILITY=long for the long run)."""
+half-written checkpoint (scripts/crash_harness.py; FLOWSNAP_RELIABILITY=long for the long run)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from tools.crash_harness import run
+from scripts.crash_harness import run
 
 LONG = os.environ.get("FLOWSNAP_RELIABILITY") == "long"
 

@@ -1,8 +1,8 @@
 """The engine: turns legacy job bodies into pure compiled steps (internal)."""
 
-from flowsnap._engine import _env as env
-from flowsnap._engine._config import FunctionConfig as FunctionConfig
-from flowsnap._engine._config import initializer_from_conf as initializer_from_conf
+from flowsnap._engine import process_config as process_config
+from flowsnap._engine._function_config import FunctionConfig as FunctionConfig
+from flowsnap._engine._function_config import initializer_from_conf as initializer_from_conf
 from flowsnap._engine._get_variable import get_variable as get_variable
 from flowsnap._engine._hooks import assign_variable as assign_variable
 from flowsnap._engine._hooks import is_training as is_training
@@ -34,7 +34,6 @@ __all__ = [
     "broadcast",
     "consistent_view",
     "current_trace",
-    "env",
     "get_variable",
     "global_function",
     "initializer_from_conf",
@@ -43,6 +42,7 @@ __all__ = [
     "namespace",
     "namespace_prefix",
     "placement",
+    "process_config",
     "random_key",
     "record_minimize",
     "split",

@@ -28,7 +28,7 @@ import numpy as np
 
 from flowsnap import initializers
 from flowsnap import typing as tp
-from flowsnap._engine._config import FunctionConfig
+from flowsnap._engine._function_config import FunctionConfig
 from flowsnap._engine._returns import _EMPTY, ReturnSpec, parse_return
 from flowsnap._engine._scope import resolve_device
 from flowsnap._engine._trace import TraceContext, tracing

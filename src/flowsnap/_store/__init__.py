@@ -1,18 +1,8 @@
 """The variable store: declarations, values and jobs of a session (internal)."""
 
-from flowsnap._store._async import SaveHandle as SaveHandle
-from flowsnap._store._async import set_staging_budget as set_staging_budget
-from flowsnap._store._checkpoint import LoadReport as LoadReport
-from flowsnap._store._checkpoint import get as get
-from flowsnap._store._checkpoint import load as load
-from flowsnap._store._checkpoint import load_variables as load_variables
-from flowsnap._store._checkpoint import save as save
-from flowsnap._store._checkpoint import save_obj as save_obj
-from flowsnap._store._legacy import CheckPoint as CheckPoint
-from flowsnap._store._legacy import SimpleCheckPointManager as SimpleCheckPointManager
-from flowsnap._store._manager import CheckpointManager as CheckpointManager
 from flowsnap._store._session import Job as Job
 from flowsnap._store._session import Session as Session
+from flowsnap._store._session import SessionSettings as SessionSettings
 from flowsnap._store._session import clear_default_session as clear_default_session
 from flowsnap._store._session import current_session as current_session
 from flowsnap._store._session import get_all_variables as get_all_variables
@@ -28,29 +18,19 @@ from flowsnap._store._spec import variable_key as variable_key
 from flowsnap._store._variable import Variable as Variable
 
 __all__ = [
-    "CheckPoint",
-    "CheckpointManager",
     "Distribute",
     "Job",
-    "LoadReport",
     "Regularizer",
-    "SaveHandle",
     "Session",
-    "SimpleCheckPointManager",
+    "SessionSettings",
     "Variable",
     "VariableSpec",
     "clear_default_session",
     "current_session",
     "device_dtype",
-    "get",
     "get_all_variables",
-    "load",
-    "load_variables",
     "name_hash",
-    "save",
-    "save_obj",
     "set_random_seed",
-    "set_staging_budget",
     "sync_default_session",
     "use_session",
     "variable_key",

@@ -15,6 +15,7 @@ import contextvars
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jax
@@ -35,13 +36,27 @@ class Job(Protocol):
         """Trace the job abstractly; return the variables it uses (in order) and its device."""
 
 
+@dataclass
+class SessionSettings:
+    """The ``flow.config`` settings of a session.
+
+    Attributes:
+        legacy_model_io: checkpoints use OneFlow's pre-0.3.2 layout (``out`` files only), and
+            ``flow.train.CheckPoint`` re-initializes what a load does not cover.
+        recorded: settings accepted for compatibility that change nothing here (device counts,
+            fusion, debug mode), by their ``flow.config`` name.
+    """
+
+    legacy_model_io: bool = False
+    recorded: dict[str, Any] = field(default_factory=dict)
+
+
 class Session:
     """Variables by name, their current values, and the jobs that use them."""
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
-        # flow.config settings of this session (device counts, legacy model IO, ...)
-        self.options: dict[str, Any] = {"legacy_model_io": False}
+        self.settings = SessionSettings()
         self.specs: dict[str, VariableSpec] = {}
         self.values: dict[str, jax.Array] = {}
         self.jobs: dict[str, Job] = {}

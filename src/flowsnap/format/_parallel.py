@@ -5,10 +5,24 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+from flowsnap.format._progress import Progress
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class Sized(Protocol):
+    """Anything with a byte size (a stored variable, a source to write)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Its size in bytes."""
+        ...
+
+
+S = TypeVar("S", bound=Sized)
 
 # A variable of at least BIG_BYTES is a task of its own; smaller ones are grouped into tasks of up
 # to ``batch_bytes`` and ``batch_items``. Reading a small variable costs mostly Python time, and
@@ -83,3 +97,36 @@ def run_parallel(
             wait(futures)
             raise failed[0].exception()  # type: ignore[misc]
     return results  # type: ignore[return-value]
+
+
+def map_with_progress(
+    fn: Callable[[S], R],
+    items: Sequence[S],
+    *,
+    desc: str,
+    progress: bool | None,
+    workers: int | None,
+    durable: bool = False,
+    batch: tuple[int, int | None] = READ_BATCH,
+) -> list[R]:
+    """:func:`run_parallel` over items with a byte size, counting each one on a progress bar
+    (``progress``: draw it; None: for large work on a terminal) once ``fn`` is done with it."""
+    bar = Progress(sum(item.nbytes for item in items), desc=desc, enabled=progress)
+
+    def counted(item: S) -> R:
+        try:
+            return fn(item)
+        finally:
+            bar.update(item.nbytes)
+
+    try:
+        return run_parallel(
+            counted,
+            items,
+            [item.nbytes for item in items],
+            workers=workers,
+            durable=durable,
+            batch=batch,
+        )
+    finally:
+        bar.close()

@@ -25,8 +25,7 @@ from flowsnap.format._io import inside, read_small
 from flowsnap.format._manifest import Manifest, ManifestEntry, decode_manifest
 from flowsnap.format._meta import VariableMeta, parse_meta
 from flowsnap.format._names import DATA_FILENAME, MANIFEST_COPY, META_FILENAME, SNAPSHOT_DONE
-from flowsnap.format._parallel import run_parallel
-from flowsnap.format._progress import Progress
+from flowsnap.format._parallel import map_with_progress
 from flowsnap.format._variable import StoredVariable
 
 META_LIMIT = 2**20
@@ -103,17 +102,13 @@ class Snapshot(Mapping[str, StoredVariable]):
             progress: draw a progress bar (default: for large loads on a terminal).
         """
         selected = [self[n] for n in (list(self._variables) if names is None else names)]
-        bar = Progress(sum(v.nbytes for v in selected), desc="load", enabled=progress)
-
-        def read(var: StoredVariable) -> np.ndarray:
-            array = var.numpy(verify=verify)
-            bar.update(var.nbytes)
-            return array
-
-        try:
-            arrays = run_parallel(read, selected, [v.nbytes for v in selected], workers=workers)
-        finally:
-            bar.close()
+        arrays = map_with_progress(
+            lambda var: var.numpy(verify=verify),
+            selected,
+            desc="load",
+            progress=progress,
+            workers=workers,
+        )
         return {v.name: a for v, a in zip(selected, arrays, strict=True)}
 
 

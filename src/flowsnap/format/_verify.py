@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from flowsnap.errors import ChecksumMismatchError, FlowsnapError
 from flowsnap.format._manifest import Manifest
 from flowsnap.format._meta import VariableMeta
-from flowsnap.format._parallel import run_parallel
-from flowsnap.format._progress import Progress
+from flowsnap.format._parallel import map_with_progress
 from flowsnap.format._snapshot import (
     PathLike,
     check_against_manifest,
@@ -97,21 +96,15 @@ def verify_snapshot(
             )
 
     variables = list(snap.values())
-    bar = Progress(snap.nbytes, desc="verify", enabled=progress)
 
     def check(var: StoredVariable) -> Problem | None:
         try:
             _check_variable(var, manifest)
         except FlowsnapError as exc:
             return Problem(var.name, type(exc).__name__, str(exc))
-        finally:
-            bar.update(var.nbytes)
         return None
 
-    try:
-        found = run_parallel(check, variables, [v.nbytes for v in variables], workers=workers)
-    finally:
-        bar.close()
+    found = map_with_progress(check, variables, desc="verify", progress=progress, workers=workers)
     problems.extend(p for p in found if p is not None)
     problems.sort(key=lambda p: (p.name or "", p.kind))
     return VerifyReport(

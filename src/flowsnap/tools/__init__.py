@@ -2,6 +2,7 @@
 safetensors (single or sharded), PyTorch ``state_dict`` files and ``.npz``. Engine-free (NumPy
 only; PyTorch only when converting its files)."""
 
+from flowsnap.checkpoint.rename import RenameRules as RenameRules
 from flowsnap.errors import ConversionError as ConversionError
 from flowsnap.tools._convert import CASTS as CASTS
 from flowsnap.tools._convert import FORMATS as FORMATS
@@ -12,7 +13,6 @@ from flowsnap.tools._convert import read_tensors as read_tensors
 from flowsnap.tools._diff import VariableDiff as VariableDiff
 from flowsnap.tools._diff import diff_snapshots as diff_snapshots
 from flowsnap.tools._diff import diff_variables as diff_variables
-from flowsnap.tools._rename import RenameRules as RenameRules
 from flowsnap.tools._safetensors import read_index as read_index
 from flowsnap.tools._safetensors import read_safetensors as read_safetensors
 from flowsnap.tools._safetensors import write_safetensors as write_safetensors

@@ -21,10 +21,10 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from flowsnap.checkpoint.rename import RenameRules
 from flowsnap.errors import ConversionError, CorruptCheckpointError, UnsupportedDtypeError
 from flowsnap.format import DeferredArray, StoredVariable, open_snapshot, write_snapshot
 from flowsnap.tools import _safetensors as st
-from flowsnap.tools._rename import RenameRules
 
 FORMATS = ("flowsnap", "safetensors", "safetensors-sharded", "torch", "npz")
 

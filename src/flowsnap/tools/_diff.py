@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.format import Snapshot, StoredVariable
-from flowsnap.format._progress import Progress
+from flowsnap.format.internals import Progress
 from flowsnap.tools._stream import typed_chunks
 
 

@@ -23,7 +23,7 @@ import ml_dtypes
 import numpy as np
 
 from flowsnap.errors import CorruptCheckpointError, TargetExistsError, UnsupportedDtypeError
-from flowsnap.format._io import open_regular
+from flowsnap.format.internals import open_regular
 
 MAX_HEADER = 100 * 2**20
 INDEX_SUFFIX = ".safetensors.index.json"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.format import StoredVariable
-from flowsnap.format._progress import Progress
+from flowsnap.format.internals import Progress
 from flowsnap.tools._stream import typed_chunks
 
 

@@ -9,8 +9,7 @@ import numpy as np
 
 from flowsnap.errors import ChecksumMismatchError
 from flowsnap.format import StoredVariable
-from flowsnap.format._checksum import new_hasher
-from flowsnap.format._progress import Progress
+from flowsnap.format.internals import Progress, new_hasher
 
 CHUNK = 4 * 2**20  # a multiple of every item size
 

@@ -1,12 +1,10 @@
-"""The checkpoint API on live variables: ``flow.checkpoint.save/get`` and ``flow.load_variables``.
+"""``flow.load_variables``: give model variables the values of a checkpoint (or any mapping).
 
-The bridge between the session's variables and the on-disk format. Saving hands each variable's
-value to the atomic, checksummed writer (legacy layout when ``flow.config.enable_legacy_model_io``
-is on). Loading validates everything first (names, shapes, dtypes, every problem listed at once),
-then reads each value straight into a host buffer and onto the variable's device, and swaps the
-new values in only when all were read and verified: a bad checkpoint changes nothing. Every load
-returns a :class:`LoadReport` (what was loaded, kept, ignored, skipped, renamed) and logs it as one
-line, so a load that silently did nothing cannot go unnoticed.
+Loading validates everything first (names, shapes, dtypes, every problem listed at once), then
+reads each value straight into a host buffer and onto the variable's device, and swaps the new
+values in only when all were read and verified: a bad checkpoint changes nothing. Every load
+returns a :class:`~flowsnap.checkpoint.LoadReport` and logs it as one line, so a load that
+silently did nothing cannot go unnoticed.
 """
 
 from __future__ import annotations
@@ -15,187 +13,25 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import numpy as np
 
-from flowsnap._store._async import SaveHandle, saver
-from flowsnap._store._session import Session, current_session
-from flowsnap._store._spec import VariableSpec
-from flowsnap._store._variable import Variable
+from flowsnap._store import Session, Variable, VariableSpec, current_session
+from flowsnap.checkpoint._report import LoadReport, list_names
+from flowsnap.checkpoint.rename import RenameRules, Rules, compile_patterns
 from flowsnap.errors import (
     CorruptCheckpointError,
     LoadMismatchError,
     VariableNotFoundError,
 )
-from flowsnap.format import Manifest, Snapshot, StoredVariable, open_path, write_snapshot
-from flowsnap.tools import RenameRules
-from flowsnap.tools._rename import Rules, compile_patterns
+from flowsnap.format import StoredVariable
 
 _log = logging.getLogger("flowsnap")
 
 Patterns = str | Sequence[str]
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What a load did.
-
-    Attributes:
-        loaded: model variables that received a value.
-        kept: model variables not in the values, which kept their current value.
-        initialized: model variables given fresh initial values instead (legacy loads only).
-        ignored: names in the values that are not model variables (after renaming).
-        skipped: names the ``include``/``exclude`` filters left out.
-        renamed: ``{name in the values: model name}`` for every rename rule that applied.
-    """
-
-    loaded: tuple[str, ...] = ()
-    kept: tuple[str, ...] = ()
-    initialized: tuple[str, ...] = ()
-    ignored: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
-    renamed: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether anything was loaded."""
-        return bool(self.loaded)
-
-    def __str__(self) -> str:
-        parts = [f"{len(self.loaded)} loaded"]
-        for label, names in (
-            ("kept their values (not in the checkpoint)", self.kept),
-            ("initialized afresh (not in the checkpoint)", self.initialized),
-            ("ignored (not in the model)", self.ignored),
-            ("skipped by filters", self.skipped),
-        ):
-            if names:
-                parts.append(f"{len(names)} {label}: {_names(names)}")
-        if self.renamed:
-            parts.append(f"{len(self.renamed)} renamed")
-        return "load_variables: " + "; ".join(parts)
-
-
-def _names(names: Sequence[str], limit: int = 6) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... (+{len(names) - limit})" if len(names) > limit else "")
-
-
-# -- saving ----------------------------------------------------------------------------------
-
-
-@overload
-def save(
-    path: str | os.PathLike[str],
-    var_dict: Mapping[str, Any] | None = None,
-    *,
-    durable: bool = True,
-    metadata: Mapping[str, Any] | None = None,
-    progress: bool | None = None,
-    blocking: Literal[True] = True,
-) -> Manifest: ...
-
-
-@overload
-def save(
-    path: str | os.PathLike[str],
-    var_dict: Mapping[str, Any] | None = None,
-    *,
-    durable: bool = True,
-    metadata: Mapping[str, Any] | None = None,
-    progress: bool | None = None,
-    blocking: Literal[False],
-) -> SaveHandle: ...
-
-
-def save(
-    path: str | os.PathLike[str],
-    var_dict: Mapping[str, Any] | None = None,
-    *,
-    durable: bool = True,
-    metadata: Mapping[str, Any] | None = None,
-    progress: bool | None = None,
-    blocking: bool = True,
-) -> Manifest | SaveHandle:
-    """Save variables to the snapshot directory ``path`` (OneFlow's ``flow.checkpoint.save``).
-
-    Args:
-        path: a new or empty directory (parents are created); saving never overwrites.
-        var_dict: ``{name: value}``: live variables, values from :func:`get`, NumPy or JAX arrays.
-            Default: every variable of the session (optimizer slots and train steps included).
-        durable: fsync before returning (default).
-        metadata: a JSON object stored in the manifest (e.g. ``{"epoch": 3}``).
-        progress: draw a progress bar (default: for large saves on a terminal).
-        blocking: if False, return a :class:`SaveHandle` as soon as the values are copied to
-            host memory; the files are written in the background (``handle.wait()``).
-
-    Returns:
-        The manifest written (or, with ``blocking=False``, a :class:`SaveHandle`).
-
-    The save is atomic (nothing appears at ``path`` unless all of it was written) and
-    checksummed. With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
-    layout (``out`` files only).
-
-    Raises:
-        TargetExistsError: ``path`` is a file or a non-empty directory.
-        SnapshotWriteError: the OS failed a write; nothing is published.
-    """
-    session = current_session()
-    if var_dict is None:
-        session.sync()
-        var_dict = session.variables()
-    values = {name: _saveable(value) for name, value in var_dict.items()}
-    legacy = bool(session.options.get("legacy_model_io"))
-    background = saver()
-    if not blocking:
-        return background.save(path, values, durable=durable, metadata=metadata, legacy=legacy)
-    background.raise_unobserved_failure()
-    return write_snapshot(
-        path,
-        values,
-        durable=durable,
-        metadata=metadata,
-        legacy=legacy,
-        progress=progress,
-    )
-
-
-def _saveable(value: Any) -> Any:
-    """A live variable as an array in its declared dtype (JAX arrays are read without a copy on
-    the CPU); anything else as given."""
-    if isinstance(value, Variable):
-        current = value.value
-        if np.dtype(current.dtype) == value.dtype:
-            return current
-        return np.asarray(current).astype(value.dtype)
-    return value
-
-
-def get(
-    path: str | os.PathLike[str], *, allow_incomplete: bool = False
-) -> Snapshot | StoredVariable:
-    """Open a checkpoint lazily (OneFlow's ``flow.checkpoint.get``).
-
-    Returns ``{name: StoredVariable}`` (a :class:`~flowsnap.format.Snapshot`) for a snapshot
-    directory, or one :class:`~flowsnap.format.StoredVariable` when ``path`` itself holds an
-    ``out`` file. Nothing is read until the values are used; checksums are verified on reads.
-
-    Raises:
-        SnapshotNotFoundError: ``path`` is not a directory.
-        IncompleteSnapshotError: no ``snapshot_done`` (a save that never finished), unless
-            ``allow_incomplete``.
-    """
-    opened = open_path(path, allow_incomplete=allow_incomplete)
-    if isinstance(opened, Snapshot):
-        manifest = "checksums recorded" if opened.manifest is not None else "no manifest"
-        _log.info("checkpoint.get: %d variables in %s (%s)", len(opened), path, manifest)
-    return opened
-
-
-# -- loading ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -240,13 +76,13 @@ def load_variables(
     session = current_session()
     session.start()
     session.sync()
-    report = _load(session, value_dict, ignore_mismatch, rename, include, exclude, legacy=False)
+    report = load_into(session, value_dict, ignore_mismatch, rename, include, exclude, legacy=False)
     level = logging.WARNING if not report.loaded or report.ignored else logging.INFO
     _log.log(level, "%s", report)
     return report
 
 
-def _load(
+def load_into(
     session: Session,
     value_dict: Mapping[str, Any] | StoredVariable,
     ignore_mismatch: bool,
@@ -291,9 +127,10 @@ def _load(
         plans.append(_Plan(target, spec, value))
     if ignored and not ignore_mismatch:
         raise VariableNotFoundError(
-            f"load_variables: {_names(ignored)} {'is' if len(ignored) == 1 else 'are'} not "
+            f"load_variables: {list_names(ignored)} {'is' if len(ignored) == 1 else 'are'} not "
             f"variable name(s) of the model (it has {len(session.specs)}: "
-            f"{_names(list(session.specs))}); pass ignore_mismatch=True to skip them, or rename="
+            f"{list_names(list(session.specs))}); pass ignore_mismatch=True to skip them, or "
+            "rename="
         )
     _check_plans(plans)
     new_values = _read_all(session, plans)
@@ -390,14 +227,3 @@ def _narrow(name: str, host: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.n
                 'mode with jax.config.update("jax_enable_x64", True) before creating the variables'
             )
     return host.astype(dtype)
-
-
-def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) -> Manifest:
-    """OneFlow 0.5's ``flow.save(obj, save_dir)``: :func:`save` with the arguments swapped;
-    ``obj=None`` saves every variable."""
-    return save(save_dir, obj)
-
-
-def load(path: str | os.PathLike[str]) -> Snapshot | StoredVariable:
-    """OneFlow 0.5's ``flow.load(path)``: the same as :func:`get`."""
-    return get(path)

@@ -17,8 +17,10 @@ import datetime
 import logging
 import os
 
-from flowsnap._store._checkpoint import LoadReport, _load, get, save
-from flowsnap._store._session import current_session
+from flowsnap._store import current_session
+from flowsnap.checkpoint._load import load_into
+from flowsnap.checkpoint._report import LoadReport
+from flowsnap.checkpoint._save import get, save
 from flowsnap.format import SNAPSHOT_DONE, Manifest, StoredVariable
 
 _log = logging.getLogger("flowsnap")
@@ -55,7 +57,7 @@ class CheckPoint:
         values = get(path)
         if isinstance(values, StoredVariable):
             raise TypeError(f"{os.fspath(path)} is one variable's directory, not a checkpoint")
-        report = _load(session, values, True, None, None, None, legacy=_legacy())
+        report = load_into(session, values, True, None, None, None, legacy=_legacy())
         _log.info("%s", report)
         return report
 
@@ -100,4 +102,4 @@ class SimpleCheckPointManager:
 
 
 def _legacy() -> bool:
-    return bool(current_session().options.get("legacy_model_io"))
+    return current_session().settings.legacy_model_io

@@ -1,6 +1,6 @@
 """Crash-consistency harness: SIGKILL a saving process at random moments, then check everything.
 
-A child process (``python tools/crash_harness.py --child ROOT SIZE_MB FIRST_STEP``) trains
+A child process (``python scripts/crash_harness.py --child ROOT SIZE_MB FIRST_STEP``) trains
 nothing: it keeps saving a model of SIZE_MB through ``flowsnap.CheckpointManager`` (retention on,
 so deletions happen too), one step after another, with values that are a pure function of the
 step. The parent kills it with SIGKILL after a random delay, then checks, after every kill:
@@ -12,8 +12,8 @@ step. The parent kills it with SIGKILL after a random delay, then checks, after 
 * the manager's ``latest_step()`` is a complete checkpoint;
 * temporary directories left by the killed writer are swept when the next manager opens.
 
-    python tools/crash_harness.py --kills 300 --size-mb 300 --write-doc   # the long run
-    python tools/crash_harness.py --kills 20 --size-mb 64                 # what CI runs (test)
+    python scripts/crash_harness.py --kills 300 --size-mb 300 --write-doc   # the long run
+    python scripts/crash_harness.py --kills 20 --size-mb 64                 # what CI runs (test)
 
 ``--write-doc`` also runs the fault, fuzz (hypothesis's long profile), soak and no-pickle tests in
 their long versions, and rewrites the figures in ``docs/RELIABILITY.md`` with what this run saw.
@@ -209,7 +209,7 @@ def write_doc(report: Report, rows: list[tuple[str, str, str]]) -> None:
     verdict = "nothing lost" if not report.failures else "FAILED: " + "; ".join(report.failures[:3])
     lines = [
         begin,
-        f"Produced by `python tools/crash_harness.py --kills {report.kills} --size-mb "
+        f"Produced by `python scripts/crash_harness.py --kills {report.kills} --size-mb "
         f"{report.size_mb} --write-doc` on {time.strftime('%Y-%m-%d %H:%M')} "
         f"({os.cpu_count()} CPUs).",
         "",

@@ -157,13 +157,6 @@ class AsyncSaver:
         if failed:
             raise failed[0].exception()  # type: ignore[misc]
 
-    def wait_all(self) -> None:
-        """Wait for every save in flight (errors stay with their handles)."""
-        with self._lock:
-            handles = list(self._in_flight.values())
-        for handle in handles:
-            handle._future.exception()
-
 
 def stage(value: Any) -> Any:
     """A host array holding ``value`` as it is now, which later device work cannot change.

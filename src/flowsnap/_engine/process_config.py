@@ -1,5 +1,7 @@
 """``flow.config.*`` and ``flow.env.*``: OneFlow's process settings.
 
+The documented internal module behind :mod:`flowsnap.config` and :mod:`flowsnap.env`.
+
 Most of them configured OneFlow's own runtime (device counts, ports, log directories); JAX finds
 its devices itself, so here they are recorded and have no effect, which is what a user of a
 one-machine script expects. ``enable_legacy_model_io`` is real: it makes checkpoints use the
@@ -12,19 +14,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flowsnap._store import current_session
+from flowsnap._store import Session, current_session
 from flowsnap.errors import UnsupportedFeatureError
 
 _log = logging.getLogger("flowsnap")
 
 
 def _set(key: str, value: Any) -> bool:
+    """Record a setting that has no effect here (returns False once the session runs)."""
     session = current_session()
+    if _refused(key, session):
+        return False
+    session.settings.recorded[key] = value
+    return True
+
+
+def _refused(key: str, session: Session) -> bool:
     if session.started:
         _log.warning("flow.config.%s: Nothing happened because the session is running", key)
-        return False
-    session.options[key] = value
-    return True
+    return session.started
 
 
 def _count(name: str, value: int) -> int:
@@ -54,12 +62,16 @@ def machine_num(val: int) -> bool:
 
 def enable_legacy_model_io(val: bool = True) -> bool:
     """Write checkpoints in the pre-0.3.2 legacy layout (``out`` files only) when True."""
-    return _set("legacy_model_io", bool(val))
+    session = current_session()
+    if _refused("enable_legacy_model_io", session):
+        return False
+    session.settings.legacy_model_io = bool(val)
+    return True
 
 
 def legacy_model_io_enabled() -> bool:
     """Whether checkpoints use the legacy layout."""
-    return bool(current_session().options.get("legacy_model_io", False))
+    return current_session().settings.legacy_model_io
 
 
 def enable_model_io_v2(val: bool = True) -> bool:

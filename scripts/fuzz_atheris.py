@@ -1,9 +1,9 @@
 """Coverage-guided fuzzing of the readers with atheris (on demand; CI runs the hypothesis fuzzers).
 
     pip install atheris
-    python tools/fuzz_atheris.py meta -atheris_runs=200000
-    python tools/fuzz_atheris.py snapshot -max_total_time=600
-    python tools/fuzz_atheris.py safetensors -max_total_time=600
+    python scripts/fuzz_atheris.py meta -atheris_runs=200000
+    python scripts/fuzz_atheris.py snapshot -max_total_time=600
+    python scripts/fuzz_atheris.py safetensors -max_total_time=600
 
 Targets:
   * ``meta``: ``parse_meta`` on arbitrary bytes;

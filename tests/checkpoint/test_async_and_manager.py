@@ -16,7 +16,7 @@ import pytest
 
 import flowsnap as flow
 import flowsnap.typing as tp
-from flowsnap._store import _async
+from flowsnap.checkpoint import _async
 from flowsnap.errors import SnapshotWriteError, TargetExistsError
 from flowsnap.format import open_snapshot, sweep_temporaries
 
@@ -198,7 +198,7 @@ def test_stale_temporaries_of_dead_writers_are_swept(tmp_path: Path) -> None:
 
 
 def test_a_zero_copy_view_survives_a_donating_step() -> None:
-    """The JAX behaviour async saves of CPU arrays rely on (see flowsnap._store._async.stage)."""
+    """The JAX behaviour async saves of CPU arrays rely on (flowsnap.checkpoint._async.stage)."""
     import jax
     import jax.numpy as jnp
 

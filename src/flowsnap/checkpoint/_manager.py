@@ -18,11 +18,13 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from flowsnap._store._async import SaveHandle
-from flowsnap._store._checkpoint import LoadReport, get, load_variables, save
+from flowsnap.checkpoint._async import SaveHandle
+from flowsnap.checkpoint._load import load_variables
+from flowsnap.checkpoint._report import LoadReport
+from flowsnap.checkpoint._save import get, save
 from flowsnap.errors import SnapshotNotFoundError
 from flowsnap.format import SNAPSHOT_DONE, Snapshot, sweep_temporaries
-from flowsnap.format._writer import temporary_name
+from flowsnap.format.internals import temporary_name
 
 
 class CheckpointManager:

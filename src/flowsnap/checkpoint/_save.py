@@ -1,0 +1,140 @@
+"""Saving live variables and opening checkpoints: ``flow.checkpoint.save/get``, ``flow.save/load``.
+
+Saving hands each variable's value to the atomic, checksummed writer of :mod:`flowsnap.format`
+(OneFlow's pre-0.3.2 layout when ``flow.config.enable_legacy_model_io`` is on), in the foreground
+or, with ``blocking=False``, through the background saver (:mod:`flowsnap.checkpoint._async`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, Literal, overload
+
+import numpy as np
+
+from flowsnap._store import Variable, current_session
+from flowsnap.checkpoint._async import SaveHandle, saver
+from flowsnap.format import Manifest, Snapshot, StoredVariable, open_path, write_snapshot
+
+_log = logging.getLogger("flowsnap")
+
+
+@overload
+def save(
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    blocking: Literal[True] = True,
+) -> Manifest: ...
+
+
+@overload
+def save(
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    blocking: Literal[False],
+) -> SaveHandle: ...
+
+
+def save(
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    blocking: bool = True,
+) -> Manifest | SaveHandle:
+    """Save variables to the snapshot directory ``path`` (OneFlow's ``flow.checkpoint.save``).
+
+    Args:
+        path: a new or empty directory (parents are created); saving never overwrites.
+        var_dict: ``{name: value}``: live variables, values from :func:`get`, NumPy or JAX arrays.
+            Default: every variable of the session (optimizer slots and train steps included).
+        durable: fsync before returning (default).
+        metadata: a JSON object stored in the manifest (e.g. ``{"epoch": 3}``).
+        progress: draw a progress bar (default: for large saves on a terminal).
+        blocking: if False, return a :class:`SaveHandle` as soon as the values are copied to
+            host memory; the files are written in the background (``handle.wait()``).
+
+    Returns:
+        The manifest written (or, with ``blocking=False``, a :class:`SaveHandle`).
+
+    The save is atomic (nothing appears at ``path`` unless all of it was written) and
+    checksummed. With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
+    layout (``out`` files only).
+
+    Raises:
+        TargetExistsError: ``path`` is a file or a non-empty directory.
+        SnapshotWriteError: the OS failed a write; nothing is published.
+    """
+    session = current_session()
+    if var_dict is None:
+        session.sync()
+        var_dict = session.variables()
+    values = {name: _saveable(value) for name, value in var_dict.items()}
+    legacy = session.settings.legacy_model_io
+    background = saver()
+    if not blocking:
+        return background.save(path, values, durable=durable, metadata=metadata, legacy=legacy)
+    background.raise_unobserved_failure()
+    return write_snapshot(
+        path,
+        values,
+        durable=durable,
+        metadata=metadata,
+        legacy=legacy,
+        progress=progress,
+    )
+
+
+def _saveable(value: Any) -> Any:
+    """A live variable as an array in its declared dtype (JAX arrays are read without a copy on
+    the CPU); anything else as given."""
+    if isinstance(value, Variable):
+        current = value.value
+        if np.dtype(current.dtype) == value.dtype:
+            return current
+        return np.asarray(current).astype(value.dtype)
+    return value
+
+
+def get(
+    path: str | os.PathLike[str], *, allow_incomplete: bool = False
+) -> Snapshot | StoredVariable:
+    """Open a checkpoint lazily (OneFlow's ``flow.checkpoint.get``).
+
+    Returns ``{name: StoredVariable}`` (a :class:`~flowsnap.format.Snapshot`) for a snapshot
+    directory, or one :class:`~flowsnap.format.StoredVariable` when ``path`` itself holds an
+    ``out`` file. Nothing is read until the values are used; checksums are verified on reads.
+
+    Raises:
+        SnapshotNotFoundError: ``path`` is not a directory.
+        IncompleteSnapshotError: no ``snapshot_done`` (a save that never finished), unless
+            ``allow_incomplete``.
+    """
+    opened = open_path(path, allow_incomplete=allow_incomplete)
+    if isinstance(opened, Snapshot):
+        manifest = "checksums recorded" if opened.manifest is not None else "no manifest"
+        _log.info("checkpoint.get: %d variables in %s (%s)", len(opened), path, manifest)
+    return opened
+
+
+def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) -> Manifest:
+    """OneFlow 0.5's ``flow.save(obj, save_dir)``: :func:`save` with the arguments swapped;
+    ``obj=None`` saves every variable."""
+    return save(save_dir, obj)
+
+
+def load(path: str | os.PathLike[str]) -> Snapshot | StoredVariable:
+    """OneFlow 0.5's ``flow.load(path)``: the same as :func:`get`."""
+    return get(path)
