@@ -137,6 +137,7 @@ FACADE_SURFACES = {
         "CheckpointManager",
         "LoadReport",
         "SaveHandle",
+        "SavedCheckpoint",
         "get",
         "save",
         "set_staging_budget",

@@ -43,7 +43,7 @@ def test_async_save_holds_the_values_of_when_it_was_called(tmp_path: Path) -> No
     handle = flow.checkpoint.save(tmp_path / "a", blocking=False)
     for _ in range(5):  # donated buffers are updated in place while the save runs
         train_job(np.full(64, 3, np.float32))
-    manifest = handle.wait()
+    manifest = handle.wait().manifest
     assert handle.done()
     assert sorted(manifest.variables) == sorted(before)
     saved = {k: v.numpy() for k, v in open_snapshot(tmp_path / "a").items()}

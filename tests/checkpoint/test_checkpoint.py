@@ -323,3 +323,97 @@ def test_int64_values_that_do_not_fit_the_device_are_refused() -> None:
     flow.load_variables({"ids": np.array([1, 2**31 - 1], np.int64)})
     np.testing.assert_array_equal(flow.get_all_variables()["ids"].numpy(), [1, 2**31 - 1])
     assert flow.get_all_variables()["ids"].numpy().dtype == np.int64
+
+
+def test_save_returns_a_one_line_result_with_the_manifest(tmp_path: Path) -> None:
+    define_mlp()
+    saved = flow.checkpoint.save(tmp_path / "ckpt")
+    assert isinstance(saved, flow.checkpoint.SavedCheckpoint)
+    assert repr(saved) == f"SavedCheckpoint({str(tmp_path / 'ckpt')!r}, 5 variables, 912 bytes)"
+    assert "\n" not in repr(saved)
+    assert len(saved) == 5
+    assert saved.nbytes == sum(e.nbytes for e in saved.manifest.variables.values()) == 912
+    assert saved.names == tuple(sorted(values()))
+    assert saved.manifest == open_snapshot(tmp_path / "ckpt").manifest
+    handle = flow.checkpoint.save(tmp_path / "bg", blocking=False)
+    waited = handle.wait()
+    assert isinstance(waited, flow.checkpoint.SavedCheckpoint)
+    assert waited.path == str(tmp_path / "bg")
+    assert waited.manifest.variables == saved.manifest.variables
+    for other in (
+        flow.train.CheckPoint().save(tmp_path / "legacy_class"),
+        flow.save(flow.get_all_variables(), tmp_path / "v05"),
+    ):
+        assert isinstance(other, flow.checkpoint.SavedCheckpoint)
+        assert len(other) == 5
+
+
+def test_saved_checkpoint_sizes_read_naturally() -> None:
+    from flowsnap.checkpoint._report import format_bytes
+
+    assert [format_bytes(n) for n in (0, 1, 999, 1000, 1_234_567, 999_960, 5 * 10**12)] == [
+        "0 bytes",
+        "1 byte",
+        "999 bytes",
+        "1.0 kB",
+        "1.2 MB",
+        "1.0 MB",
+        "5.0 TB",
+    ]
+
+
+def test_strict_load_refuses_missing_and_unexpected_names_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    define_mlp(extra_layer=True)
+    before = values()
+    small = {k: v for k, v in before.items() if not k.startswith("dense3")}
+    small = {k: np.full_like(v, 2) for k, v in small.items()}
+    with pytest.raises(LoadMismatchError) as info:
+        flow.load_variables({**small, "nope": np.zeros(1, np.float32)}, strict=True)
+    message = str(info.value)
+    assert "nothing was loaded" in message
+    assert "would keep their values: dense3-weight, dense3-bias" in message
+    assert "match no model variable: nope" in message
+    for name, value in values().items():
+        np.testing.assert_array_equal(value, before[name])
+    # Filters exempt names on both sides; renamed names count under their model names.
+    report = flow.load_variables(small, strict=True, exclude="^dense3-")
+    assert len(report.loaded) == 5
+    everything = {f"old-{k}": np.full_like(v, 3) for k, v in before.items()}
+    report = flow.load_variables(everything, strict=True, rename={"^old-": ""})
+    assert sorted(report.loaded) == sorted(before)
+    assert report.kept == ()
+    # the default stays OneFlow's: missing names keep their values, unknown ones are ignored
+    report = flow.load_variables({**small, "nope": np.zeros(1, np.float32)})
+    assert set(report.kept) == {"dense3-weight", "dense3-bias"}
+    assert report.ignored == ("nope",)
+
+
+def test_strict_load_from_a_checkpoint(tmp_path: Path) -> None:
+    define_mlp()
+    flow.checkpoint.save(tmp_path / "ckpt")
+    flow.clear_default_session()
+    define_mlp(extra_layer=True)
+    with pytest.raises(LoadMismatchError, match="dense3-weight"):
+        flow.load_variables(flow.checkpoint.get(tmp_path / "ckpt"), strict=True)
+    flow.clear_default_session()
+    define_mlp()
+    assert len(flow.load_variables(flow.checkpoint.get(tmp_path / "ckpt"), strict=True).loaded) == 5
+
+
+def test_the_load_report_is_logged_on_the_flowsnap_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    define_mlp()
+    with caplog.at_level(logging.INFO, logger="flowsnap"):
+        flow.load_variables({"dense2-bias": np.zeros(10, np.float32)})
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert caplog.records[0].name == "flowsnap"
+    assert "1 loaded" in caplog.records[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="flowsnap"):
+        flow.load_variables({"nope": np.zeros(1, np.float32)})
+    assert [r.levelname for r in caplog.records] == ["WARNING"]

@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from flowsnap.checkpoint._report import SavedCheckpoint
 from flowsnap.errors import TargetExistsError
 from flowsnap.format import Manifest, StoredVariable, write_snapshot
 
@@ -45,8 +46,9 @@ class SaveHandle:
         """Whether the save has finished (successfully or not)."""
         return self._future.done()
 
-    def wait(self, timeout: float | None = None) -> Manifest:
-        """Wait until the checkpoint is published; return its manifest or raise its error.
+    def wait(self, timeout: float | None = None) -> SavedCheckpoint:
+        """Wait until the checkpoint is published; return what was saved (a
+        :class:`SavedCheckpoint`, the manifest in ``.manifest``) or raise its error.
 
         Raises:
             TimeoutError: not finished within ``timeout`` seconds.
@@ -54,7 +56,7 @@ class SaveHandle:
                 published.
         """
         try:
-            return self._future.result(timeout)
+            return SavedCheckpoint(self.path, self._future.result(timeout))
         finally:
             if self._future.done():
                 self._observed = True
@@ -90,6 +92,7 @@ class AsyncSaver:
         durable: bool,
         metadata: Mapping[str, Any] | None,
         legacy: bool,
+        overwrite: bool = False,
     ) -> SaveHandle:
         """Stage ``values`` (host copies) and write them to ``path`` in the background."""
         target = os.path.abspath(os.fspath(path))
@@ -122,7 +125,13 @@ class AsyncSaver:
             raise
         sources = {name: staged[name] for name in values}
         future = self._pool.submit(
-            write_snapshot, target, sources, durable=durable, metadata=metadata, legacy=legacy
+            write_snapshot,
+            target,
+            sources,
+            durable=durable,
+            metadata=metadata,
+            legacy=legacy,
+            overwrite=overwrite,
         )
         handle = SaveHandle(target, nbytes, future)
         with self._lock:

@@ -19,9 +19,9 @@ import os
 
 from flowsnap._store import current_session
 from flowsnap.checkpoint._load import load_into
-from flowsnap.checkpoint._report import LoadReport
+from flowsnap.checkpoint._report import LoadReport, SavedCheckpoint
 from flowsnap.checkpoint._save import get, save
-from flowsnap.format import SNAPSHOT_DONE, Manifest, StoredVariable
+from flowsnap.format import SNAPSHOT_DONE, StoredVariable
 
 _log = logging.getLogger("flowsnap")
 
@@ -44,7 +44,7 @@ class CheckPoint:
         if _legacy():
             session.reinitialize(list(session.specs))
 
-    def save(self, path: str | os.PathLike[str]) -> Manifest:
+    def save(self, path: str | os.PathLike[str]) -> SavedCheckpoint:
         """Save every variable to ``path`` (see ``flow.checkpoint.save``)."""
         return save(path)
 

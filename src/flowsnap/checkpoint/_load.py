@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ def load_variables(
     rename: Rules | None = None,
     include: Patterns | None = None,
     exclude: Patterns | None = None,
+    strict: bool = False,
 ) -> LoadReport:
     """Give model variables the values in ``value_dict`` (OneFlow's ``flow.load_variables``).
 
@@ -60,23 +62,38 @@ def load_variables(
             mapping names in ``value_dict`` to model names, e.g. ``{"^(.*)$": r"backbone-\\1"}``.
         include: only names matching one of these regexes (searched) are loaded.
         exclude: names matching one of these regexes are not loaded.
+        strict: require an exact match, as torch's ``load_state_dict(strict=True)``: every model
+            variable receives a value and every name in ``value_dict`` is a model variable
+            (after renaming), else nothing is loaded. Names the filters leave out are exempt on
+            both sides: ``strict=True, exclude="^System-"`` loads everything but the train
+            steps and insists on the rest.
 
-    Variables absent from ``value_dict`` keep their values. Legacy values without ``meta`` take
-    the variable's shape and dtype. Nothing changes unless every value fits and reads back
-    verified.
+    Variables absent from ``value_dict`` keep their values (OneFlow's behaviour; ``strict=True``
+    makes that an error). Legacy values without ``meta`` take the variable's shape and dtype.
+    Nothing changes unless every value fits and reads back verified.
+
+    The report is also logged on the ``flowsnap`` logger, as one line: at level INFO when
+    everything in ``value_dict`` was loaded, WARNING when nothing was loaded or names were
+    ignored. Python shows WARNING and above by default; to see every report, call
+    ``logging.basicConfig(level=logging.INFO)`` (or give ``logging.getLogger("flowsnap")`` a
+    handler and level INFO); to silence them, ``logging.getLogger("flowsnap").setLevel(
+    logging.ERROR)``.
 
     Returns:
-        A :class:`LoadReport`, also logged as one line.
+        A :class:`LoadReport`.
 
     Raises:
         VariableNotFoundError: a name is not a model variable and ``ignore_mismatch`` is False.
-        LoadMismatchError: shapes or dtypes differ (every mismatch listed).
+        LoadMismatchError: shapes or dtypes differ (every mismatch listed); with ``strict``, a
+            model variable would keep its value or a name matches no variable (all listed).
         CorruptCheckpointError: a value's file is damaged (checksum, size); nothing changed.
     """
     session = current_session()
     session.start()
     session.sync()
-    report = load_into(session, value_dict, ignore_mismatch, rename, include, exclude, legacy=False)
+    report = load_into(
+        session, value_dict, ignore_mismatch, rename, include, exclude, legacy=False, strict=strict
+    )
     level = logging.WARNING if not report.loaded or report.ignored else logging.INFO
     _log.log(level, "%s", report)
     return report
@@ -91,6 +108,7 @@ def load_into(
     exclude: Patterns | None,
     *,
     legacy: bool,
+    strict: bool = False,
 ) -> LoadReport:
     if isinstance(value_dict, StoredVariable) or not isinstance(value_dict, Mapping):
         raise TypeError(
@@ -125,6 +143,8 @@ def load_into(
             )
         targets[target] = name
         plans.append(_Plan(target, spec, value))
+    if strict:
+        _check_strict(session, plans, ignored, keep_in, keep_out)
     if ignored and not ignore_mismatch:
         raise VariableNotFoundError(
             f"load_variables: {list_names(ignored)} {'is' if len(ignored) == 1 else 'are'} not "
@@ -146,6 +166,45 @@ def load_into(
         ignored=tuple(ignored),
         skipped=tuple(skipped),
         renamed=renamed,
+    )
+
+
+def _check_strict(
+    session: Session,
+    plans: list[_Plan],
+    ignored: list[str],
+    keep_in: list[re.Pattern[str]],
+    keep_out: list[re.Pattern[str]],
+) -> None:
+    """``strict=True``: every model variable the filters admit gets a value, and every admitted
+    name in the values is a model variable."""
+    loaded = {p.target for p in plans}
+    kept = [
+        name
+        for name in session.specs
+        if name not in loaded
+        and not (keep_in and not any(p.search(name) for p in keep_in))
+        and not any(p.search(name) for p in keep_out)
+    ]
+    if not kept and not ignored:
+        return
+    parts = []
+    if kept:
+        parts.append(
+            f"{len(kept)} model variable(s) have no value in the checkpoint and would keep "
+            f"their values: {list_names(kept, limit=20)}"
+        )
+    if ignored:
+        parts.append(
+            f"{len(ignored)} name(s) in the checkpoint match no model variable: "
+            f"{list_names(ignored, limit=20)}"
+        )
+    raise LoadMismatchError(
+        "load_variables(strict=True): the checkpoint and the model do not match, nothing was "
+        "loaded:\n  "
+        + "\n  ".join(parts)
+        + "\nFix the names with rename=, leave variables out with include=/exclude=, or pass "
+        "strict=False to load what matches."
     )
 
 

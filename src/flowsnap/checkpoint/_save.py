@@ -16,7 +16,8 @@ import numpy as np
 
 from flowsnap._store import Variable, current_session
 from flowsnap.checkpoint._async import SaveHandle, saver
-from flowsnap.format import Manifest, Snapshot, StoredVariable, open_path, write_snapshot
+from flowsnap.checkpoint._report import SavedCheckpoint
+from flowsnap.format import Snapshot, StoredVariable, open_path, write_snapshot
 
 _log = logging.getLogger("flowsnap")
 
@@ -30,7 +31,8 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     blocking: Literal[True] = True,
-) -> Manifest: ...
+    overwrite: bool = False,
+) -> SavedCheckpoint: ...
 
 
 @overload
@@ -42,6 +44,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     blocking: Literal[False],
+    overwrite: bool = False,
 ) -> SaveHandle: ...
 
 
@@ -53,11 +56,13 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     blocking: bool = True,
-) -> Manifest | SaveHandle:
+    overwrite: bool = False,
+) -> SavedCheckpoint | SaveHandle:
     """Save variables to the snapshot directory ``path`` (OneFlow's ``flow.checkpoint.save``).
 
     Args:
-        path: a new or empty directory (parents are created); saving never overwrites.
+        path: a new or empty directory (parents are created); saving never overwrites unless
+            ``overwrite=True``.
         var_dict: ``{name: value}``: live variables, values from :func:`get`, NumPy or JAX arrays.
             Default: every variable of the session (optimizer slots and train steps included).
         durable: fsync before returning (default).
@@ -65,16 +70,23 @@ def save(
         progress: draw a progress bar (default: for large saves on a terminal).
         blocking: if False, return a :class:`SaveHandle` as soon as the values are copied to
             host memory; the files are written in the background (``handle.wait()``).
+        overwrite: replace an existing checkpoint at ``path`` (never anything else: a directory
+            holding other files is refused). The old checkpoint stays complete until the new one
+            is published in one atomic step, and a crash at any point leaves exactly one complete
+            checkpoint at ``path``. Default: never overwrite.
 
     Returns:
-        The manifest written (or, with ``blocking=False``, a :class:`SaveHandle`).
+        A :class:`SavedCheckpoint` (path, variable count and size in a one-line repr; the full
+        manifest in ``.manifest``), or, with ``blocking=False``, a :class:`SaveHandle` whose
+        ``wait()`` returns it.
 
     The save is atomic (nothing appears at ``path`` unless all of it was written) and
     checksummed. With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
     layout (``out`` files only).
 
     Raises:
-        TargetExistsError: ``path`` is a file or a non-empty directory.
+        TargetExistsError: ``path`` is a file or a non-empty directory (with ``overwrite``: a
+            file, a symlink or a directory that is not a checkpoint).
         SnapshotWriteError: the OS failed a write; nothing is published.
     """
     session = current_session()
@@ -85,16 +97,20 @@ def save(
     legacy = session.settings.legacy_model_io
     background = saver()
     if not blocking:
-        return background.save(path, values, durable=durable, metadata=metadata, legacy=legacy)
+        return background.save(
+            path, values, durable=durable, metadata=metadata, legacy=legacy, overwrite=overwrite
+        )
     background.raise_unobserved_failure()
-    return write_snapshot(
+    manifest = write_snapshot(
         path,
         values,
         durable=durable,
         metadata=metadata,
         legacy=legacy,
         progress=progress,
+        overwrite=overwrite,
     )
+    return SavedCheckpoint(os.fspath(path), manifest)
 
 
 def _saveable(value: Any) -> Any:
@@ -129,7 +145,7 @@ def get(
     return opened
 
 
-def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) -> Manifest:
+def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) -> SavedCheckpoint:
     """OneFlow 0.5's ``flow.save(obj, save_dir)``: :func:`save` with the arguments swapped;
     ``obj=None`` saves every variable."""
     return save(save_dir, obj)
