@@ -8,6 +8,7 @@ import pytest
 import flowsnap as flow
 import flowsnap.typing as tp
 from flowsnap.errors import (
+    ArgumentError,
     InvalidNameError,
     MissingInitializerError,
     TraceError,
@@ -123,11 +124,11 @@ def test_default_data_type_applies_when_dtype_is_omitted() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"shape": 3}, TraceError, "list or tuple"),
-        ({"shape": (-1,)}, TraceError, "negative"),
+        ({"shape": 3}, ArgumentError, "list or tuple"),
+        ({"shape": (-1,)}, ArgumentError, "negative"),
         ({"shape": (2,), "dtype": "complex64"}, UnsupportedDtypeError, "complex64"),
-        ({"shape": (2,), "initializer": "zeros"}, TraceError, "flow initializer"),
-        ({"shape": (2,), "regularizer": 0.1}, TraceError, "regularizer"),
+        ({"shape": (2,), "initializer": "zeros"}, ArgumentError, "flow initializer"),
+        ({"shape": (2,), "regularizer": 0.1}, ArgumentError, "regularizer"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs: dict, error: type, match: str) -> None:  # type: ignore[type-arg]

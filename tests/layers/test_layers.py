@@ -7,7 +7,7 @@ import pytest
 
 import flowsnap as flow
 import flowsnap.typing as tp
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError
 
 RNG = np.random.default_rng(2)
 
@@ -58,7 +58,7 @@ def test_dense_needs_rank_two() -> None:
     def job(x: tp.Numpy.Placeholder((3,))) -> tp.Numpy:
         return flow.layers.dense(x, 2)
 
-    with pytest.raises(TraceError, match="rank >= 2"):
+    with pytest.raises(ArgumentError, match="rank >= 2"):
         job(np.ones(3, np.float32))
 
 
@@ -108,7 +108,7 @@ def test_conv2d_exact_weight_and_bias_names_and_argument_checks() -> None:
     def bad(x: tp.Numpy.Placeholder((1, 2, 4, 4))) -> tp.Numpy:
         return flow.layers.conv2d(x, 3, 1, groups=2)
 
-    with pytest.raises(TraceError, match="groups"):
+    with pytest.raises(ArgumentError, match="groups"):
         bad(np.zeros((1, 2, 4, 4), np.float32))
 
 

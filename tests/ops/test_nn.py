@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import flowsnap as flow
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError
 from flowsnap.ops._nn import padding_pairs
 
 RNG = np.random.default_rng(0)
@@ -167,7 +167,7 @@ def test_bias_add_axis_follows_data_format() -> None:
     x = jnp.zeros((2, 3, 4, 5))
     assert np.asarray(flow.nn.bias_add(x, jnp.arange(3.0)))[0, 2, 0, 0] == 2
     assert np.asarray(flow.nn.bias_add(x, jnp.arange(5.0), "NHWC"))[0, 0, 0, 4] == 4
-    with pytest.raises(TraceError, match="channels"):
+    with pytest.raises(ArgumentError, match="channels"):
         flow.nn.bias_add(x, jnp.arange(4.0))
 
 
@@ -184,7 +184,7 @@ def test_sparse_cross_entropy_is_per_example_with_labels_first() -> None:
         jnp.asarray(labels[:, None]), jnp.asarray(logits)
     )
     np.testing.assert_allclose(np.asarray(trailing), got)
-    with pytest.raises(TraceError, match="labels come first"):
+    with pytest.raises(ArgumentError, match="labels come first"):
         flow.nn.sparse_softmax_cross_entropy_with_logits(jnp.asarray(logits), jnp.asarray(labels))
 
 
@@ -212,10 +212,10 @@ def test_moments_are_biased() -> None:
 def test_dropout_outside_train_jobs_is_identity_and_checks_rate() -> None:
     x = jnp.ones((3, 3))
     assert flow.nn.dropout(x, rate=0.5) is x
-    with pytest.raises(TraceError, match="rate"):
+    with pytest.raises(ArgumentError, match="rate"):
         flow.nn.dropout(x, rate=1.0)
 
 
 def test_bad_data_format_is_a_clear_error() -> None:
-    with pytest.raises(TraceError, match="NCHW or NHWC"):
+    with pytest.raises(ArgumentError, match="NCHW or NHWC"):
         flow.nn.max_pool2d(jnp.zeros((1, 1, 4, 4)), 2, 2, "SAME", "CHWN")

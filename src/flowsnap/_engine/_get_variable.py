@@ -18,8 +18,13 @@ import numpy as np
 from flowsnap import dtypes
 from flowsnap._engine._scope import broadcast, namespace_prefix
 from flowsnap._engine._trace import TraceContext, require_trace
-from flowsnap._store import Distribute, Regularizer, VariableSpec
-from flowsnap.errors import MissingInitializerError, TraceError, VariableConflictError
+from flowsnap._store import Distribute, RegularizerLike, VariableSpec
+from flowsnap.errors import (
+    ArgumentError,
+    MissingInitializerError,
+    TraceError,
+    VariableConflictError,
+)
 from flowsnap.format import validate_name
 from flowsnap.initializers import Initializer
 
@@ -29,7 +34,7 @@ def get_variable(
     shape: Sequence[int] | None = None,
     dtype: Any = None,
     initializer: Initializer | None = None,
-    regularizer: Regularizer | None = None,
+    regularizer: RegularizerLike | None = None,
     trainable: bool | None = None,
     model_name: str | None = None,
     random_seed: int | None = None,
@@ -54,13 +59,16 @@ def get_variable(
         reuse: if False, a second declaration of ``name`` in the same job is an error.
 
     Raises:
-        TraceError: called outside a job body.
+        TraceError: called outside a job body, or a job body that declares different variables
+            from one trace to the next.
+        ArgumentError: a ``name`` that is not a str, a ``shape`` that is not a list or tuple of
+            dimensions >= 0, an ``initializer`` or ``regularizer`` that is not a flow one.
         VariableConflictError: ``reuse=False`` and ``name`` is already declared in this job.
         MissingInitializerError: no initializer and no job default.
     """
     ctx = require_trace("flow.get_variable")
     if not isinstance(name, str):
-        raise TraceError(f"get_variable: name must be a str, got {type(name).__name__} {name!r}")
+        raise ArgumentError(f"get_variable: name must be a str, got {type(name).__name__} {name!r}")
     full = namespace_prefix() + name
     if full in ctx.values:
         if not reuse:
@@ -105,21 +113,21 @@ def _check_arguments(
     shape: Sequence[int] | None,
     dtype: Any,
     initializer: Initializer | None,
-    regularizer: Regularizer | None,
+    regularizer: RegularizerLike | None,
 ) -> tuple[tuple[int, ...], np.dtype[Any], Initializer]:
     """Validate the arguments; return the shape, dtype and initializer to use."""
     validate_name(full)
     what = f"get_variable({full!r}) in job {ctx.job!r}"
     if not isinstance(shape, list | tuple):
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: param shape should be a list or tuple of dimension, got {shape!r}"
         )
     try:
         dims = tuple(int(d) for d in shape)
     except (TypeError, ValueError):
-        raise TraceError(f"{what}: shape must hold ints, got {shape!r}") from None
+        raise ArgumentError(f"{what}: shape must hold ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
-        raise TraceError(f"{what}: shape {dims} has a negative dimension")
+        raise ArgumentError(f"{what}: shape {dims} has a negative dimension")
     if dtype is None:
         dtype = ctx.default_dtype if ctx.default_dtype is not None else dtypes.float32
     dt = dtypes.as_dtype(dtype, what)
@@ -131,12 +139,12 @@ def _check_arguments(
             "for the job"
         )
     if not isinstance(init, Initializer):
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: initializer must be a flow initializer (flow.constant_initializer(0), ...), "
             f"got {type(init).__name__}"
         )
     if regularizer is not None and not (hasattr(regularizer, "l1") and hasattr(regularizer, "l2")):
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: regularizer must come from flow.regularizers.l1/l2/l1_l2, got {regularizer!r}"
         )
     return dims, dt, init

@@ -19,7 +19,7 @@ import jax
 
 from flowsnap._engine._trace import current_trace
 from flowsnap._store import Distribute
-from flowsnap.errors import TraceError, UnsupportedFeatureError
+from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 
 _namespace: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "flowsnap_namespace", default=()
@@ -30,7 +30,7 @@ _namespace: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
 def namespace(name: str) -> Iterator[None]:
     """Prefix variables declared inside the block with ``name-`` (OneFlow's name scope)."""
     if not isinstance(name, str) or not name:
-        raise TraceError(f"flow.scope.namespace: name must be a non-empty str, got {name!r}")
+        raise ArgumentError(f"flow.scope.namespace: name must be a non-empty str, got {name!r}")
     token = _namespace.set((*_namespace.get(), name))
     try:
         yield
@@ -58,7 +58,7 @@ class Placement:
 def parse_placement(device_tag: str, machine_device_ids: str | Sequence[str]) -> Placement:
     """Check and parse OneFlow's ``("gpu", "0:0-3")`` placement arguments."""
     if device_tag not in ("cpu", "gpu"):
-        raise TraceError(
+        raise ArgumentError(
             f"flow.scope.placement: device_tag must be 'cpu' or 'gpu', got {device_tag!r}"
         )
     specs = [machine_device_ids] if isinstance(machine_device_ids, str) else machine_device_ids
@@ -66,7 +66,7 @@ def parse_placement(device_tag: str, machine_device_ids: str | Sequence[str]) ->
     for spec in specs:
         match = _DEVICE_IDS.match(spec) if isinstance(spec, str) else None
         if match is None:
-            raise TraceError(
+            raise ArgumentError(
                 f"flow.scope.placement: {spec!r} is not '<machine>:<device>' or "
                 "'<machine>:<first>-<last>' (e.g. '0:0' or '0:0-3')"
             )
@@ -107,7 +107,7 @@ def resolve_device(tag: tuple[str, int] | None) -> jax.Device:
             gpus = []
         if gpus:
             if index >= len(gpus):
-                raise TraceError(
+                raise ArgumentError(
                     f"flow.scope.placement('gpu', '0:{index}'): this machine has "
                     f"{len(gpus)} GPU(s) (indices 0-{len(gpus) - 1})"
                 )
@@ -140,5 +140,5 @@ def broadcast() -> Distribute:
 def split(axis: int) -> Distribute:
     """Each device holds a slice of the variable along ``axis`` (recorded; see the docs)."""
     if not isinstance(axis, int) or axis < 0:
-        raise TraceError(f"flow.distribute.split: axis must be an int >= 0, got {axis!r}")
+        raise ArgumentError(f"flow.distribute.split: axis must be an int >= 0, got {axis!r}")
     return Distribute(axis)

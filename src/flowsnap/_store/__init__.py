@@ -10,17 +10,22 @@ from flowsnap._store._session import set_random_seed as set_random_seed
 from flowsnap._store._session import sync_default_session as sync_default_session
 from flowsnap._store._session import use_session as use_session
 from flowsnap._store._spec import Distribute as Distribute
-from flowsnap._store._spec import Regularizer as Regularizer
+from flowsnap._store._spec import RegularizerLike as RegularizerLike
 from flowsnap._store._spec import VariableSpec as VariableSpec
 from flowsnap._store._spec import device_dtype as device_dtype
 from flowsnap._store._spec import name_hash as name_hash
 from flowsnap._store._spec import variable_key as variable_key
 from flowsnap._store._variable import Variable as Variable
 
+# Transitional: _engine/_step.py and _engine/_protocol.py still import the old name; remove this
+# alias (and its __all__ entry) once they import RegularizerLike.
+Regularizer = RegularizerLike
+
 __all__ = [
     "Distribute",
     "Job",
     "Regularizer",
+    "RegularizerLike",
     "Session",
     "SessionSettings",
     "Variable",

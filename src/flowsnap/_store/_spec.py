@@ -12,8 +12,9 @@ import numpy as np
 from flowsnap.initializers import Initializer
 
 
-class Regularizer(Protocol):
-    """Anything with l1 and l2 coefficients (``flow.regularizers.l1_l2(...)``)."""
+class RegularizerLike(Protocol):
+    """Anything with l1 and l2 attributes, such as ``flow.regularizers.l1_l2(...)`` (the record
+    ``flow.regularizers.Regularizer``); the store needs only the two coefficients."""
 
     @property
     def l1(self) -> float:
@@ -57,7 +58,7 @@ class VariableSpec:
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     initializer: Initializer
-    regularizer: Regularizer | None = None
+    regularizer: RegularizerLike | None = None
     trainable: bool = True
     model_name: str = "weight"
     random_seed: int | None = None

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 import jax
 
 from flowsnap import initializers
-from flowsnap._store import Regularizer
-from flowsnap.errors import TraceError
+from flowsnap._store import RegularizerLike
+from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
-from flowsnap.layers._common import param
+from flowsnap.layers._params import declare_weight_and_bias
 from flowsnap.ops import nn
 
 Blob = jax.Array
@@ -29,8 +29,8 @@ def conv2d(
     use_bias: bool = True,
     kernel_initializer: Initializer | None = None,
     bias_initializer: Initializer | None = None,
-    kernel_regularizer: Regularizer | None = None,
-    bias_regularizer: Regularizer | None = None,
+    kernel_regularizer: RegularizerLike | None = None,
+    bias_regularizer: RegularizerLike | None = None,
     trainable: bool = True,
     name: str = "Conv2d",
     weight_name: str | None = None,
@@ -45,47 +45,41 @@ def conv2d(
     """
     what = f"flow.layers.conv2d(name={name!r})"
     if inputs.ndim != 4:
-        raise TraceError(f"{what}: inputs must be 4-D, got shape {inputs.shape}")
+        raise ArgumentError(f"{what}: inputs must be 4-D, got shape {inputs.shape}")
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
     if not isinstance(groups, int) or not 0 < groups <= filters or filters % groups:
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: groups must satisfy 0 < groups <= filters and filters % groups == 0, got "
             f"groups={groups}, filters={filters}"
         )
     if data_format == "NCHW":
         c_in = inputs.shape[1]
         if c_in % groups:
-            raise TraceError(f"{what}: {c_in} input channels are not divisible by groups={groups}")
+            raise ArgumentError(
+                f"{what}: {c_in} input channels are not divisible by groups={groups}"
+            )
         shape = (filters, c_in // groups, kh, kw)
     elif data_format == "NHWC":
         if groups != 1:
-            raise TraceError(f"{what}: groups must be 1 for NHWC")
+            raise ArgumentError(f"{what}: groups must be 1 for NHWC")
         shape = (filters, kh, kw, inputs.shape[3])
     else:
-        raise TraceError(f"{what}: data_format must be in NCHW or NHWC, got {data_format!r}")
+        raise ArgumentError(f"{what}: data_format must be in NCHW or NHWC, got {data_format!r}")
     init = kernel_initializer or initializers.xavier_uniform_initializer(data_format=data_format)
-    common = {"dtype": inputs.dtype, "trainable": trainable}
-    weight, _ = param(
+    weight, bias = declare_weight_and_bias(
         name,
-        "weight",
-        weight_name,
-        shape=shape,
-        initializer=init,
-        regularizer=kernel_regularizer,
-        model_name="weight",
-        **common,
+        weight_shape=shape,
+        dtype=inputs.dtype,
+        kernel_initializer=init,
+        bias_initializer=bias_initializer,
+        kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer,
+        use_bias=use_bias,
+        trainable=trainable,
+        weight_name=weight_name,
+        bias_name=bias_name,
     )
     out = nn.conv2d(inputs, weight, strides, padding, data_format, dilation_rate, groups)
-    if use_bias:
-        bias, _ = param(
-            name,
-            "bias",
-            bias_name,
-            shape=(filters,),
-            model_name="bias",
-            initializer=bias_initializer or initializers.constant_initializer(0),
-            regularizer=bias_regularizer,
-            **common,
-        )
+    if bias is not None:
         out = nn.bias_add(out, bias, data_format)
     return activation(out) if callable(activation) else out

@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 
 from flowsnap import initializers
-from flowsnap._engine import broadcast, get_variable, namespace
-from flowsnap._store import Distribute, Regularizer
-from flowsnap.errors import TraceError
+from flowsnap._engine import broadcast
+from flowsnap._store import Distribute, RegularizerLike
+from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
+from flowsnap.layers._params import declare_weight_and_bias
 from flowsnap.ops.nn import bias_add
 
 Blob = jax.Array
@@ -24,8 +25,8 @@ def dense(
     use_bias: bool = True,
     kernel_initializer: Initializer | None = None,
     bias_initializer: Initializer | None = None,
-    kernel_regularizer: Regularizer | None = None,
-    bias_regularizer: Regularizer | None = None,
+    kernel_regularizer: RegularizerLike | None = None,
+    bias_regularizer: RegularizerLike | None = None,
     trainable: bool = True,
     name: str = "Dense",
     model_distribute: Distribute | None = None,
@@ -39,40 +40,29 @@ def dense(
     """
     what = f"flow.layers.dense(name={name!r})"
     if inputs.ndim < 2:
-        raise TraceError(f"{what}: inputs must have rank >= 2, got shape {inputs.shape}")
+        raise ArgumentError(f"{what}: inputs must have rank >= 2, got shape {inputs.shape}")
     if not isinstance(units, int) or units <= 0:
-        raise TraceError(f"{what}: units must be a positive int, got {units!r}")
+        raise ArgumentError(f"{what}: units must be a positive int, got {units!r}")
     distribute = broadcast() if model_distribute is None else model_distribute
     if distribute.axis not in (None, 0):
-        raise TraceError(f"{what}: model_distribute must be broadcast() or split(0)")
+        raise ArgumentError(f"{what}: model_distribute must be broadcast() or split(0)")
     in_shape = inputs.shape
     x = inputs.reshape(-1, in_shape[-1]) if inputs.ndim > 2 else inputs
-    with namespace(name):
-        weight = get_variable(
-            "weight",
-            shape=(units, in_shape[-1]),
-            dtype=inputs.dtype,
-            initializer=kernel_initializer or initializers.constant_initializer(0),
-            regularizer=kernel_regularizer,
-            trainable=trainable,
-            model_name="weight",
-            distribute=distribute,
-            reuse=False,
-        )
-        out = jnp.matmul(x, weight.T)
-        if use_bias:
-            bias = get_variable(
-                "bias",
-                shape=(units,),
-                dtype=inputs.dtype,
-                initializer=bias_initializer or initializers.constant_initializer(0),
-                regularizer=bias_regularizer,
-                trainable=trainable,
-                model_name="bias",
-                distribute=distribute,
-                reuse=False,
-            )
-            out = bias_add(out, bias)
+    weight, bias = declare_weight_and_bias(
+        name,
+        weight_shape=(units, in_shape[-1]),
+        dtype=inputs.dtype,
+        kernel_initializer=kernel_initializer or initializers.constant_initializer(0),
+        bias_initializer=bias_initializer,
+        kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer,
+        use_bias=use_bias,
+        trainable=trainable,
+        distribute=distribute,
+    )
+    out = jnp.matmul(x, weight.T)
+    if bias is not None:
+        out = bias_add(out, bias)
     if callable(activation):
         out = activation(out)
     return out.reshape(*in_shape[:-1], units) if inputs.ndim > 2 else out

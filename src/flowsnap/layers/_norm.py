@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,10 +11,10 @@ import jax.numpy as jnp
 
 from flowsnap import initializers
 from flowsnap._engine import assign_variable, is_training
-from flowsnap._store import Regularizer
-from flowsnap.errors import TraceError
+from flowsnap._store import RegularizerLike
+from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
-from flowsnap.layers._common import param as _param
+from flowsnap.layers._params import declare_param
 
 Blob = jax.Array
 
@@ -27,8 +28,8 @@ def batch_normalization(
     scale: bool = True,
     beta_initializer: Initializer | None = None,
     gamma_initializer: Initializer | None = None,
-    beta_regularizer: Regularizer | None = None,
-    gamma_regularizer: Regularizer | None = None,
+    beta_regularizer: RegularizerLike | None = None,
+    gamma_regularizer: RegularizerLike | None = None,
     moving_mean_initializer: Initializer | None = None,
     moving_variance_initializer: Initializer | None = None,
     trainable: bool = True,
@@ -48,54 +49,42 @@ def batch_normalization(
     batch``; otherwise the moving statistics normalize.
     """
     if not -inputs.ndim <= axis < inputs.ndim:
-        raise TraceError(
+        raise ArgumentError(
             f"flow.layers.batch_normalization(name={name!r}): axis {axis} is out of range for "
             f"inputs of rank {inputs.ndim}"
         )
     axis %= inputs.ndim
     params_shape = (inputs.shape[axis],)
     dtype = jnp.float32 if inputs.dtype == jnp.float16 else inputs.dtype
-    common = {"shape": params_shape, "dtype": dtype, "distribute": None}
+    declare = functools.partial(declare_param, name, shape=params_shape, dtype=dtype)
     beta = gamma = None
     if center:
-        beta, _ = _param(
-            name,
+        beta, _ = declare(
             "beta",
-            beta_name,
-            **common,
-            trainable=trainable,
+            exact=beta_name,
             initializer=beta_initializer or initializers.zeros_initializer(),
             regularizer=beta_regularizer,
-            model_name="beta",
+            trainable=trainable,
         )
     if scale:
-        gamma, _ = _param(
-            name,
+        gamma, _ = declare(
             "gamma",
-            gamma_name,
-            **common,
-            trainable=trainable,
+            exact=gamma_name,
             initializer=gamma_initializer or initializers.ones_initializer(),
             regularizer=gamma_regularizer,
-            model_name="gamma",
+            trainable=trainable,
         )
-    moving_mean, mean_name = _param(
-        name,
+    moving_mean, mean_name = declare(
         "moving_mean",
-        moving_mean_name,
-        **common,
-        trainable=False,
+        exact=moving_mean_name,
         initializer=moving_mean_initializer or initializers.zeros_initializer(),
-        model_name="moving_mean",
-    )
-    moving_var, var_name = _param(
-        name,
-        "moving_variance",
-        moving_variance_name,
-        **common,
         trainable=False,
+    )
+    moving_var, var_name = declare(
+        "moving_variance",
+        exact=moving_variance_name,
         initializer=moving_variance_initializer or initializers.ones_initializer(),
-        model_name="moving_variance",
+        trainable=False,
     )
     reduce_axes = tuple(a for a in range(inputs.ndim) if a != axis)
     shape = [1] * inputs.ndim
@@ -137,25 +126,16 @@ def layer_norm(
     out = (inputs - mean) * jax.lax.rsqrt(variance + epsilon)
     if not (center or scale):
         return out
-    params_shape = tuple(inputs.shape[params_axis:])
-    common = {"shape": params_shape, "dtype": inputs.dtype, "trainable": trainable}
+    declare = functools.partial(
+        declare_param, name, shape=tuple(inputs.shape[params_axis:]), dtype=inputs.dtype
+    )
     if center:
-        beta, _ = _param(
-            name,
-            "beta",
-            None,
-            **common,
-            model_name="beta",
-            initializer=initializers.constant_initializer(0),
+        beta, _ = declare(
+            "beta", initializer=initializers.constant_initializer(0), trainable=trainable
         )
     if scale:
-        gamma, _ = _param(
-            name,
-            "gamma",
-            None,
-            **common,
-            model_name="gamma",
-            initializer=initializers.constant_initializer(1),
+        gamma, _ = declare(
+            "gamma", initializer=initializers.constant_initializer(1), trainable=trainable
         )
         out = out * gamma
     if center:
@@ -166,7 +146,7 @@ def layer_norm(
 def prelu(
     inputs: Blob,
     alpha_initializer: Initializer | None = None,
-    alpha_regularizer: Regularizer | None = None,
+    alpha_regularizer: RegularizerLike | None = None,
     shared_axes: Sequence[int] | None = None,
     trainable: bool = True,
     name: str = "PRelu",
@@ -178,17 +158,17 @@ def prelu(
     shape = list(inputs.shape[1:])
     for axis in shared_axes or ():
         if not 1 <= axis < inputs.ndim:
-            raise TraceError(f"flow.layers.prelu(name={name!r}): shared axis {axis} out of range")
+            raise ArgumentError(
+                f"flow.layers.prelu(name={name!r}): shared axis {axis} out of range"
+            )
         shape[axis - 1] = 1
-    alpha, _ = _param(
+    alpha, _ = declare_param(
         name,
         "alpha",
-        None,
         shape=tuple(shape),
         dtype=inputs.dtype,
         initializer=alpha_initializer or initializers.constant_initializer(0),
         regularizer=alpha_regularizer,
         trainable=trainable,
-        model_name="alpha",
     )
     return jnp.where(inputs > 0, inputs, alpha * inputs)

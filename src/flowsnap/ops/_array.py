@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowsnap import dtypes
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 
 Blob = jax.Array
 
@@ -25,15 +25,15 @@ def reshape(x: Blob, shape: Sequence[int], name: str | None = None) -> Blob:
     """Reshape ``x``; one dimension may be -1 (inferred), none may be 0 (OneFlow's rule)."""
     del name
     if not isinstance(shape, list | tuple):
-        raise TraceError(f"flow.reshape: shape must be a list or tuple, got {shape!r}")
+        raise ArgumentError(f"flow.reshape: shape must be a list or tuple, got {shape!r}")
     dims = [int(d) for d in shape]
     if any(d == 0 or d < -1 for d in dims) or dims.count(-1) > 1:
-        raise TraceError(
+        raise ArgumentError(
             f"flow.reshape: every dimension must be > 0, with at most one -1; got {dims}"
         )
     rest = math.prod(d for d in dims if d != -1)
     if (-1 in dims and x.size % rest) or (-1 not in dims and rest != x.size):
-        raise TraceError(
+        raise ArgumentError(
             f"flow.reshape: cannot reshape {tuple(x.shape)} ({x.size} elements) to {dims}"
         )
     return jnp.reshape(x, dims)
@@ -45,7 +45,7 @@ def flatten(x: Blob, start_dim: int = 0, end_dim: int = -1, name: str | None = N
     nd = x.ndim
     start, end = start_dim % nd if nd else 0, end_dim % nd if nd else 0
     if start > end:
-        raise TraceError(f"flow.flatten: start_dim {start_dim} is after end_dim {end_dim}")
+        raise ArgumentError(f"flow.flatten: start_dim {start_dim} is after end_dim {end_dim}")
     return jnp.reshape(x, (*x.shape[:start], -1, *x.shape[end + 1 :]))
 
 
@@ -78,7 +78,7 @@ def slice(
     size runs to the end."""
     del name
     if len(begin) != x.ndim or len(size) != x.ndim:
-        raise TraceError(
+        raise ArgumentError(
             f"flow.slice: begin and size need {x.ndim} entries (one per axis), got "
             f"{len(begin)} and {len(size)}"
         )
@@ -120,7 +120,7 @@ def gather(
     """Rows of ``params`` along ``axis`` picked by ``indices``."""
     del name
     if batch_dims:
-        raise TraceError("flow.gather: batch_dims is not supported; use axis")
+        raise UnsupportedFeatureError("flow.gather: batch_dims is not supported; use axis")
     return jnp.take(params, indices, axis=axis)
 
 
@@ -169,7 +169,9 @@ def where(
     """Elementwise ``x if condition else y``."""
     del name
     if x is None or y is None:
-        raise TraceError("flow.where: give both x and y (the index form is not supported)")
+        raise UnsupportedFeatureError(
+            "flow.where: give both x and y (the index form is not supported)"
+        )
     return jnp.where(condition, x, y)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError
 
 Blob = jax.Array
 Axis = int | Sequence[int] | None
@@ -24,13 +24,13 @@ def matmul(
     """``a @ b`` (batched over leading dimensions), optionally transposing the last two axes."""
     del name
     if a.ndim < 2 or b.ndim < 2:
-        raise TraceError(f"flow.matmul: both inputs need rank >= 2, got {a.shape} and {b.shape}")
+        raise ArgumentError(f"flow.matmul: both inputs need rank >= 2, got {a.shape} and {b.shape}")
     if transpose_a:
         a = jnp.swapaxes(a, -1, -2)
     if transpose_b:
         b = jnp.swapaxes(b, -1, -2)
     if a.shape[-1] != b.shape[-2]:
-        raise TraceError(
+        raise ArgumentError(
             f"flow.matmul: inner dimensions differ: {a.shape} @ {b.shape} (after transposes)"
         )
     out = jnp.matmul(a, b)
@@ -47,7 +47,7 @@ def batch_matmul(
 ) -> Blob:
     """:func:`matmul` on rank >= 3 inputs (OneFlow's ``batch_matmul``)."""
     if a.ndim < 3 or b.ndim < 3:
-        raise TraceError(f"batch_matmul: inputs need rank >= 3, got {a.shape} and {b.shape}")
+        raise ArgumentError(f"batch_matmul: inputs need rank >= 3, got {a.shape} and {b.shape}")
     return matmul(a, b, transpose_a, transpose_b, alpha, name)
 
 
@@ -79,7 +79,7 @@ def add_n(inputs: Sequence[Blob], name: str | None = None) -> Blob:
     """The sum of a list of same-shape blobs."""
     del name
     if not inputs:
-        raise TraceError("flow.math.add_n: needs at least one input")
+        raise ArgumentError("flow.math.add_n: needs at least one input")
     total = inputs[0]
     for item in inputs[1:]:
         total = total + item
@@ -224,7 +224,7 @@ def _axes(axis: Axis, what: str) -> int | tuple[int, ...] | None:
     try:
         return tuple(int(a) for a in axis)
     except TypeError:
-        raise TraceError(f"{what}: axis must be None, an int or a list of ints") from None
+        raise ArgumentError(f"{what}: axis must be None, an int or a list of ints") from None
 
 
 def reduce_mean(

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowsnap._engine import is_training, random_key
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 
 Blob = jax.Array
 IntOrPair = int | Sequence[int]
@@ -31,7 +31,7 @@ def _pair(value: IntOrPair | None, n: int, what: str, default: int = 1) -> tuple
         return (value,) * n
     values = tuple(int(v) for v in value)
     if len(values) != n:
-        raise TraceError(f"{what}: expected an int or {n} ints, got {value!r}")
+        raise ArgumentError(f"{what}: expected an int or {n} ints, got {value!r}")
     return values
 
 
@@ -41,7 +41,7 @@ def _spatial_axes(data_format: str, ndim: int, what: str) -> tuple[bool, list[in
         return True, list(range(2, ndim))
     if data_format.startswith("N") and data_format.endswith("C"):
         return False, list(range(1, ndim - 1))
-    raise TraceError(f"{what}: data_format must be NCHW or NHWC, got {data_format!r}")
+    raise ArgumentError(f"{what}: data_format must be NCHW or NHWC, got {data_format!r}")
 
 
 def padding_pairs(
@@ -59,7 +59,7 @@ def padding_pairs(
         if mode == "VALID":
             return [(0, 0)] * len(sizes)
         if mode not in ("SAME", "SAME_LOWER", "SAME_UPPER"):
-            raise TraceError(
+            raise ArgumentError(
                 f"{what}: padding must be 'SAME', 'SAME_LOWER', 'SAME_UPPER', 'VALID' or a list "
                 f"of pairs, got {padding!r}"
             )
@@ -76,10 +76,10 @@ def padding_pairs(
         spatial = pairs[2:] if channels_first else pairs[1:-1]
         others = pairs[:2] if channels_first else [pairs[0], pairs[-1]]
         if any(p != (0, 0) for p in others):
-            raise TraceError(f"{what}: padding of the batch and channel axes must be (0, 0)")
+            raise ArgumentError(f"{what}: padding of the batch and channel axes must be (0, 0)")
         pairs = spatial
     if len(pairs) != len(sizes) or any(len(p) != 2 or min(p) < 0 for p in pairs):
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: explicit padding needs one (before, after) pair per spatial "
             f"dimension, got {padding!r}"
         )
@@ -101,7 +101,7 @@ def conv2d(
     del name
     what = "flow.nn.conv2d"
     if input.ndim != 4 or filters.ndim != 4:
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: input and filters must be 4-D, got {input.shape}, {filters.shape}"
         )
     channels_first, axes = _spatial_axes(data_format, 4, what)
@@ -112,7 +112,7 @@ def conv2d(
     c_in = input.shape[1 if channels_first else 3]
     w_in = filters.shape[1 if channels_first else 3]
     if c_in != w_in * groups:
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: input has {c_in} channels but filters expect {w_in} x groups={groups}"
         )
     dims = ("NCHW", "OIHW", "NCHW") if channels_first else ("NHWC", "OHWI", "NHWC")
@@ -137,7 +137,7 @@ def _pool(
     average: bool,
 ) -> Blob:
     if x.ndim != 4:
-        raise TraceError(f"{what}: input must be 4-D, got shape {x.shape}")
+        raise ArgumentError(f"{what}: input must be 4-D, got shape {x.shape}")
     first, axes = _spatial_axes(data_format, 4, what)
     k, s = _pair(ksize, 2, what), _pair(strides, 2, what)
     pads = padding_pairs(padding, [x.shape[a] for a in axes], k, s, (1, 1), what, first)
@@ -192,7 +192,9 @@ def avg_pool2d(
 
 def _no_ceil(ceil_mode: bool, what: str) -> None:
     if ceil_mode:
-        raise TraceError(f"{what}: ceil_mode=True is not supported; pad explicitly instead")
+        raise UnsupportedFeatureError(
+            f"{what}: ceil_mode=True is not supported; pad explicitly instead"
+        )
 
 
 def bias_add(
@@ -202,11 +204,11 @@ def bias_add(
     ``N...C``."""
     del name
     if bias.ndim != 1:
-        raise TraceError(f"flow.nn.bias_add: bias must be 1-D, got shape {bias.shape}")
+        raise ArgumentError(f"flow.nn.bias_add: bias must be 1-D, got shape {bias.shape}")
     last = data_format is not None and data_format.startswith("N") and data_format.endswith("C")
     axis = value.ndim - 1 if last or value.ndim == 1 else 1
     if value.shape[axis] != bias.shape[0]:
-        raise TraceError(
+        raise ArgumentError(
             f"flow.nn.bias_add: value has {value.shape[axis]} channels on axis {axis}, bias has "
             f"{bias.shape[0]}"
         )
@@ -221,11 +223,13 @@ def dropout(
     """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``, in
     train jobs; ``x`` unchanged in predict jobs or when ``rate == 0``."""
     if not 0 <= rate < 1:
-        raise TraceError(f"flow.nn.dropout: rate must be in [0, 1), got {rate}")
+        raise ArgumentError(f"flow.nn.dropout: rate must be in [0, 1), got {rate}")
     if noise_shape is not None:
-        raise TraceError("flow.nn.dropout: noise_shape is not supported (nor was it in OneFlow)")
+        raise UnsupportedFeatureError(
+            "flow.nn.dropout: noise_shape is not supported (nor was it in OneFlow)"
+        )
     if seed is not None and name is None:
-        raise TraceError("flow.nn.dropout: a seed requires a name")
+        raise ArgumentError("flow.nn.dropout: a seed requires a name")
     if rate == 0 or not is_training():
         return x
     key = random_key(name)
@@ -260,12 +264,12 @@ def sparse_softmax_cross_entropy_with_logits(
     if labels.shape == (*logits.shape[:-1], 1):
         labels = labels[..., 0]
     if labels.shape != logits.shape[:-1]:
-        raise TraceError(
+        raise ArgumentError(
             f"{what}: labels of shape {labels.shape} do not match logits {logits.shape}; labels "
             "come first and have the logits' shape without the class axis"
         )
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TraceError(f"{what}: labels must be integers, got {labels.dtype}")
+        raise ArgumentError(f"{what}: labels must be integers, got {labels.dtype}")
     logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)))
     picked = jnp.take_along_axis(logp, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
     return (-picked).astype(logits.dtype)
@@ -275,7 +279,7 @@ def softmax_cross_entropy_with_logits(labels: Blob, logits: Blob, name: str | No
     """Per-example loss ``-sum(labels * log softmax(logits))`` with dense labels."""
     del name
     if labels.shape != logits.shape:
-        raise TraceError(
+        raise ArgumentError(
             f"flow.nn.softmax_cross_entropy_with_logits: labels {labels.shape} and logits "
             f"{logits.shape} must have the same shape"
         )
