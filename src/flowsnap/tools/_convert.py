@@ -1,32 +1,40 @@
 """``flowsnap convert``: between flowsnap/OneFlow directories, safetensors (one file or sharded),
-PyTorch ``state_dict`` files and ``.npz``, with renames and dtype casts.
+PyTorch ``state_dict`` files and ``.npz``, with filters, renames and dtype casts.
 
-Every reader is lazy (files are mapped, or read one tensor at a time), every writer streams one
-tensor at a time and publishes atomically, so memory stays bounded by the largest tensor (and by
-nothing at all for plain copies to flowsnap). PyTorch files are read with
-``torch.load(weights_only=True)`` only: no unrestricted unpickling, ever. Without casts, round
-trips are bit-exact.
+Every reader is lazy (:mod:`flowsnap.foreign`), every writer streams one tensor at a time and
+publishes atomically, so memory stays bounded by the largest tensor (and by nothing at all for
+plain copies to flowsnap). PyTorch files are read with ``torch.load(weights_only=True)`` only.
+Without casts, round trips are bit-exact. Messages name the command-line options
+(``--to``, ``--max-shard-size``...), whose Python parameters here carry the same names.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 
-from flowsnap.checkpoint.rename import RenameRules
-from flowsnap.errors import ConversionError, CorruptCheckpointError, UnsupportedDtypeError
-from flowsnap.format import DeferredArray, StoredVariable, open_snapshot, write_snapshot
+from flowsnap.checkpoint.rename import RenameRules, compile_patterns
+from flowsnap.errors import (
+    ConversionError,
+    InvalidNameError,
+    MissingMetaError,
+    UnsupportedDtypeError,
+)
+from flowsnap.foreign import (
+    FORMATS,
+    INDEX_SUFFIX,
+    detect_format,
+    format_of_name,
+    open_checkpoint,
+)
+from flowsnap.format import DeferredArray, StoredVariable, validate_name, write_snapshot
 from flowsnap.tools import _safetensors as st
-
-FORMATS = ("flowsnap", "safetensors", "safetensors-sharded", "torch", "npz")
 
 CASTS: dict[str, np.dtype[Any]] = {
     "bf16": np.dtype(ml_dtypes.bfloat16),
@@ -39,10 +47,15 @@ CASTS: dict[str, np.dtype[Any]] = {
     "float64": np.dtype(np.float64),
 }
 
+DEFAULT_SHARD_BYTES = 5 * 10**9  # Hugging Face's default max_shard_size, "5GB"
+
+Shapes = Mapping[str, tuple[Sequence[int], Any]]
+
 
 @dataclass(frozen=True)
 class Converted:
-    """What :func:`convert` did: the formats, the tensor count and bytes written, renames."""
+    """What :func:`convert` did: the formats, the tensor count and bytes written, renames, what
+    was left out by the filters, and the files written."""
 
     source_format: str
     target_format: str
@@ -50,149 +63,72 @@ class Converted:
     nbytes: int
     renamed: dict[str, str]
     cast: int
+    excluded: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
 
 def detect(path: str, *, for_writing: bool = False) -> str:
     """Guess a checkpoint's format from its path (and, for reading, its content)."""
-    lower = path.lower()
-    if lower.endswith(st.INDEX_SUFFIX):
-        return "safetensors-sharded"
-    if lower.endswith(".safetensors"):
-        return "safetensors"
-    if lower.endswith((".pt", ".pth", ".bin")):
-        return "torch"
-    if lower.endswith(".npz"):
-        return "npz"
-    if not for_writing and os.path.isdir(path):
-        entries = os.listdir(path)
-        if any(e.endswith(st.INDEX_SUFFIX) for e in entries):
-            return "safetensors-sharded"
-        return "flowsnap"
     if for_writing:
-        return "flowsnap"
-    raise ConversionError(
-        f"cannot tell the format of {path}; name it (.safetensors, .pt, .npz, a directory) or "
-        f"pass --from/--to ({', '.join(FORMATS)})"
-    )
+        return plan_target(path, dst_format=None, max_shard_bytes=None)[0]
+    return detect_format(path)
 
 
 def read_tensors(path: str, fmt: str | None = None) -> Mapping[str, Any]:
     """``{name: array-like}`` for a checkpoint of any supported format, lazily."""
-    fmt = fmt or detect(path)
-    if fmt in ("npz", "torch") and not os.path.isfile(path):  # never block on a FIFO
-        raise CorruptCheckpointError(f"{path} is not a regular file")
-    if fmt == "flowsnap":
-        return open_snapshot(path)
-    if fmt == "safetensors":
-        return st.read_safetensors(path)
-    if fmt == "safetensors-sharded":
-        return st.read_index(path)
-    if fmt == "npz":
-        return _read_npz(path)
-    if fmt == "torch":
-        return _read_torch(path)
-    raise ConversionError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    opened = open_checkpoint(path, fmt=fmt)
+    if isinstance(opened, StoredVariable):
+        return {opened.name: opened}
+    return opened
 
 
-def _read_npz(path: str) -> Mapping[str, Any]:
-    try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        return {name: _LazyNpz(npz, name) for name in npz.files}
-    except _NPZ_ERRORS as exc:
-        raise CorruptCheckpointError(f"{path}: not a readable .npz file: {exc}") from None
+def plan_target(
+    dst: str, *, dst_format: str | None, max_shard_bytes: int | None
+) -> tuple[str, str]:
+    """``(format, layout)`` of a conversion target, by one rule; contradictions are refused.
 
-
-# what a damaged or hostile .npz makes NumPy's reader raise
-_NPZ_ERRORS = (
-    OSError,
-    ValueError,
-    EOFError,
-    KeyError,
-    zipfile.BadZipFile,
-    zlib.error,
-    NotImplementedError,
-    UnicodeDecodeError,
-    SyntaxError,
-    TypeError,
-    MemoryError,
-)
-
-
-class _LazyNpz:
-    """One member of an ``.npz``: shape and dtype from its header, data when converted."""
-
-    def __init__(self, npz: Any, name: str) -> None:
-        self._npz, self.name = npz, name
-        with npz.zip.open(name + ".npy") as member:
-            version = np.lib.format.read_magic(member)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
+    Layouts: ``"file"`` (one file), ``"directory"`` (flowsnap, or Hugging Face's
+    ``save_pretrained`` shards ``model-0000i-of-0000n.safetensors`` +
+    ``model.safetensors.index.json`` in a new directory) or ``"files"`` (shards
+    ``<stem>-0000i-of-0000n.safetensors`` next to ``<stem>.safetensors.index.json``).
+    """
+    if dst_format is not None and dst_format not in FORMATS:
+        raise ConversionError(f"--to {dst_format!r}: use one of {', '.join(FORMATS)}")
+    named = format_of_name(dst)
+    base = os.path.basename(dst.rstrip("/" + os.sep))
+    dir_like = dst.endswith(("/", os.sep)) or not os.path.splitext(base)[1]
+    sharded = max_shard_bytes is not None or dst_format == "safetensors-sharded"
+    if sharded or named == "safetensors-sharded":
+        if dst_format not in (None, "safetensors", "safetensors-sharded"):
+            raise ConversionError(
+                f"--max-shard-size writes sharded safetensors, which contradicts --to {dst_format}"
             )
-            shape, _, dtype = read_header(member)
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        # NumPy allocates what the header claims before reading: check the claim first
-        info = npz.zip.getinfo(name + ".npy")
-        needed = math.prod(self.shape) * self.dtype.itemsize
-        if needed > info.file_size or info.file_size > 1100 * max(info.compress_size, 1):
-            raise ValueError(
-                f"member {name!r} claims {needed} bytes of data but holds {info.file_size} "
-                f"({info.compress_size} compressed)"
-            )
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
-        del copy
-        try:
-            array: np.ndarray[Any, Any] = self._npz[self.name]
-        except _NPZ_ERRORS as exc:  # damaged data; object arrays need pickle: refused
-            raise CorruptCheckpointError(f"{self.name}: {exc}") from None
-        return array if dtype is None else array.astype(dtype)
-
-
-def _read_torch(path: str) -> Mapping[str, Any]:
-    try:
-        import torch
-    except ImportError:
+        if named in ("safetensors", "safetensors-sharded"):
+            return "safetensors-sharded", "files"
+        if named is None and dir_like:
+            return "safetensors-sharded", "directory"
         raise ConversionError(
-            "reading PyTorch files needs torch: pip install 'flowsnap[torch]'"
-        ) from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises many kinds; all mean "not a safe state_dict"
-        raise CorruptCheckpointError(
-            f"{path}: not a PyTorch state_dict loadable with weights_only=True: {exc}"
-        ) from None
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ConversionError(
-            f"{path}: expected a flat state_dict {{name: tensor}}, got {type(obj).__name__}"
+            f"cannot write sharded safetensors to {dst}: name the target model.safetensors (or "
+            f"any *.safetensors: shards <stem>-00001-of-0000n.safetensors go next to "
+            f"<stem>{INDEX_SUFFIX}), or a new directory (model-0000i-of-0000n.safetensors and "
+            f"model{INDEX_SUFFIX} inside it)"
         )
-    return {name: _from_torch(t) for name, t in obj.items()}
-
-
-def _from_torch(tensor: Any) -> np.ndarray[Any, Any]:
-    import torch
-
-    tensor = tensor.detach().contiguous()
-    if tensor.dtype == torch.bfloat16:
-        array: np.ndarray[Any, Any] = tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-        return array
-    result: np.ndarray[Any, Any] = tensor.numpy()
-    return result
-
-
-def _to_torch(array: np.ndarray[Any, Any]) -> Any:
-    import torch
-
-    if not array.flags.c_contiguous:
-        array = array.copy(order="C")  # (np.ascontiguousarray would turn scalars into (1,))
-    if not array.flags.writeable:  # mapped files: torch wants writable memory (torch.save copies)
-        array = array.copy()
-    if array.dtype == np.dtype(ml_dtypes.bfloat16):
-        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(array)
+    if dst_format is not None:
+        if named is not None and named != dst_format:
+            raise ConversionError(
+                f"{dst} is named like a {named} file, which contradicts --to {dst_format}; "
+                "rename the target or drop --to"
+            )
+        return dst_format, "directory" if dst_format == "flowsnap" else "file"
+    if named is not None:
+        return named, "file"
+    if dir_like:
+        return "flowsnap", "directory"
+    raise ConversionError(
+        f"cannot tell the format to write from the name {dst}: end it in .safetensors, "
+        f"{INDEX_SUFFIX}, .pt/.pth/.bin or .npz, give a directory name without a suffix (a "
+        f"flowsnap checkpoint), or pass --to ({', '.join(FORMATS)})"
+    )
 
 
 def convert(
@@ -205,49 +141,118 @@ def convert(
     dtype: str | None = None,
     max_shard_bytes: int | None = None,
     durable: bool = True,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    shapes: Shapes | None = None,
+    allow_incomplete: bool = False,
 ) -> Converted:
     """Convert the checkpoint ``src`` into the new file or directory ``dst``.
 
     Args:
-        src, dst: paths; formats are guessed from them unless given.
-        rename: rules applied to every name.
+        src, dst: paths; formats are guessed from them unless given (:func:`plan_target` says
+            how ``dst`` is laid out).
+        rename: rules applied to every name (after the filters).
         dtype: cast floating-point tensors to ``bf16``, ``fp16``, ``fp32`` or ``fp64``.
-        max_shard_bytes: with safetensors output, shard into files of at most this size.
+        max_shard_bytes: write sharded safetensors with shards of at most this size.
         durable: fsync flowsnap output (other writers always fsync).
+        include: keep only names matching one of these regexes (searched, as in
+            ``load_variables``); names as in ``src``.
+        exclude: leave out names matching one of these regexes.
+        shapes: ``{name: (shape, dtype)}`` for legacy variables without ``meta``.
+        allow_incomplete: read a flowsnap directory without ``snapshot_done``.
 
     Raises:
-        ConversionError: an unknown format or cast, or two names renamed to one.
+        ConversionError: an unknown format or cast, contradicting options, or two names
+            renamed to one.
+        InvalidNameError: a name the target cannot hold (empty, or not a directory name).
+        MissingMetaError: a legacy variable whose shape is not in ``shapes``.
         TargetExistsError: ``dst`` exists.
     """
-    src_format = src_format or detect(src)
-    dst_format = dst_format or (
-        "safetensors-sharded" if max_shard_bytes else detect(dst, for_writing=True)
-    )
-    tensors = read_tensors(src, src_format)
-    rules = rename or RenameRules()
-    target = None
+    target_format, layout = plan_target(dst, dst_format=dst_format, max_shard_bytes=max_shard_bytes)
+    src_format = src_format or detect_format(src)
+    cast_to = None
     if dtype is not None:
-        target = CASTS.get(dtype.lower())
-        if target is None:
-            raise ConversionError(f"--dtype {dtype!r}: use one of {sorted(CASTS)}")
+        cast_to = CASTS.get(dtype.lower())
+        if cast_to is None:
+            raise ConversionError(f"--dtype {dtype!r}: use one of {', '.join(sorted(CASTS))}")
+    keep_in = compile_patterns(list(include or ()), "--include")
+    keep_out = compile_patterns(list(exclude or ()), "--exclude")
+    opened = open_checkpoint(src, fmt=src_format, allow_incomplete=allow_incomplete)
+    tensors = {opened.name: opened} if isinstance(opened, StoredVariable) else dict(opened)
+    tensors = with_shapes(tensors, shapes or {})
+    rules = rename or RenameRules()
     renamed: dict[str, str] = {}
+    excluded: list[str] = []
     out: dict[str, Any] = {}
     cast = 0
     for name, value in tensors.items():
+        if _filtered(name, keep_in, keep_out):
+            excluded.append(name)
+            continue
         new = rules(name)
+        _check_name(name, new, target_format)
         if new != name:
             renamed[name] = new
         if new in out:
-            raise ConversionError(f"two tensors would be named {new!r}; fix the rename rules")
+            raise ConversionError(
+                f"two tensors would be named {new!r} ({name!r} among them); fix the --rename rules"
+            )
+        out[new] = value
+    require_shapes(out)
+    for new, value in out.items():
         value_dtype = np.dtype(value.dtype)
-        if target is not None and _is_float(value_dtype) and value_dtype != target:
-            out[new] = _Cast(value, target)
+        if cast_to is not None and _is_float(value_dtype) and value_dtype != cast_to:
+            out[new] = _Cast(value, cast_to)
             cast += 1
-        else:
-            out[new] = value
-    _write(dst, dst_format, out, max_shard_bytes, durable)
-    nbytes = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in out.values())
-    return Converted(src_format, dst_format, len(out), nbytes, renamed, cast)
+    files = _write(dst, target_format, layout, out, max_shard_bytes, durable)
+    nbytes = sum(st.nbytes_of(v) for v in out.values())
+    return Converted(src_format, target_format, len(out), nbytes, renamed, cast, excluded, files)
+
+
+def _filtered(name: str, keep_in: list[re.Pattern[str]], keep_out: list[re.Pattern[str]]) -> bool:
+    return bool(keep_in and not any(p.search(name) for p in keep_in)) or any(
+        p.search(name) for p in keep_out
+    )
+
+
+def _check_name(old: str, new: str, target_format: str) -> None:
+    if not new:
+        raise InvalidNameError(
+            f"--rename turns {old!r} into an empty name, which no format can hold; to leave "
+            "tensors out, use --exclude REGEX"
+        )
+    if target_format == "flowsnap":
+        try:
+            validate_name(new)
+        except InvalidNameError as exc:
+            raise InvalidNameError(
+                f"{old!r} -> {new!r} cannot name a variable directory: {exc}"
+            ) from None
+
+
+def with_shapes(tensors: Mapping[str, Any], shapes: Shapes) -> dict[str, Any]:
+    """Legacy variables without ``meta`` read with the shapes and dtypes given for their
+    names; everything else as it is."""
+    out = dict(tensors)
+    for name, value in tensors.items():
+        if isinstance(value, StoredVariable) and value.shape is None and name in shapes:
+            shape, dtype = shapes[name]
+            out[name] = value.with_meta(tuple(shape), dtype)
+    return out
+
+
+def require_shapes(tensors: Mapping[str, Any]) -> None:
+    """Raise :class:`MissingMetaError` naming every variable whose shape is still unknown."""
+    unknown = [n for n, v in tensors.items() if v.shape is None or v.dtype is None]
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+        raise MissingMetaError(
+            f"{len(unknown)} variable{'s' if len(unknown) != 1 else ''} ({shown}) "
+            f"{'have' if len(unknown) != 1 else 'has'} no meta file (a legacy OneFlow "
+            "checkpoint), so shape and dtype are unknown: take them from a checkpoint of the "
+            "same model with --like CKPT, or give them with --shapes "
+            '\'{"name": {"shape": [10, 784], "dtype": "float32"}}\''
+        )
 
 
 def _is_float(dtype: np.dtype[Any]) -> bool:
@@ -266,20 +271,29 @@ class _Cast:
 
 
 def _write(
-    dst: str, fmt: str, tensors: dict[str, Any], max_shard_bytes: int | None, durable: bool
-) -> None:
+    dst: str,
+    fmt: str,
+    layout: str,
+    tensors: dict[str, Any],
+    max_shard_bytes: int | None,
+    durable: bool,
+) -> list[str]:
+    limit = max_shard_bytes or DEFAULT_SHARD_BYTES
+    if fmt == "safetensors-sharded" and layout == "files":
+        index = dst if dst.lower().endswith(INDEX_SUFFIX) else dst[: -len(".safetensors")]
+        index = index if index.lower().endswith(INDEX_SUFFIX) else index + INDEX_SUFFIX
+        shards = st.write_sharded_files(index, tensors.items(), limit)
+        parent = os.path.dirname(index)
+        return [os.path.join(parent, s) for s in shards] + [index]
     writers: dict[str, Callable[[], object]] = {
         "flowsnap": lambda: _write_flowsnap(dst, tensors, durable),
         "safetensors": lambda: st.write_safetensors(dst, tensors.items()),
-        "safetensors-sharded": lambda: st.write_sharded(
-            dst, tensors.items(), max_shard_bytes or 5 * 10**9
-        ),
+        "safetensors-sharded": lambda: st.write_sharded(dst, tensors.items(), limit),
         "npz": lambda: _write_npz(dst, tensors),
         "torch": lambda: _write_torch(dst, tensors),
     }
-    if fmt not in writers:
-        raise ConversionError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     writers[fmt]()
+    return [dst]
 
 
 def _write_flowsnap(dst: str, tensors: dict[str, Any], durable: bool) -> None:
@@ -312,7 +326,7 @@ def _write_npz(dst: str, tensors: dict[str, Any]) -> None:
             f".npz cannot hold bfloat16 portably ({', '.join(bad[:3])}); cast with --dtype fp32"
         )
     lazy: dict[str, Any] = {n: _Lazy(v) for n, v in tensors.items()}
-    st._atomic_write(dst, lambda f: np.savez(f, **lazy))
+    st.atomic_write(dst, lambda f: np.savez(f, **lazy))
 
 
 def _write_torch(dst: str, tensors: dict[str, Any]) -> None:
@@ -323,4 +337,16 @@ def _write_torch(dst: str, tensors: dict[str, Any]) -> None:
             "writing PyTorch files needs torch: pip install 'flowsnap[torch]'"
         ) from None
     state = {name: _to_torch(np.asarray(value)) for name, value in tensors.items()}
-    st._atomic_write(dst, lambda f: torch.save(state, f))
+    st.atomic_write(dst, lambda f: torch.save(state, f))
+
+
+def _to_torch(array: np.ndarray[Any, Any]) -> Any:
+    import torch
+
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would turn scalars into (1,))
+    if not array.flags.writeable:  # mapped files: torch wants writable memory (torch.save copies)
+        array = array.copy()
+    if array.dtype == np.dtype(ml_dtypes.bfloat16):
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)

@@ -1,13 +1,16 @@
-"""Differences between two checkpoints, variable by variable (``flowsnap diff``)."""
+"""Differences between two checkpoints, variable by variable (``flowsnap diff``); the two may be
+of different formats (a flowsnap checkpoint and its ``.safetensors`` export compare equal)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from flowsnap.format import Snapshot, StoredVariable
+from flowsnap.foreign import ForeignTensor
+from flowsnap.format import StoredVariable
 from flowsnap.format.internals import Progress
 from flowsnap.tools._stream import typed_chunks
 
@@ -38,8 +41,11 @@ class VariableDiff:
         return asdict(self)
 
 
+Tensors = Mapping[str, StoredVariable | ForeignTensor]
+
+
 def diff_snapshots(
-    a: Snapshot, b: Snapshot, *, verify: bool = True, progress: bool | None = None
+    a: Tensors, b: Tensors, *, verify: bool = True, progress: bool | None = None
 ) -> list[VariableDiff]:
     """Compare every variable of ``a`` and ``b`` (streaming; identical recorded checksums are
     trusted without reading the data). A progress bar is drawn for large checkpoints on a
@@ -52,7 +58,7 @@ def diff_snapshots(
         bar.close()
 
 
-def _diff_all(a: Snapshot, b: Snapshot, verify: bool, bar: Progress) -> list[VariableDiff]:
+def _diff_all(a: Tensors, b: Tensors, verify: bool, bar: Progress) -> list[VariableDiff]:
     out = []
     for name in sorted(set(a) | set(b)):
         if name not in b:
@@ -67,9 +73,13 @@ def _diff_all(a: Snapshot, b: Snapshot, verify: bool, bar: Progress) -> list[Var
 
 
 def diff_variables(
-    va: StoredVariable, vb: StoredVariable, *, verify: bool = True, progress: Progress | None = None
+    va: StoredVariable | ForeignTensor,
+    vb: StoredVariable | ForeignTensor,
+    *,
+    verify: bool = True,
+    progress: Progress | None = None,
 ) -> VariableDiff:
-    """Compare two stored variables of the same name."""
+    """Compare two stored variables (or tensors of other formats) of the same name."""
     base = {
         "name": va.name,
         "shape_a": va.shape,

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from flowsnap.foreign import ForeignTensor
 from flowsnap.format import StoredVariable
 from flowsnap.format.internals import Progress
 from flowsnap.tools._stream import typed_chunks
@@ -23,7 +24,9 @@ class Stats:
         nan, posinf, neginf: counts of non-finite values.
         zeros: count of exact zeros.
         min, max, mean, std: over the finite values (None when there are none).
-        preview: the first few values, in C order.
+        preview: the first few values, in C order, each written with the fewest digits that
+            read back as the same value of the variable's dtype (float32 ``0.1`` is ``0.1``,
+            not ``0.10000000149011612``).
     """
 
     name: str
@@ -46,7 +49,11 @@ class Stats:
 
 
 def variable_stats(
-    var: StoredVariable, *, preview: int = 8, verify: bool = True, progress: bool | None = None
+    var: StoredVariable | ForeignTensor,
+    *,
+    preview: int = 8,
+    verify: bool = True,
+    progress: bool | None = None,
 ) -> Stats:
     """Stream ``var`` once (bounded memory) and summarize it; the checksum is verified. A
     progress bar is drawn for large variables on a terminal (or as ``progress`` says)."""
@@ -57,14 +64,14 @@ def variable_stats(
         bar.close()
 
 
-def _stats(var: StoredVariable, preview: int, verify: bool, bar: Progress) -> Stats:
+def _stats(var: StoredVariable | ForeignTensor, preview: int, verify: bool, bar: Progress) -> Stats:
     count = nan = posinf = neginf = zeros = 0
     n_finite, mean, m2 = 0, 0.0, 0.0
     lo, hi = math.inf, -math.inf
     head: list[Any] = []
     for chunk in typed_chunks(var, verify=verify, progress=bar):
         if len(head) < preview:
-            head.extend(chunk[: preview - len(head)].tolist())
+            head.extend(_plain(v) for v in chunk[: preview - len(head)])
         values = _as_real(chunk)
         count += values.size
         zeros += int(np.count_nonzero(values == 0))
@@ -99,7 +106,7 @@ def _stats(var: StoredVariable, preview: int, verify: bool, bar: Progress) -> St
         max=hi if has else None,
         mean=mean if has else None,
         std=math.sqrt(m2 / n_finite) if has else None,
-        preview=[_plain(v) for v in head],
+        preview=head,
     )
 
 
@@ -116,8 +123,28 @@ def _as_real(chunk: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, complex):
-        return [value.real, value.imag]
-    if isinstance(value, float | int | bool):
-        return value
-    return float(value)
+    """A NumPy scalar as a JSON-ready Python value, floats in their own precision."""
+    kind = np.dtype(type(value)).kind if isinstance(value, np.generic) else ""
+    if kind == "c":
+        return [_shortest(value.real), _shortest(value.imag)]
+    if kind == "b":
+        return bool(value)
+    if kind in "iu" and kind:
+        return int(value)
+    if isinstance(value, np.generic) and (kind == "f" or np.dtype(type(value)).kind == "V"):
+        return _shortest(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _shortest(value: Any) -> float:
+    """The float with the fewest significant digits that converts back to ``value``'s type
+    unchanged."""
+    as_float = float(value)
+    if not math.isfinite(as_float):
+        return as_float
+    kind = type(value)
+    for digits in range(1, 18):
+        candidate = float(f"{as_float:.{digits}g}")
+        if kind(candidate) == value:
+            return candidate
+    return as_float  # pragma: no cover - 17 digits always round-trip

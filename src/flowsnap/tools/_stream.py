@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.errors import ChecksumMismatchError
+from flowsnap.foreign import ForeignTensor
 from flowsnap.format import StoredVariable
 from flowsnap.format.internals import Progress, new_hasher
 
@@ -15,7 +16,7 @@ CHUNK = 4 * 2**20  # a multiple of every item size
 
 
 def typed_chunks(
-    var: StoredVariable, *, verify: bool = True, progress: Progress | None = None
+    var: StoredVariable | ForeignTensor, *, verify: bool = True, progress: Progress | None = None
 ) -> Iterator[np.ndarray[Any, Any]]:
     """Yield the variable's elements as flat arrays of at most :data:`CHUNK` bytes (each valid
     until the next is requested); after the last, raise if the checksum does not match."""

@@ -1,0 +1,130 @@
+"""Which format a path holds, and opening it lazily: :func:`detect_format`, :func:`open_foreign`,
+:func:`open_checkpoint`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from flowsnap.errors import ConversionError, SnapshotNotFoundError
+from flowsnap.foreign._npz import open_npz
+from flowsnap.foreign._safetensors import INDEX_SUFFIX, open_safetensors, open_sharded
+from flowsnap.foreign._tensor import ForeignTensor
+from flowsnap.foreign._torch import open_torch
+from flowsnap.format import Snapshot, StoredVariable, open_path
+
+FOREIGN_FORMATS = ("safetensors", "safetensors-sharded", "torch", "npz")
+FORMATS = ("flowsnap", *FOREIGN_FORMATS)
+SUFFIXES = {
+    INDEX_SUFFIX: "safetensors-sharded",
+    ".safetensors": "safetensors",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".bin": "torch",
+    ".npz": "npz",
+}
+
+PathLike = str | os.PathLike[str]
+
+_OPENERS: dict[str, Callable[[str], dict[str, ForeignTensor]]] = {
+    "safetensors": open_safetensors,
+    "safetensors-sharded": open_sharded,
+    "torch": open_torch,
+    "npz": open_npz,
+}
+
+
+def format_of_name(path: PathLike) -> str | None:
+    """The format a file name announces by its suffix (``None`` for no known suffix)."""
+    lower = os.fspath(path).lower()
+    for suffix, fmt in SUFFIXES.items():  # the index suffix is tried first
+        if lower.endswith(suffix):
+            return fmt
+    return None
+
+
+def detect_format(path: PathLike) -> str:
+    """The format of an existing checkpoint: one of :data:`FORMATS`.
+
+    A directory is ``"flowsnap"`` (a OneFlow/flowsnap snapshot or one variable's directory)
+    unless it holds a ``*.safetensors.index.json`` (``"safetensors-sharded"``); a file is known by
+    its suffix (``.safetensors``, ``.safetensors.index.json``, ``.pt``/``.pth``/``.bin``,
+    ``.npz``).
+
+    Raises:
+        SnapshotNotFoundError: ``path`` does not exist.
+        ConversionError: a file whose name tells no format.
+    """
+    p = os.fspath(path)
+    if not os.path.lexists(p):
+        raise SnapshotNotFoundError(f"{p} does not exist; check the path")
+    if os.path.isdir(p):
+        if format_of_name(p) == "safetensors-sharded":
+            return "safetensors-sharded"
+        if any(e.endswith(INDEX_SUFFIX) for e in os.listdir(p)):
+            return "safetensors-sharded"
+        return "flowsnap"
+    fmt = format_of_name(p)
+    if fmt is not None:
+        return fmt
+    hint = ""
+    if os.path.basename(p) in ("out", "meta", "snapshot_done"):
+        hint = f" ({p} is a file of a OneFlow checkpoint: name its directory instead)"
+    raise ConversionError(
+        f"cannot tell the format of {p} from its name{hint}: a checkpoint is a directory "
+        "(flowsnap/OneFlow, or sharded safetensors with an index), *.safetensors, "
+        "*.safetensors.index.json, *.pt/*.pth/*.bin (PyTorch) or *.npz; rename it or name its "
+        f"format ({', '.join(FORMATS)})"
+    )
+
+
+def open_foreign(path: PathLike, *, fmt: str | None = None) -> dict[str, ForeignTensor]:
+    """Open a checkpoint in another format lazily: ``{name: ForeignTensor}``.
+
+    Args:
+        path: a ``.safetensors`` file, a sharded safetensors index (or its directory), a PyTorch
+            ``state_dict`` file (read with ``weights_only=True``) or an ``.npz``.
+        fmt: one of :data:`FOREIGN_FORMATS` (default: :func:`detect_format`).
+
+    Raises:
+        SnapshotNotFoundError: ``path`` does not exist.
+        ConversionError: the format is unknown, or flowsnap's own (use :func:`open_checkpoint`).
+        CorruptCheckpointError: the file is damaged or not of that format.
+        UnsafePathError: the file is a FIFO, a device or a directory.
+    """
+    p = os.fspath(path)
+    fmt = fmt or detect_format(p)
+    if not os.path.lexists(p):
+        raise SnapshotNotFoundError(f"{p} does not exist; check the path")
+    opener = _OPENERS.get(fmt)
+    if opener is None:
+        raise ConversionError(
+            f"{p}: {fmt!r} is not a foreign format ({', '.join(FOREIGN_FORMATS)}); flowsnap and "
+            "OneFlow checkpoints open with flowsnap.format.open_path or open_checkpoint"
+            if fmt == "flowsnap"
+            else f"{p}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}"
+        )
+    return opener(p)
+
+
+def open_checkpoint(
+    path: PathLike,
+    *,
+    fmt: str | None = None,
+    verify: bool = True,
+    allow_incomplete: bool = False,
+) -> Snapshot | StoredVariable | dict[str, ForeignTensor]:
+    """Open a checkpoint of any format lazily.
+
+    A flowsnap/OneFlow directory gives what :func:`flowsnap.format.open_path` gives (a
+    :class:`~flowsnap.format.Snapshot`, or one :class:`~flowsnap.format.StoredVariable` for a
+    variable's directory); every other format gives ``{name: ForeignTensor}``.
+    ``verify`` and ``allow_incomplete`` apply to flowsnap directories (other formats have no
+    checksums and no commit marker).
+    """
+    fmt = fmt or detect_format(path)
+    if fmt == "flowsnap":
+        if not os.path.lexists(path):
+            raise SnapshotNotFoundError(f"{os.fspath(path)} does not exist; check the path")
+        return open_path(path, verify=verify, allow_incomplete=allow_incomplete)
+    return open_foreign(path, fmt=fmt)
