@@ -215,6 +215,14 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value  # later look-ups skip __getattr__
         return value
+    if not name.startswith("__"):
+        # the ops package owns the top-level ops (flow.concat, flow.gather, ...): any name it
+        # exports is a top-level name too
+        ops = importlib.import_module("flowsnap.ops")
+        if name in ops.__all__:
+            value = getattr(ops, name)
+            globals()[name] = value
+            return value
     from flowsnap.errors import missing_name
 
     raise missing_name("flow", name)
