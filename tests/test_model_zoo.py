@@ -24,7 +24,7 @@ def conv(x: Any, filters: int, k: int, name: str, strides: int = 1, groups: int 
         initializer=flow.variance_scaling_initializer(2, "fan_out", "random_normal", "NCHW"),
         model_name="weight",
     )
-    return flow.nn.conv2d(x, weight, strides, "SAME", "NCHW", None, groups=groups, name=name)
+    return flow.nn.conv2d(x, weight, strides, "SAME", None, "NCHW", None, groups=groups, name=name)
 
 
 def bn_relu(x: Any, name: str) -> Any:

@@ -89,7 +89,12 @@ def test_conv2d_weight_layouts_and_math(data_format: str, groups: int) -> None:
     import jax.numpy as jnp
 
     ref = flow.nn.conv2d(
-        jnp.asarray(x), jnp.asarray(v["conv-weight"]), 1, "SAME", data_format, groups=groups
+        jnp.asarray(x),
+        jnp.asarray(v["conv-weight"]),
+        1,
+        "SAME",
+        data_format=data_format,
+        groups=groups,
     )
     np.testing.assert_allclose(out, np.maximum(np.asarray(ref), 0), rtol=1e-5, atol=1e-6)
 

@@ -87,7 +87,7 @@ def test_reductions(name: str, axis: object) -> None:
 
 def test_argmax_top_k_and_l2_normalize() -> None:
     np.testing.assert_array_equal(np.asarray(flow.math.argmax(jnp.asarray(X))), X.argmax(-1))
-    top = np.asarray(flow.math.top_k(jnp.asarray(X), 2))
+    top = np.asarray(flow.math.top_k(jnp.asarray(X), k=2))
     np.testing.assert_array_equal(top, np.argsort(-X, -1)[:, :2])
     normed = np.asarray(flow.math.l2_normalize(jnp.asarray(X), axis=1))
     np.testing.assert_allclose(normed, X / np.linalg.norm(X, axis=1, keepdims=True), rtol=1e-5)

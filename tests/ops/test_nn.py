@@ -86,7 +86,9 @@ def test_conv2d_nchw_matches_numpy(padding, stride, dilation, groups) -> None:  
     x = RNG.normal(size=(2, 4, 7, 6)).astype(np.float32)
     w = RNG.normal(size=(6, 4 // groups, 2, 3)).astype(np.float32)
     got = np.asarray(
-        flow.nn.conv2d(jnp.asarray(x), jnp.asarray(w), stride, padding, "NCHW", dilation, groups)
+        flow.nn.conv2d(
+            jnp.asarray(x), jnp.asarray(w), stride, padding, None, "NCHW", dilation, groups
+        )
     )
     if isinstance(padding, str):
         pads = [
@@ -109,12 +111,13 @@ def test_conv2d_nchw_matches_numpy(padding, stride, dilation, groups) -> None:  
 def test_conv2d_nhwc_uses_out_kh_kw_in_weights() -> None:
     x = RNG.normal(size=(2, 4, 7, 6)).astype(np.float32)  # NCHW
     w = RNG.normal(size=(5, 4, 3, 3)).astype(np.float32)  # OIHW
-    nchw = flow.nn.conv2d(jnp.asarray(x), jnp.asarray(w), 1, "SAME", "NCHW")
+    nchw = flow.nn.conv2d(jnp.asarray(x), jnp.asarray(w), 1, "SAME", None, "NCHW")
     nhwc = flow.nn.conv2d(
         jnp.asarray(x.transpose(0, 2, 3, 1)),
         jnp.asarray(w.transpose(0, 2, 3, 1)),
         1,
         "SAME",
+        None,
         "NHWC",
     )
     np.testing.assert_allclose(np.asarray(nhwc).transpose(0, 3, 1, 2), nchw, rtol=1e-5, atol=1e-5)
@@ -124,7 +127,7 @@ def test_conv2d_against_pytorch_when_installed() -> None:
     torch = pytest.importorskip("torch")
     x = RNG.normal(size=(2, 4, 9, 9)).astype(np.float32)
     w = RNG.normal(size=(8, 2, 3, 3)).astype(np.float32)
-    got = flow.nn.conv2d(jnp.asarray(x), jnp.asarray(w), 2, [[1, 1], [1, 1]], "NCHW", 1, 2)
+    got = flow.nn.conv2d(jnp.asarray(x), jnp.asarray(w), 2, [[1, 1], [1, 1]], None, "NCHW", 1, 2)
     want = torch.nn.functional.conv2d(
         torch.tensor(x), torch.tensor(w), stride=2, padding=1, groups=2
     )

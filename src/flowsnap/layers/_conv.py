@@ -79,7 +79,15 @@ def conv2d(
         weight_name=weight_name,
         bias_name=bias_name,
     )
-    out = nn.conv2d(inputs, weight, strides, padding, data_format, dilation_rate, groups)
+    out = nn.conv2d(
+        inputs,
+        weight,
+        strides,
+        padding,
+        data_format=data_format,
+        dilations=dilation_rate,
+        groups=groups,
+    )
     if bias is not None:
         out = nn.bias_add(out, bias, data_format)
     return activation(out) if callable(activation) else out

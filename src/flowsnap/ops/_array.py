@@ -58,11 +58,17 @@ def transpose(
 
 
 def concat(
-    inputs: Sequence[Blob], axis: int = 0, max_dim_size: int | None = None, name: str | None = None
+    inputs: Sequence[Blob] | None = None,
+    axis: int = 0,
+    max_dim_size: int | None = None,
+    name: str | None = None,
+    values: Sequence[Blob] | None = None,
 ) -> Blob:
-    """Concatenate along ``axis``."""
+    """Concatenate along ``axis``; the blobs come as ``inputs`` or (OneFlow's alias) ``values``."""
     del max_dim_size, name
-    return jnp.concatenate(list(inputs), axis=axis)
+    if (inputs is None) == (values is None):
+        raise ArgumentError("flow.concat: pass the blobs as exactly one of inputs= or values=")
+    return jnp.concatenate(list(inputs if inputs is not None else values or ()), axis=axis)
 
 
 def stack(inputs: Sequence[Blob], axis: int = 0, name: str | None = None) -> Blob:
@@ -115,10 +121,18 @@ def cast(x: Blob, dtype: Any, name: str | None = None) -> Blob:
 
 
 def gather(
-    params: Blob, indices: Blob, axis: int = 0, batch_dims: int = 0, name: str | None = None
+    params: Blob,
+    indices: Blob,
+    validate_indices: Any = None,
+    axis: int | None = None,
+    batch_dims: int = 0,
+    name: str | None = None,
 ) -> Blob:
-    """Rows of ``params`` along ``axis`` picked by ``indices``."""
-    del name
+    """Rows of ``params`` along ``axis`` picked by ``indices``; ``axis=None`` means
+    ``batch_dims`` (0), as in OneFlow. ``validate_indices`` is accepted and ignored, as there."""
+    del validate_indices, name
+    if axis is None:
+        axis = batch_dims
     if batch_dims:
         raise UnsupportedFeatureError("flow.gather: batch_dims is not supported; use axis")
     return jnp.take(params, indices, axis=axis)

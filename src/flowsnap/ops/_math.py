@@ -275,10 +275,14 @@ def argmax(x: Blob, axis: int = -1, name: str | None = None) -> Blob:
     return jnp.argmax(x, axis=axis).astype(jnp.int32)
 
 
-def top_k(x: Blob, k: int = 1, sorted: bool = True, name: str | None = None) -> Blob:
-    """Indices (int32) of the ``k`` largest values along the last axis."""
+def top_k(
+    input: Blob, axis: int = -1, k: int = 1, sorted: bool = True, name: str | None = None
+) -> Blob:
+    """Indices (int32) of the ``k`` largest values along ``axis`` (OneFlow's order:
+    ``top_k(input, axis=-1, k=1, sorted=True)``); always sorted, largest first."""
     del sorted, name
-    return jax.lax.top_k(x, k)[1].astype(jnp.int32)
+    moved = jnp.moveaxis(input, axis, -1)
+    return jnp.moveaxis(jax.lax.top_k(moved, k)[1].astype(jnp.int32), -1, axis)
 
 
 def erf(x: Blob, name: str | None = None) -> Blob:

@@ -91,13 +91,15 @@ def conv2d(
     filters: Blob,
     strides: IntOrPair = 1,
     padding: Any = "VALID",
+    bias: Blob | None = None,
     data_format: str = "NCHW",
     dilations: IntOrPair | None = None,
     groups: int = 1,
     name: str | None = None,
 ) -> Blob:
     """2-D convolution. ``filters`` is ``(out, in/groups, kh, kw)`` for NCHW and
-    ``(out, kh, kw, in)`` for NHWC, OneFlow's layouts."""
+    ``(out, kh, kw, in)`` for NHWC, OneFlow's layouts. OneFlow 0.5's order: ``bias`` (added per
+    output channel) comes fifth, before ``data_format``."""
     del name
     what = "flow.nn.conv2d"
     if input.ndim != 4 or filters.ndim != 4:
@@ -116,7 +118,7 @@ def conv2d(
             f"{what}: input has {c_in} channels but filters expect {w_in} x groups={groups}"
         )
     dims = ("NCHW", "OIHW", "NCHW") if channels_first else ("NHWC", "OHWI", "NHWC")
-    return jax.lax.conv_general_dilated(
+    out = jax.lax.conv_general_dilated(
         input,
         filters,
         stride,
@@ -125,6 +127,9 @@ def conv2d(
         dimension_numbers=dims,
         feature_group_count=groups,
     )
+    if bias is None:
+        return out
+    return out + bias.reshape((1, -1, 1, 1) if channels_first else (1, 1, 1, -1))
 
 
 def _pool(
@@ -311,10 +316,11 @@ def batch_normalization(
     offset: Blob | None = None,
     scale: Blob | None = None,
     variance_epsilon: float = 1e-5,
-    axis: int = -1,
+    axis: int = 1,
     name: str | None = None,
 ) -> Blob:
-    """``(x - mean) / sqrt(variance + eps) * scale + offset``, parameters along ``axis``."""
+    """``(x - mean) / sqrt(variance + eps) * scale + offset``, parameters along ``axis`` (OneFlow's
+    default 1: the channels of NCHW)."""
     del name
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
