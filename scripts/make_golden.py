@@ -6,6 +6,11 @@ OneFlow-style fixtures are written the way OneFlow's ``check_point_v2.py`` wrote
 ``google.protobuf.text_format.MessageToString`` of a ``VariableMetaInfo`` message (protobuf's own
 printer, not flowsnap's encoder), ``out`` is ``ndarray.tobytes()``, and ``snapshot_done`` is empty.
 flowsnap-style fixtures are written by ``flowsnap.format.write_snapshot`` and pin format version 1.
+OneFlow 0.6 - 0.9 ``flow.save`` fixtures (``oneflow_v0_*``, SPEC.md section 11) are pickled the way
+OneFlow pickled them: stand-in ``Tensor``/``Parameter`` classes registered under OneFlow's module
+names (``oneflow._oneflow_internal[.nn]`` for 0.6/0.7, ``oneflow[.nn]`` for 0.8/0.9) whose
+``__getstate__`` writes ``tensor_<n>/{meta,out}`` and returns ``{"path": "tensor_<n>"}``, exactly as
+``check_point_v2.tensor_getstate`` did, pickled by ``pickle.dumps`` with Python's default machinery.
 Each damaged fixture starts from a sound one and breaks exactly one thing; ``CASES`` (also read by
 the tests) says what each must do.
 
@@ -15,12 +20,18 @@ small in git and the tests can recompute them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import pickle
 import shutil
 import sys
+import types
+from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -46,9 +57,23 @@ LENET = {
 }
 
 # What each fixture must do: "loads", or the name of the error class it must raise, and when
-# ("open" = open_snapshot, "read" = reading the data of the named variable).
+# ("open" = open_snapshot, "read" = reading the data of the named variable); "open": "incomplete"
+# marks a directory that opens only with allow_incomplete=True (OneFlow 0.6-0.9's flow.save).
 CASES: dict[str, dict[str, str]] = {
     "lenet_models_name": {"expect": "loads"},
+    "oneflow_v0_6_state_dict": {"expect": "loads", "open": "incomplete"},
+    "oneflow_v0_9_state_dict": {"expect": "loads", "open": "incomplete"},
+    "oneflow_v0_9_nested": {"expect": "loads", "open": "incomplete"},
+    "damaged_pickle_os_system": {
+        "expect": "PickledDataError",
+        "when": "open",
+        "open": "incomplete",
+    },
+    "damaged_pickle_missing_tensor": {
+        "expect": "MissingVariableError",
+        "when": "open",
+        "open": "incomplete",
+    },
     "legacy_out_only": {"expect": "loads"},
     "bf16": {"expect": "loads"},
     "meta_variants": {"expect": "loads"},
@@ -143,6 +168,107 @@ def edit_manifest(root: Path, edit: object, *, copy_too: bool = True) -> None:
         (root / name).write_text(text)
 
 
+# -- OneFlow 0.6 - 0.9 flow.save -------------------------------------------------------------
+
+# A small module's state_dict: Parameters (weights), and buffers, which are plain Tensors.
+STATE_DICT = {
+    "conv1.weight": ((4, 1, 3, 3), np.float32, "Parameter"),
+    "conv1.bias": ((4,), np.float32, "Parameter"),
+    "bn1.weight": ((4,), np.float32, "Parameter"),
+    "bn1.running_mean": ((4,), np.float32, "Tensor"),
+    "bn1.num_batches_tracked": ((), np.int64, "Tensor"),
+    "fc.weight": ((10, 36), np.float32, "Parameter"),
+    "fc.bias": ((10,), np.float32, "Parameter"),
+}
+DATA_TYPE_NAMES = {np.dtype(np.float32): "kFloat", np.dtype(np.int64): "kInt64"}
+# where OneFlow's tensor classes lived: (tensor module, parameter module)
+ONEFLOW_MODULES = {
+    "0.6": ("oneflow._oneflow_internal", "oneflow._oneflow_internal.nn"),
+    "0.9": ("oneflow", "oneflow.nn"),
+}
+
+
+@contextlib.contextmanager
+def oneflow_classes(version: str, root: Path, first_id: int) -> Iterator[tuple[type, type]]:
+    """Stand-ins for OneFlow's ``Tensor`` and ``nn.Parameter`` of ``version``, registered under
+    OneFlow's module names while the block runs. Pickling one writes its directory under
+    ``root`` and pickles ``{"path": "tensor_<n>"}``, as ``check_point_v2.tensor_getstate`` did
+    (the counter is process-wide in OneFlow, hence the gaps)."""
+    counter = iter(range(first_id, 10**6, 3))
+
+    class Tensor:
+        def __init__(self, array: np.ndarray) -> None:
+            self.array = array
+
+        def __getstate__(self) -> dict[str, str]:
+            name = f"tensor_{next(counter)}"
+            write_oneflow_var(root, name, self.array, DATA_TYPE_NAMES[self.array.dtype])
+            return {"path": name}
+
+    class Parameter(Tensor):
+        pass
+
+    tensor_module, parameter_module = ONEFLOW_MODULES[version]
+    names = {tensor_module: Tensor, parameter_module: Parameter}
+    packages = {".".join(m.split(".")[: i + 1]) for m in names for i in range(m.count(".") + 1)}
+    saved = {name: sys.modules.get(name) for name in packages}
+    for name in sorted(packages):  # parents first, each an attribute of its parent
+        sys.modules[name] = types.ModuleType(name)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, sys.modules[name])
+    for module_name, cls in names.items():
+        cls.__module__, cls.__qualname__ = module_name, cls.__name__
+        setattr(sys.modules[module_name], cls.__name__, cls)
+    try:
+        yield Tensor, Parameter
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def oneflow_save(root: Path, version: str, build: Any, *, protocol: int, first_id: int) -> None:
+    """``flow.save(obj, root)`` of OneFlow ``version``; ``build(Tensor, Parameter)`` makes obj."""
+    root.mkdir(parents=True)
+    with oneflow_classes(version, root, first_id) as (tensor, parameter):
+        obj = build(tensor, parameter)
+        data = pickle.dumps({"protocol_version": 1, "data": obj}, protocol=protocol)
+    (root / "pickled_data").write_bytes(data)
+
+
+def state_dict(tensor: type, parameter: type) -> OrderedDict[str, Any]:
+    """The stand-in module's ``state_dict()`` (values follow ``pattern``)."""
+    return OrderedDict(
+        (name, (parameter if kind == "Parameter" else tensor)(pattern(shape, dtype)))
+        for name, (shape, dtype, kind) in STATE_DICT.items()
+    )
+
+
+def nested(tensor: type, parameter: type) -> dict[str, Any]:
+    """A training checkpoint: model and optimizer state, a tied weight, plain values."""
+    model = state_dict(tensor, parameter)
+    model["head.weight"] = model["fc.weight"]  # tied: pickled once, two names
+    return {
+        "model": model,
+        "optimizer": {
+            "state": {0: {"exp_avg": tensor(pattern((10,), np.float32))}},
+            "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "params": [0, 1]}],
+        },
+        "epoch": 3,
+        "note": "written the way OneFlow 0.9 wrote it",
+    }
+
+
+class _Hostile:
+    """Pickles as a call of ``os.system``: what a malicious ``pickled_data`` would hold."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return os.system, ("echo 'flowsnap: a pickle ran code' >&2; exit 1",)
+
+
 def main() -> None:
     if GOLDEN.exists():
         shutil.rmtree(GOLDEN)
@@ -193,6 +319,11 @@ def main() -> None:
     (variants / "snapshot_done").write_bytes(b"")
 
     flowsnap_snapshot(GOLDEN / "flowsnap_v1")
+
+    # OneFlow 0.6 (pybind11 classes, Python 3.7: pickle protocol 3) and 0.9 (protocol 4)
+    oneflow_save(GOLDEN / "oneflow_v0_6_state_dict", "0.6", state_dict, protocol=3, first_id=4)
+    oneflow_save(GOLDEN / "oneflow_v0_9_state_dict", "0.9", state_dict, protocol=4, first_id=17)
+    oneflow_save(GOLDEN / "oneflow_v0_9_nested", "0.9", nested, protocol=4, first_id=40)
 
     # -- damaged fixtures: each breaks one thing -----------------------------------------------
     small = {"w": ((4, 3), np.float32, "kFloat"), "b": ((3,), np.float32, "kFloat")}
@@ -264,6 +395,17 @@ def main() -> None:
     root = damaged("symlinked_dir_outside")
     shutil.rmtree(root / "b")
     os.symlink("../lenet_models_name/conv1-bias", root / "b")
+
+    root = GOLDEN / "damaged_pickle_os_system"  # must be refused, never run
+    oneflow_save(
+        root, "0.9", lambda t, p: {"x": t(pattern((2,), np.float32))}, protocol=4, first_id=1
+    )
+    (root / "pickled_data").write_bytes(
+        pickle.dumps({"protocol_version": 1, "data": {"x": _Hostile()}}, protocol=4)
+    )
+    root = GOLDEN / "damaged_pickle_missing_tensor"
+    oneflow_save(root, "0.9", state_dict, protocol=4, first_id=5)
+    shutil.rmtree(root / "tensor_8")
 
     (GOLDEN / "CASES.json").write_text(json.dumps(CASES, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(CASES)} fixtures under {GOLDEN}")

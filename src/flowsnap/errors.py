@@ -26,6 +26,7 @@ __all__ = [
     "MissingOpError",
     "MissingVariableError",
     "NotASnapshotError",
+    "PickledDataError",
     "SessionError",
     "SizeMismatchError",
     "SnapshotNotFoundError",
@@ -122,6 +123,11 @@ class SizeMismatchError(CorruptCheckpointError):
 
 class ChecksumMismatchError(CorruptCheckpointError):
     """The bytes of an ``out`` file do not hash to the checksum recorded in the manifest."""
+
+
+class PickledDataError(CorruptCheckpointError):
+    """OneFlow 0.6-0.9's ``pickled_data`` is malformed, or refers to something other than plain
+    containers and OneFlow tensors (refused, never imported or called)."""
 
 
 # -- the runtime: variables, job functions, sessions -----------------------------------------

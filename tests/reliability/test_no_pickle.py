@@ -1,10 +1,19 @@
 """Safety by construction: no load path ever reaches pickle, and PyTorch files are only opened with
-``torch.load(weights_only=True)``. Every reader runs with pickle's entry points booby-trapped."""
+``torch.load(weights_only=True)``. Every reader runs with pickle's entry points booby-trapped.
+
+The one exception is OneFlow 0.6 - 0.9's ``pickled_data`` (SPEC.md section 11), read by
+``flowsnap.format._pickled.RestrictedUnpickler`` alone: a ``pickle.Unpickler`` subclass whose
+``find_class`` resolves plain containers and tensor records only. It works with the traps set (it
+never calls ``pickle.load``/``loads`` or a plain ``Unpickler``), and a hostile pickle that names
+``os.system`` is refused with the trap on ``os.system`` untouched."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import os
 import pickle
+import posix
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +22,20 @@ import pytest
 
 import flowsnap as flow
 import flowsnap.typing as tp
-from flowsnap.format import open_snapshot, read_snapshot, verify_snapshot, write_snapshot
+from flowsnap.errors import PickledDataError
+from flowsnap.format import (
+    open_path,
+    open_snapshot,
+    read_snapshot,
+    verify_snapshot,
+    write_snapshot,
+)
 from flowsnap.tools import convert, read_tensors
+from tests.conftest import GOLDEN
+
+SRC = Path(__file__).parent.parent.parent / "src" / "flowsnap"
+# the only module allowed to import pickle, and what it may use of it
+RESTRICTED = SRC / "format" / "_pickled.py"
 
 
 class PickleReachedError(Exception):
@@ -86,9 +107,7 @@ def test_live_variables_and_mnist_load_without_pickle(
 
 
 def test_no_pickle_import_on_the_format_path() -> None:
-    import ast
-
-    src = Path(__file__).parent.parent.parent / "src" / "flowsnap"
+    src = SRC
     for path in [
         *(src / "format").rglob("*.py"),
         *(src / "tools").rglob("*.py"),
@@ -103,6 +122,84 @@ def test_no_pickle_import_on_the_format_path() -> None:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
+            if path == RESTRICTED and names == ["pickle"]:
+                continue  # checked by test_the_restricted_unpickler_is_the_only_pickle_use
             assert not any(n.split(".")[0] in ("pickle", "dill", "cloudpickle") for n in names), (
                 path
             )
+
+
+def test_the_restricted_unpickler_is_the_only_pickle_use() -> None:
+    """In ``_pickled.py``, ``pickle`` appears only as the base class of RestrictedUnpickler, which
+    overrides ``find_class`` and ``persistent_load``."""
+    tree = ast.parse(RESTRICTED.read_text())
+    uses = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "pickle"
+    ]
+    assert uses == ["Unpickler"]
+    (cls,) = [
+        n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "RestrictedUnpickler"
+    ]
+    assert [ast.unparse(b) for b in cls.bases] == ["pickle.Unpickler"]
+    methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    assert {"find_class", "persistent_load"} <= methods
+    from flowsnap.format._pickled import ALLOWED_GLOBALS, RestrictedUnpickler
+
+    assert RestrictedUnpickler.__mro__[1] is pickle.Unpickler
+    assert {m for m, _ in ALLOWED_GLOBALS} == {
+        "builtins",
+        "collections",
+        "oneflow",
+        "oneflow._oneflow_internal",
+        "oneflow._oneflow_internal.nn",
+        "oneflow.nn",
+    }
+    assert {v.__name__ for v in ALLOWED_GLOBALS.values()} == {
+        "OrderedDict",
+        "ParameterRecord",
+        "TensorRecord",
+        "complex",
+        "frozenset",
+        "set",
+    }
+
+
+def test_oneflow_pickled_directories_read_with_the_traps_set(
+    tmp_path: Path, no_pickle: list[dict[str, Any]]
+) -> None:
+    root = GOLDEN / "oneflow_v0_9_nested"
+    snap = open_snapshot(root, allow_incomplete=True)
+    assert "model.conv1.weight" in snap
+    read_snapshot(root, allow_incomplete=True)
+    convert(str(root), str(tmp_path / "m.safetensors"), allow_incomplete=True)
+    assert "model.conv1.weight" in read_tensors(str(tmp_path / "m.safetensors"))
+
+
+def test_a_hostile_pickle_never_runs(
+    tmp_path: Path, no_pickle: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fired: list[object] = []
+
+    def trap(*args: object) -> int:
+        fired.append(args)
+        raise PickleReachedError("os.system was called")
+
+    monkeypatch.setattr(os, "system", trap)
+    monkeypatch.setattr(posix, "system", trap)
+    root = GOLDEN / "damaged_pickle_os_system"
+    for read in (
+        lambda: open_snapshot(root, allow_incomplete=True),
+        lambda: open_path(root, allow_incomplete=True),
+        lambda: read_snapshot(root, allow_incomplete=True),
+        lambda: convert(str(root), str(tmp_path / "x.safetensors"), allow_incomplete=True),
+        lambda: flow.checkpoint.get(root, allow_incomplete=True),
+    ):
+        with pytest.raises(PickledDataError, match=r"posix\.system"):
+            read()
+    assert verify_snapshot(root).problems[0].kind == "PickledDataError"
+    assert fired == []
+    assert not (tmp_path / "x.safetensors").exists()

@@ -26,6 +26,7 @@ from flowsnap.format._manifest import Manifest, ManifestEntry, decode_manifest
 from flowsnap.format._meta import VariableMeta, parse_meta
 from flowsnap.format._names import DATA_FILENAME, MANIFEST_COPY, META_FILENAME, SNAPSHOT_DONE
 from flowsnap.format._parallel import map_with_progress
+from flowsnap.format._pickled import PICKLE_FILENAME, PICKLE_LIMIT, read_pickled_index
 from flowsnap.format._variable import StoredVariable
 
 META_LIMIT = 2**20
@@ -130,10 +131,16 @@ def open_snapshot(
 ) -> Snapshot:
     """Open a snapshot directory written by flowsnap or OneFlow.
 
+    A directory written by OneFlow 0.6 - 0.9's ``flow.save`` (``pickled_data`` plus one directory
+    per tensor, SPEC.md section 11) opens too, its variables under their ``state_dict`` names
+    (``conv1.weight``); it has no ``snapshot_done``, so it needs ``allow_incomplete=True``. Its
+    pickle is read by a restricted unpickler that never imports or calls anything.
+
     Args:
         path: the snapshot directory.
         verify: check the manifest against the files and the checksums on every full read.
-        allow_incomplete: read a directory without ``snapshot_done`` (a save that never finished).
+        allow_incomplete: read a directory without ``snapshot_done`` (a save that never finished,
+            or a OneFlow directory that never had one).
 
     Raises:
         SnapshotNotFoundError: ``path`` is not a directory.
@@ -142,6 +149,8 @@ def open_snapshot(
         CorruptCheckpointError: a ``meta``, the manifest or a file size is wrong (subclasses say
             which).
         UnsafePathError: a symlink leads outside the snapshot, or a file is not a regular file.
+        PickledDataError: OneFlow's ``pickled_data`` refers to anything but plain containers and
+            tensors (refused, never run), or is damaged.
     """
     return scan_snapshot(
         os.fspath(path), verify=verify, allow_incomplete=allow_incomplete, errors=None
@@ -163,6 +172,16 @@ def scan_snapshot(
             "snapshot; open it with open_variable() or open_path()"
         )
     root_real = os.path.realpath(root)
+    pickled = _pickle_file(root, root_real)
+    if pickled is not None:
+        return _scan_pickled(
+            root,
+            root_real,
+            pickled,
+            verify=verify,
+            allow_incomplete=allow_incomplete,
+            errors=errors,
+        )
     manifest, complete = read_marker(root, root_real, verify=verify)
     if not complete:
         incomplete = IncompleteSnapshotError(
@@ -201,6 +220,76 @@ def scan_snapshot(
                 "by hand; if on purpose, open it with verify=False."
             )
     return Snapshot(root, variables, manifest=manifest, complete=complete)
+
+
+def _pickle_file(root: str, root_real: str) -> str | None:
+    """The real path of OneFlow 0.6 - 0.9's ``pickled_data`` file, or None (a directory of that
+    name is a variable, not the pickle)."""
+    path = os.path.join(root, PICKLE_FILENAME)
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            return None
+    except OSError:
+        return None
+    resolved = _resolve_file(root_real, path, what="OneFlow pickle")
+    return None if resolved is None else resolved[0]
+
+
+def _scan_pickled(
+    root: str,
+    root_real: str,
+    pickle_path: str,
+    *,
+    verify: bool,
+    allow_incomplete: bool,
+    errors: list[tuple[str | None, FlowsnapError]] | None,
+) -> Snapshot:
+    """Open a OneFlow 0.6 - 0.9 ``flow.save`` directory (SPEC.md section 11)."""
+    incomplete = IncompleteSnapshotError(
+        f"{root} was written by OneFlow 0.6-0.9's flow.save ('{PICKLE_FILENAME}' and one directory "
+        f"per tensor, no '{SNAPSHOT_DONE}'): OneFlow never marked such saves complete, so a "
+        "finished save cannot be told from an interrupted one. Pass allow_incomplete=True "
+        "(flowsnap commands: --allow-incomplete) to read it."
+    )
+    if errors is not None:
+        errors.append((None, incomplete))
+    elif not allow_incomplete:
+        raise incomplete
+    where = os.path.join(root, PICKLE_FILENAME)
+    data = read_small(pickle_path, limit=PICKLE_LIMIT, what="OneFlow pickle")
+    variables: dict[str, StoredVariable] = {}
+    for name, dirname in read_pickled_index(data, where=where).items():
+        try:
+            vdir = os.path.join(root, dirname)
+            var = _open_pickled_tensor(root_real, vdir, name, where, verify=verify)
+        except FlowsnapError as exc:
+            if errors is None:
+                raise
+            errors.append((name, exc))
+            continue
+        variables[name] = var
+    return Snapshot(root, variables, manifest=None, complete=False)
+
+
+def _open_pickled_tensor(
+    root_real: str, vdir: str, name: str, where: str, *, verify: bool
+) -> StoredVariable:
+    try:
+        info = os.lstat(vdir)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        vdir = inside(root_real, vdir, what=f"variable {name!r}: directory")
+    var = None
+    if info is not None and os.path.isdir(vdir):
+        var = _open_var(root_real, vdir, name, None, verify=verify)
+    if var is None:
+        raise MissingVariableError(
+            f"variable {name!r}: {where} names the directory {os.path.basename(vdir)!r} for it, "
+            f"but {vdir} has no '{DATA_FILENAME}' file; the save is incomplete or damaged. "
+            "Restore it from another copy."
+        )
+    return var
 
 
 def open_variable(
