@@ -1,4 +1,23 @@
-"""Math ops: ``flow.matmul``, ``flow.math.*`` (elementwise, activations, reductions)."""
+"""Binary arithmetic: ``flow.matmul``, ``flow.math.add/subtract/multiply/divide``, ``mod``,
+``floordiv``, ``pow``, ``atan2``, ``xdivy``, ``xlogy``, ``maximum``/``minimum``, ``add_n``,
+``polyval``, ``squared_difference`` and ``broadcast_to_compatible_with``.
+
+Every binary op broadcasts (NumPy's rules, which are OneFlow's ``broadcast_*`` rules) and takes a
+Python number on either side where OneFlow did. OneFlow's kernels decide the details kept here:
+
+- ``divide`` of two integer blobs truncates toward zero (C's ``/``); OneFlow's shortcut for an
+  integer blob divided by a Python number multiplied by ``1 / y`` (so ``x / 4`` gave 0 and ``x / 0``
+  gave 0): flowsnap divides (truncating for integers, IEEE for floats) and says so here.
+- ``mod`` is the floor modulo (the result has the sign of ``y``, like Python's ``%``).
+- ``floordiv`` is ``floor(x / y)`` with zero gradient.
+- ``maximum``/``minimum`` send the whole gradient to ``x`` where ``x > y`` (``x < y``) and to ``y``
+  otherwise, ties included (JAX would split a tie in halves).
+- ``pow``'s gradient with respect to ``y`` is ``log(x) * x ** y`` where ``x > 0`` and 0 elsewhere.
+- ``xdivy``/``xlogy`` are 0 where ``x == 0``, with zero gradients there (no NaN from ``y == 0``).
+
+One deliberate difference: OneFlow's ``mod`` passed no gradient to ``y``; flowsnap gives the true
+one, ``-floor(x / y)`` (TensorFlow's, which OneFlow's tests compared against).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +28,15 @@ import jax.numpy as jnp
 
 from flowsnap.errors import ArgumentError
 
+# flow.nn (ops/nn.py) imports these activations from here: explicit re-exports
+from flowsnap.ops._math_activation import gelu as gelu  # noqa: PLC0414
+from flowsnap.ops._math_activation import leaky_relu as leaky_relu  # noqa: PLC0414
+from flowsnap.ops._math_activation import relu as relu  # noqa: PLC0414
+from flowsnap.ops._math_activation import relu6 as relu6  # noqa: PLC0414
+from flowsnap.ops._math_activation import sigmoid as sigmoid  # noqa: PLC0414
+
 Blob = jax.Array
-Axis = int | Sequence[int] | None
+Operand = jax.Array | float | int
 
 
 def matmul(
@@ -51,274 +77,170 @@ def batch_matmul(
     return matmul(a, b, transpose_a, transpose_b, alpha, name)
 
 
-def add(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x + y`` with broadcasting."""
+def _is_int(x: Operand, y: Operand) -> bool:
+    return bool(jnp.issubdtype(jnp.result_type(x, y), jnp.integer))
+
+
+def add(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x + y`` with broadcasting; either side may be a Python number."""
     del name
-    return x + y
+    return jnp.add(x, y)
 
 
-def subtract(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x - y`` with broadcasting."""
+def subtract(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x - y`` with broadcasting; either side may be a Python number."""
     del name
-    return x - y
+    return jnp.subtract(x, y)
 
 
-def multiply(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x * y`` with broadcasting."""
+def multiply(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x * y`` with broadcasting; either side may be a Python number."""
     del name
-    return x * y
+    return jnp.multiply(x, y)
 
 
-def divide(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x / y`` with broadcasting."""
+def divide(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x / y`` with broadcasting; for two integer operands the quotient truncated toward zero
+    (C's integer division, OneFlow's kernel), for anything else true division."""
     del name
-    return x / y
+    if _is_int(x, y):
+        dtype = jnp.result_type(x, y)
+        a, b = jnp.broadcast_arrays(jnp.asarray(x, dtype), jnp.asarray(y, dtype))
+        return jax.lax.div(a, b)
+    return jnp.true_divide(x, y)
+
+
+def mod(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """Floor modulo ``x - floor(x / y) * y`` (the sign of ``y``, as Python's ``%``)."""
+    del name
+    return jnp.mod(x, y)
+
+
+def floordiv(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``floor(x / y)`` (floor division for integers); zero gradient."""
+    del name
+    if _is_int(x, y):
+        return jnp.floor_divide(x, y)
+    return jnp.floor(jnp.true_divide(x, y))
+
+
+@jax.custom_jvp
+def _pow_blobs(x: Blob, y: Blob) -> Blob:
+    return jnp.power(x, y)
+
+
+@_pow_blobs.defjvp
+def _pow_blobs_jvp(primals: tuple[Blob, Blob], tangents: tuple[Blob, Blob]) -> tuple[Blob, Blob]:
+    x, y = primals
+    tx, ty = tangents
+    out = jnp.power(x, y)
+    dx = y * jnp.power(x, y - 1)
+    positive = x > 0
+    dy = jnp.where(positive, jnp.log(jnp.where(positive, x, jnp.ones_like(x))) * out, 0)
+    return out, dx * tx + dy * ty
+
+
+def pow(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x ** y``; ``y`` may be a Python number. The gradient with respect to a blob ``y`` is
+    ``log(x) * x ** y`` where ``x > 0`` and 0 elsewhere (OneFlow's kernel)."""
+    del name
+    if isinstance(y, int | float):
+        return jnp.power(x, y)
+    dtype = jnp.result_type(x, y)
+    if jnp.issubdtype(dtype, jnp.integer):
+        return jnp.power(x, y)
+    a, b = jnp.broadcast_arrays(jnp.asarray(x, dtype), jnp.asarray(y, dtype))
+    return _pow_blobs(a, b)
+
+
+def atan2(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """The angle of the point ``(y, x)``: ``atan(x / y)`` in the right quadrant (C's
+    ``atan2(x, y)``, ``x`` the numerator)."""
+    del name
+    return jnp.arctan2(x, y)
+
+
+def _zero_where_x_is_zero(x: Operand, y: Operand) -> tuple[Blob, Blob, Blob]:
+    dtype = jnp.result_type(x, y, jnp.float32)
+    a, b = jnp.broadcast_arrays(jnp.asarray(x, dtype), jnp.asarray(y, dtype))
+    zero = a == 0
+    return a, jnp.where(zero, jnp.ones_like(b), b), zero
+
+
+def xdivy(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x / y``, but 0 where ``x == 0`` (whatever ``y``), with zero gradients there."""
+    del name
+    a, safe_b, zero = _zero_where_x_is_zero(x, y)
+    return jnp.where(zero, jnp.zeros_like(a), a / safe_b)
+
+
+def xlogy(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``x * log(y)``, but 0 where ``x == 0`` (whatever ``y``), with zero gradients there."""
+    del name
+    a, safe_b, zero = _zero_where_x_is_zero(x, y)
+    return jnp.where(zero, jnp.zeros_like(a), a * jnp.log(safe_b))
+
+
+def squared_difference(x: Operand, y: Operand, name: str | None = None) -> Blob:
+    """``(x - y) ** 2`` with broadcasting."""
+    del name
+    diff = jnp.subtract(x, y)
+    return diff * diff
+
+
+def maximum(x: Blob, y: Blob, name: str | None = None) -> Blob:
+    """Elementwise maximum with broadcasting; the gradient goes to ``x`` where ``x > y``, else to
+    ``y`` (OneFlow's rule for ties)."""
+    del name
+    return jnp.where(jnp.greater(x, y), x, y)
+
+
+def minimum(x: Blob, y: Blob, name: str | None = None) -> Blob:
+    """Elementwise minimum with broadcasting; the gradient goes to ``x`` where ``x < y``, else to
+    ``y``."""
+    del name
+    return jnp.where(jnp.less(x, y), x, y)
 
 
 def add_n(inputs: Sequence[Blob], name: str | None = None) -> Blob:
-    """The sum of a list of same-shape blobs."""
+    """The elementwise sum of a list of blobs."""
     del name
-    if not inputs:
-        raise ArgumentError("flow.math.add_n: needs at least one input")
-    total = inputs[0]
+    if not isinstance(inputs, list | tuple) or not inputs:
+        raise ArgumentError("flow.math.add_n: inputs must be a non-empty list of blobs")
+    total = jnp.asarray(inputs[0])
     for item in inputs[1:]:
         total = total + item
     return total
 
 
-def relu(x: Blob, name: str | None = None) -> Blob:
-    """``max(x, 0)``."""
+def polyval(coeffs: Sequence[Operand], x: Blob, name: str | None = None) -> Blob:
+    """The polynomial ``coeffs[0] * x**(n-1) + ... + coeffs[n-1]`` at ``x`` (Horner's rule);
+    zeros like ``x`` when ``coeffs`` is empty."""
     del name
-    return jnp.maximum(x, 0)
+    if not isinstance(coeffs, list | tuple):
+        raise ArgumentError(
+            f"flow.math.polyval: coeffs must be a list or tuple, got {type(coeffs).__name__}"
+        )
+    result = jnp.zeros_like(x)
+    for c in coeffs:
+        result = jnp.add(c, result * x)
+    return result
 
 
-def relu6(x: Blob, name: str | None = None) -> Blob:
-    """``min(max(x, 0), 6)``."""
+def broadcast_to_compatible_with(
+    x: Blob, compatible: Sequence[Blob], name: str | None = None
+) -> Blob:
+    """``x`` broadcast to the common broadcast shape of ``x`` and every blob in ``compatible``."""
     del name
-    return jnp.clip(x, 0, 6)
-
-
-def sigmoid(x: Blob, name: str | None = None) -> Blob:
-    """``1 / (1 + exp(-x))``."""
-    del name
-    return jax.nn.sigmoid(x)
-
-
-def tanh(x: Blob, name: str | None = None) -> Blob:
-    """Hyperbolic tangent."""
-    del name
-    return jnp.tanh(x)
-
-
-def gelu(x: Blob, name: str | None = None) -> Blob:
-    """Exact (erf) GELU: ``x * Phi(x)``, as OneFlow's kernel."""
-    del name
-    return jax.nn.gelu(x, approximate=False)
-
-
-def leaky_relu(x: Blob, alpha: float = 0.2, name: str | None = None) -> Blob:
-    """``x if x > 0 else alpha * x``."""
-    del name
-    return jnp.where(x > 0, x, alpha * x)
-
-
-def softplus(x: Blob, name: str | None = None) -> Blob:
-    """``log(1 + exp(x))``."""
-    del name
-    return jax.nn.softplus(x)
-
-
-def exp(x: Blob, name: str | None = None) -> Blob:
-    """``e ** x``."""
-    del name
-    return jnp.exp(x)
-
-
-def log(x: Blob, name: str | None = None) -> Blob:
-    """Natural logarithm."""
-    del name
-    return jnp.log(x)
-
-
-def sqrt(x: Blob, name: str | None = None) -> Blob:
-    """Square root."""
-    del name
-    return jnp.sqrt(x)
-
-
-def rsqrt(x: Blob, name: str | None = None) -> Blob:
-    """``1 / sqrt(x)``."""
-    del name
-    return jax.lax.rsqrt(x)
-
-
-def square(x: Blob, name: str | None = None) -> Blob:
-    """``x * x``."""
-    del name
-    return x * x
-
-
-def abs(x: Blob, name: str | None = None) -> Blob:
-    """Absolute value."""
-    del name
-    return jnp.abs(x)
-
-
-def negative(x: Blob, name: str | None = None) -> Blob:
-    """``-x``."""
-    del name
-    return -x
-
-
-def reciprocal(x: Blob, name: str | None = None) -> Blob:
-    """``1 / x``."""
-    del name
-    return 1 / x
-
-
-def pow(x: Blob, y: Blob | float, name: str | None = None) -> Blob:
-    """``x ** y``."""
-    del name
-    return jnp.power(x, y)
-
-
-def maximum(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """Elementwise maximum."""
-    del name
-    return jnp.maximum(x, y)
-
-
-def minimum(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """Elementwise minimum."""
-    del name
-    return jnp.minimum(x, y)
-
-
-def equal(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x == y`` as int8 (OneFlow's comparison dtype)."""
-    del name
-    return (x == y).astype(jnp.int8)
-
-
-def not_equal(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x != y`` as int8."""
-    del name
-    return (x != y).astype(jnp.int8)
-
-
-def greater(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x > y`` as int8."""
-    del name
-    return (x > y).astype(jnp.int8)
-
-
-def less(x: Blob, y: Blob, name: str | None = None) -> Blob:
-    """``x < y`` as int8."""
-    del name
-    return (x < y).astype(jnp.int8)
-
-
-def _axes(axis: Axis, what: str) -> int | tuple[int, ...] | None:
-    if axis is None or isinstance(axis, int):
-        return axis
+    if not isinstance(compatible, list | tuple):
+        raise ArgumentError(
+            "flow.math.broadcast_to_compatible_with: compatible must be a list or tuple of blobs"
+        )
+    shapes = [tuple(x.shape), *(tuple(c.shape) for c in compatible)]
     try:
-        return tuple(int(a) for a in axis)
-    except TypeError:
-        raise ArgumentError(f"{what}: axis must be None, an int or a list of ints") from None
-
-
-def reduce_mean(
-    x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None
-) -> Blob:
-    """Mean over ``axis`` (all axes when None)."""
-    del name
-    return jnp.mean(x, axis=_axes(axis, "reduce_mean"), keepdims=keepdims)
-
-
-def reduce_sum(x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None) -> Blob:
-    """Sum over ``axis`` (all axes when None)."""
-    del name
-    return jnp.sum(x, axis=_axes(axis, "reduce_sum"), keepdims=keepdims)
-
-
-def reduce_max(x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None) -> Blob:
-    """Maximum over ``axis``."""
-    del name
-    return jnp.max(x, axis=_axes(axis, "reduce_max"), keepdims=keepdims)
-
-
-def reduce_min(x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None) -> Blob:
-    """Minimum over ``axis``."""
-    del name
-    return jnp.min(x, axis=_axes(axis, "reduce_min"), keepdims=keepdims)
-
-
-def reduce_prod(
-    x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None
-) -> Blob:
-    """Product over ``axis``."""
-    del name
-    return jnp.prod(x, axis=_axes(axis, "reduce_prod"), keepdims=keepdims)
-
-
-def reduce_variance(
-    x: Blob, axis: Axis = None, keepdims: bool = False, name: str | None = None
-) -> Blob:
-    """Biased variance over ``axis``."""
-    del name
-    return jnp.var(x, axis=_axes(axis, "reduce_variance"), keepdims=keepdims)
-
-
-def argmax(x: Blob, axis: int = -1, name: str | None = None) -> Blob:
-    """Index of the maximum along ``axis`` (int32)."""
-    del name
-    return jnp.argmax(x, axis=axis).astype(jnp.int32)
-
-
-def top_k(
-    input: Blob, axis: int = -1, k: int = 1, sorted: bool = True, name: str | None = None
-) -> Blob:
-    """Indices (int32) of the ``k`` largest values along ``axis`` (OneFlow's order:
-    ``top_k(input, axis=-1, k=1, sorted=True)``); always sorted, largest first."""
-    del sorted, name
-    moved = jnp.moveaxis(input, axis, -1)
-    return jnp.moveaxis(jax.lax.top_k(moved, k)[1].astype(jnp.int32), -1, axis)
-
-
-def erf(x: Blob, name: str | None = None) -> Blob:
-    """The error function."""
-    del name
-    return jax.scipy.special.erf(x)
-
-
-def l2_normalize(
-    x: Blob, axis: int | None = None, epsilon: float = 1e-12, name: str | None = None
-) -> Blob:
-    """``x / sqrt(max(sum(x**2, axis), epsilon))``."""
-    del name
-    square_sum = jnp.sum(x * x, axis=axis, keepdims=True)
-    return x * jax.lax.rsqrt(jnp.maximum(square_sum, epsilon))
-
-
-def sin(x: Blob, name: str | None = None) -> Blob:
-    """Sine."""
-    del name
-    return jnp.sin(x)
-
-
-def cos(x: Blob, name: str | None = None) -> Blob:
-    """Cosine."""
-    del name
-    return jnp.cos(x)
-
-
-def floor(x: Blob, name: str | None = None) -> Blob:
-    """Floor."""
-    del name
-    return jnp.floor(x)
-
-
-def log1p(x: Blob, name: str | None = None) -> Blob:
-    """``log(1 + x)``."""
-    del name
-    return jnp.log1p(x)
+        shape = jnp.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ArgumentError(
+            f"flow.math.broadcast_to_compatible_with: shapes {shapes} do not broadcast together"
+        ) from None
+    return jnp.broadcast_to(x, shape)
