@@ -73,4 +73,4 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", write(tmp_path, "import sys\nsys.exit(4)\n")]) == 4
     assert main(["run", write(tmp_path, "raise ValueError('boom')\n", "b.py")]) == 1
     assert "ValueError: boom" in capsys.readouterr().err
-    assert main(["run", str(tmp_path / "missing.py")]) == 2
+    assert main(["run", str(tmp_path / "missing.py")]) == 3  # a wrong path, as for every command

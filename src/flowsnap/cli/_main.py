@@ -1,199 +1,54 @@
 """``flowsnap`` subcommands and the one place that maps errors to exit codes.
 
-Only :mod:`flowsnap.format` and :mod:`flowsnap.tools` are imported here: ``ls``, ``show``,
-``verify``, ``diff`` and ``convert`` never load JAX (``run`` loads whatever the script imports).
+Only :mod:`flowsnap.format`, :mod:`flowsnap.foreign` and :mod:`flowsnap.tools` are imported:
+``ls``, ``show``, ``verify``, ``diff`` and ``convert`` never load JAX (``run`` loads whatever the
+script imports).
+
+Exit codes: 0 ok; 1 ``verify`` found damage or ``diff`` found differences; 2 bad arguments; 3 any
+other error (a wrong path, an unreadable checkpoint...), printed as one line on stderr (and, with
+``--json``, as ``{"ok": false, "error": {...}}`` on stdout); 130 interrupted; 141 the reader of
+the output went away (``flowsnap ls CKPT | head -1``), quietly, as Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import NoReturn, TextIO
 
 from flowsnap._version import __version__
+from flowsnap.cli._inputs import UsageError, describe
 from flowsnap.errors import FlowsnapError
 
 EXIT_OK = 0
-EXIT_DAMAGED = 1  # verify found problems; diff found differences
+EXIT_FOUND = 1  # verify found problems; diff found differences
 EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_ERROR = 3  # a flowsnap error (bad path, unreadable checkpoint...)
+EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away
+
+FORMATS = ["flowsnap", "safetensors", "safetensors-sharded", "torch", "npz"]
+CASTS = ["bf16", "fp16", "fp32", "fp64", "bfloat16", "float16", "float32", "float64"]
 
 
-def _human(nbytes: int) -> str:
-    size = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{nbytes} B"  # pragma: no cover
+class _ParseError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
 
 
-def _cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
-    from flowsnap.format import StoredVariable, open_path
-
-    opened = open_path(args.path, allow_incomplete=args.allow_incomplete)
-    variables = {opened.name: opened} if isinstance(opened, StoredVariable) else dict(opened)
-    rows: list[dict[str, Any]] = []
-    for name, var in variables.items():
-        rows.append(
-            {
-                "name": name,
-                "dtype": None if var.dtype is None else str(var.dtype),
-                "data_type": None if var.data_type is None else var.data_type.name,
-                "shape": None if var.shape is None else list(var.shape),
-                "nbytes": var.nbytes,
-                "checksum": var.expected_checksum,
-            }
-        )
-    total = sum(int(r["nbytes"]) for r in rows)
-    if args.json:
-        json.dump({"path": args.path, "variables": rows, "nbytes": total}, out, indent=1)
-        out.write("\n")
-        return EXIT_OK
-    widths = [max([len("name"), *(len(str(r["name"])) for r in rows)]), 9, 20, 10]
-    out.write(
-        f"{'name':<{widths[0]}}  {'dtype':<{widths[1]}}  {'shape':<{widths[2]}}  "
-        f"{'size':>{widths[3]}}  checksum\n"
-    )
-    for r in rows:
-        shape = "?" if r["shape"] is None else str(tuple(r["shape"]))
-        dtype = r["dtype"] or "?"
-        checksum = f"xxh3:{str(r['checksum'])[-8:]}" if r["checksum"] else "none (OneFlow)"
-        out.write(
-            f"{r['name']:<{widths[0]}}  {dtype:<{widths[1]}}  {shape:<{widths[2]}}  "
-            f"{_human(int(r['nbytes'])):>{widths[3]}}  {checksum}\n"
-        )
-    recorded = sum(1 for r in rows if r["checksum"])
-    out.write(
-        f"{len(rows)} variables, {_human(total)}, {recorded} with recorded checksums "
-        "(flowsnap verify checks them)\n"
-    )
-    return EXIT_OK
-
-
-def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from flowsnap.format import verify_snapshot
-
-    report = verify_snapshot(args.path)
-    if args.json:
-        doc = {
-            "path": report.path,
-            "ok": report.ok,
-            "checked": len(report.checked),
-            "nbytes": report.nbytes,
-            "has_manifest": report.has_manifest,
-            "problems": [p.__dict__ for p in report.problems],
-        }
-        json.dump(doc, out, indent=1)
-        out.write("\n")
-    else:
-        for p in report.problems:
-            out.write(f"DAMAGED {p.name or '(snapshot)'}: {p.kind}: {p.message}\n")
-        how = "checksums verified" if report.has_manifest else "sizes checked (no manifest)"
-        verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-        out.write(f"{verdict}: {len(report.checked)} variables, {_human(report.nbytes)}, {how}\n")
-    return EXIT_OK if report.ok else EXIT_DAMAGED
-
-
-def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    from flowsnap.format import StoredVariable, open_path
-    from flowsnap.tools import variable_stats
-
-    opened = open_path(args.path, allow_incomplete=args.allow_incomplete)
-    if isinstance(opened, StoredVariable):
-        var = opened
-    else:
-        if args.name is None:
-            raise _usage(f"{args.path} is a snapshot: name a variable (flowsnap ls lists them)")
-        var = opened[args.name]
-    stats = variable_stats(var, preview=args.preview)
-    if args.json:
-        json.dump(stats.as_dict(), out, indent=1)
-        out.write("\n")
-        return EXIT_OK
-    out.write(f"{stats.name}: {stats.dtype} {stats.shape}, {stats.count} elements\n")
-    if stats.min is not None:
-        out.write(
-            f"  min {stats.min:.6g}  max {stats.max:.6g}  mean {stats.mean:.6g}  "
-            f"std {stats.std:.6g}\n"
-        )
-    out.write(f"  zeros {stats.zeros}  nan {stats.nan}  +inf {stats.posinf}  -inf {stats.neginf}\n")
-    out.write(f"  first values: {stats.preview}\n")
-    return EXIT_OK
-
-
-def _cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
-    from flowsnap.format import open_snapshot
-    from flowsnap.tools import diff_snapshots
-
-    diffs = diff_snapshots(open_snapshot(args.a), open_snapshot(args.b))
-    changed = [d for d in diffs if d.status != "same"]
-    if args.json:
-        doc = {
-            "a": args.a,
-            "b": args.b,
-            "same": not changed,
-            "variables": [d.as_dict() for d in diffs],
-        }
-        json.dump(doc, out, indent=1)
-        out.write("\n")
-    else:
-        for d in changed:
-            if d.status == "added":
-                out.write(f"+ {d.name}  {d.dtype_b} {d.shape_b}\n")
-            elif d.status == "removed":
-                out.write(f"- {d.name}  {d.dtype_a} {d.shape_a}\n")
-            elif d.differing is None:
-                out.write(f"~ {d.name}  {d.dtype_a} {d.shape_a} -> {d.dtype_b} {d.shape_b}\n")
-            else:
-                out.write(
-                    f"~ {d.name}  {d.differing} element(s) differ, max abs difference "
-                    f"{d.max_abs_diff:.6g}\n"
-                )
-        out.write(f"{len(diffs) - len(changed)} same, {len(changed)} different\n")
-    return EXIT_OK if not changed else EXIT_DAMAGED
-
-
-def _cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
-    from flowsnap.tools import RenameRules, convert
-
-    try:
-        rules = RenameRules.parse(args.rename)
-    except ValueError as exc:
-        raise _usage(str(exc)) from None
-    done = convert(
-        args.src,
-        args.dst,
-        src_format=args.from_format,
-        dst_format=args.to_format,
-        rename=rules,
-        dtype=args.dtype,
-        max_shard_bytes=args.max_shard_size,
-    )
-    if args.json:
-        json.dump(done.__dict__, out, indent=1)
-        out.write("\n")
-        return EXIT_OK
-    out.write(
-        f"{done.source_format} -> {done.target_format}: {done.tensors} tensors, "
-        f"{_human(done.nbytes)}, {len(done.renamed)} renamed, {done.cast} cast\n"
-    )
-    return EXIT_OK
-
-
-class _UsageError(Exception):
-    pass
-
-
-def _usage(message: str) -> _UsageError:
-    return _UsageError(message)
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ParseError(self, message)
 
 
 def _size(text: str) -> int:
     units = {
         "": 1,
+        "B": 1,
         "K": 10**3,
         "M": 10**6,
         "G": 10**9,
@@ -206,76 +61,139 @@ def _size(text: str) -> int:
     }
     number = text.rstrip("BbIiKkMmGg")
     try:
-        return int(float(number) * units[text[len(number) :].upper()])
+        value = int(float(number) * units[text[len(number) :].upper()])
     except (KeyError, ValueError):
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 5GB, 500MB)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a shard size must be positive")
+    return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="flowsnap", description="Inspect and check OneFlow/flowsnap checkpoints."
+def _add_reading(p: argparse.ArgumentParser, *, verify: bool = True, like: bool = True) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="read a OneFlow/flowsnap directory without snapshot_done (an unfinished save, or "
+        "variable directories written by OneFlow's C++ API or converters)",
+    )
+    if verify:
+        p.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="do not check the manifest and checksums (to read a damaged checkpoint)",
+        )
+    if like:
+        p.add_argument(
+            "--like",
+            action="append",
+            metavar="CKPT",
+            help="take shape and dtype of legacy variables without meta from CKPT, a "
+            "checkpoint of the same model (any format)",
+        )
+        p.add_argument(
+            "--shapes",
+            metavar="JSON",
+            help='shape and dtype of legacy variables: {"name": {"shape": [10, 784], '
+            '"dtype": "float32"}}, inline or in a file',
+        )
+
+
+def _parser() -> _Parser:
+    from flowsnap.cli._convert import cmd_convert
+    from flowsnap.cli._inspect import cmd_diff, cmd_ls, cmd_show, cmd_verify
+
+    parser = _Parser(
+        prog="flowsnap",
+        description="Inspect, check and convert OneFlow/flowsnap checkpoints (and safetensors, "
+        "PyTorch and .npz files).",
+        epilog="Exit codes: 0 ok, 1 damage (verify) or differences (diff), 2 bad arguments, "
+        "3 other errors.",
     )
     parser.add_argument("--version", action="version", version=f"flowsnap {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    ls = sub.add_parser("ls", help="list the variables of a checkpoint")
-    ls.add_argument("path", help="a snapshot directory (or one variable's directory)")
-    ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.add_argument(
-        "--allow-incomplete", action="store_true", help="list a snapshot without snapshot_done"
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    where = (
+        "a checkpoint: a OneFlow/flowsnap directory (or one variable's directory), "
+        "*.safetensors, *.safetensors.index.json (or its directory), *.pt/*.pth/*.bin, *.npz"
     )
-    ls.set_defaults(run=_cmd_ls)
 
-    verify = sub.add_parser("verify", help="check every size and checksum; exit 1 on damage")
-    verify.add_argument("path", help="a snapshot directory")
-    verify.add_argument("--json", action="store_true", help="machine-readable output")
-    verify.set_defaults(run=_cmd_verify)
+    ls = sub.add_parser("ls", help="list the variables of a checkpoint", description=where)
+    ls.add_argument("path", help="the checkpoint")
+    _add_reading(ls)
+    ls.set_defaults(run=cmd_ls)
 
-    show = sub.add_parser("show", help="statistics and a preview of one variable")
-    show.add_argument("path", help="a snapshot directory (or one variable's directory)")
+    verify = sub.add_parser(
+        "verify",
+        help="check every size and checksum (as far as the format allows); exit 1 on damage",
+        description=where,
+    )
+    verify.add_argument("path", help="the checkpoint")
+    _add_reading(verify, verify=False, like=False)
+    verify.set_defaults(run=cmd_verify)
+
+    show = sub.add_parser(
+        "show", help="statistics and a preview of one variable", description=where
+    )
+    show.add_argument("path", help="the checkpoint")
     show.add_argument("name", nargs="?", help="the variable (not needed for a variable directory)")
     show.add_argument("--preview", type=int, default=8, help="values to preview (default 8)")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.add_argument(
-        "--allow-incomplete", action="store_true", help="read a snapshot without snapshot_done"
-    )
-    show.set_defaults(run=_cmd_show)
+    _add_reading(show)
+    show.set_defaults(run=cmd_show)
 
     diff = sub.add_parser(
-        "diff", help="variables added, removed or changed between A and B; exit 1 if they differ"
+        "diff",
+        help="variables added, removed or changed between A and B; exit 1 if they differ",
+        description="A and B may be of different formats: " + where,
     )
-    diff.add_argument("a", help="a snapshot directory")
-    diff.add_argument("b", help="another snapshot directory")
-    diff.add_argument("--json", action="store_true", help="machine-readable output")
-    diff.set_defaults(run=_cmd_diff)
+    diff.add_argument("a", help="a checkpoint")
+    diff.add_argument("b", help="another checkpoint")
+    _add_reading(diff)
+    diff.set_defaults(run=cmd_diff)
 
     conv = sub.add_parser(
         "convert",
         help="convert between flowsnap/OneFlow, safetensors, PyTorch and .npz",
         description="Formats are guessed from the paths: a directory is flowsnap/OneFlow (or "
         "sharded safetensors with an index), *.safetensors, *.safetensors.index.json, "
-        "*.pt/*.pth/*.bin (PyTorch, read with weights_only=True), *.npz.",
+        "*.pt/*.pth/*.bin (PyTorch, read with weights_only=True), *.npz. A new DST without a "
+        "suffix is a flowsnap directory. --max-shard-size follows Hugging Face: DST "
+        "model.safetensors gives model-00001-of-0000N.safetensors + "
+        "model.safetensors.index.json next to each other; a DST directory gets them inside.",
     )
     conv.add_argument("src", help="the checkpoint to read")
     conv.add_argument("dst", help="the new file or directory to write (must not exist)")
+    conv.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="convert only names REGEX finds (searched; repeatable: any one matches)",
+    )
+    conv.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="leave out names REGEX finds, e.g. '-(m|v|momentum)$' '^System-' (repeatable)",
+    )
     conv.add_argument(
         "--rename",
         action="append",
         default=[],
         metavar="REGEX=REPL",
-        help="rename tensors (repeatable; the first matching rule applies)",
+        help="rename tensors after the filters (repeatable; the first matching rule applies)",
     )
-    conv.add_argument("--json", action="store_true", help="machine-readable output")
-    conv.add_argument("--dtype", help="cast floating-point tensors: bf16, fp16, fp32, fp64")
-    conv.add_argument("--from", dest="from_format", help="source format (default: guessed)")
-    conv.add_argument("--to", dest="to_format", help="target format (default: guessed)")
+    conv.add_argument("--dtype", choices=CASTS, help="cast floating-point tensors")
+    conv.add_argument("--from", dest="from_format", choices=FORMATS, help="source format")
+    conv.add_argument("--to", dest="to_format", choices=FORMATS, help="target format")
     conv.add_argument(
         "--max-shard-size",
         type=_size,
         metavar="SIZE",
-        help="write sharded safetensors with shards of at most SIZE (e.g. 5GB)",
+        help="write sharded safetensors with shards of at most SIZE (e.g. 5GB, 500MB, 2GiB)",
     )
-    conv.set_defaults(run=_cmd_convert)
+    _add_reading(conv)
+    conv.set_defaults(run=cmd_convert)
 
     run = sub.add_parser(
         "run",
@@ -286,6 +204,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("script", help="the Python script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     run.set_defaults(run=_cmd_run)
+
+    comp = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description='bash: eval "$(flowsnap completion bash)" (e.g. in ~/.bashrc); zsh: the '
+        "same with zsh.",
+    )
+    comp.add_argument("shell", choices=["bash", "zsh"])
+    comp.set_defaults(run=_cmd_completion)
     return parser
 
 
@@ -296,23 +223,97 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return run_script(args.script, args.args)
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run the ``flowsnap`` command with ``argv``; return the exit code (never raises SystemExit
-    for flowsnap errors: they are printed to stderr as one line and give exit code 3)."""
-    stream = sys.stdout if out is None else out
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        code: int = args.run(args, stream)
-    except _UsageError as exc:
-        print(f"flowsnap {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FlowsnapError as exc:
-        print(f"flowsnap {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+def _cmd_completion(args: argparse.Namespace, out: TextIO) -> int:
+    from flowsnap.cli._completion import script
+
+    out.write(script(args.shell, _parser(), FORMATS, CASTS))
+    return EXIT_OK
+
+
+# Options whose values often start with '-' (regexes such as '-(m|v)$', '-=.'): argparse would
+# take such a value for an option, so 'OPTION VALUE' is joined into 'OPTION=VALUE' first.
+_DASHED_VALUES = ("--include", "--exclude", "--rename")
+
+
+def _join_dashed_values(argv: list[str]) -> list[str]:
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] == "run":
+        return argv
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _DASHED_VALUES and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    words = [a for a in argv if not a.startswith("-")]
+    return bool(words) and words[0] != "run" and "--json" in argv
+
+
+def _report(command: str, exc: BaseException, code: int, as_json: bool, stream: TextIO) -> int:
+    kind, message = describe(exc)
+    print(f"flowsnap {command}: error: {message}", file=sys.stderr)
+    if as_json:
+        doc = {"ok": False, "error": {"kind": kind, "message": message, "exit_code": code}}
+        json.dump(doc, stream, indent=1)
+        stream.write("\n")
     return code
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the ``flowsnap`` command with ``argv``; return the exit code (never raises SystemExit:
+    errors are printed to stderr as one line, and with ``--json`` as a JSON object on stdout)."""
+    stream = sys.stdout if out is None else out
+    argv = _join_dashed_values(list(sys.argv[1:] if argv is None else argv))
+    as_json = _wants_json(argv)
+    command = next((a for a in argv if not a.startswith("-")), "")
+    parser = _parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except _ParseError as exc:
+            exc.parser.print_usage(sys.stderr)
+            return _report(exc.parser.prog.removeprefix("flowsnap ") or command, UsageError(
+                str(exc)), EXIT_USAGE, as_json, stream)  # fmt: skip
+        except SystemExit as exc:  # --help, --version
+            stream.flush()
+            return int(exc.code) if isinstance(exc.code, int) else EXIT_OK
+        code: int = args.run(args, stream)
+        stream.flush()
+        return code
+    except BrokenPipeError:
+        _silence(stream)
+        return EXIT_PIPE
+    except KeyboardInterrupt:
+        print(f"flowsnap {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        return _report(command, exc, EXIT_USAGE, as_json, stream)
+    except FlowsnapError as exc:
+        return _report(command, exc, EXIT_ERROR, as_json, stream)
+    except OSError as exc:  # e.g. permission denied: one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        error = OSError(f"{where}{exc.strerror or exc}")
+        return _report(command, error, EXIT_ERROR, as_json, stream)
+
+
+def _silence(stream: TextIO) -> None:
+    """After the reader of stdout went away: point stdout at /dev/null, so that the flush at exit
+    does not complain."""
+    if stream is not sys.stdout:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def entrypoint() -> None:

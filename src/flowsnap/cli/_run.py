@@ -85,8 +85,9 @@ def run_script(script: str, args: Sequence[str]) -> int:
     An exception in the script prints its traceback (as ``python script.py`` would) and gives 1.
     """
     if not os.path.isfile(script):
-        print(f"flowsnap run: error: {script} is not a file", file=sys.stderr)
-        return 2
+        what = "is not a file" if os.path.lexists(script) else "does not exist"
+        print(f"flowsnap run: error: {script} {what}; check the path", file=sys.stderr)
+        return 3
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))

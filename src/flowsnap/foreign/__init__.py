@@ -24,6 +24,7 @@ from flowsnap.foreign._open import detect_format as detect_format
 from flowsnap.foreign._open import format_of_name as format_of_name
 from flowsnap.foreign._open import open_checkpoint as open_checkpoint
 from flowsnap.foreign._open import open_foreign as open_foreign
+from flowsnap.foreign._open import with_shapes as with_shapes
 from flowsnap.foreign._safetensors import INDEX_SUFFIX as INDEX_SUFFIX
 from flowsnap.foreign._safetensors import SAFETENSORS_DTYPES as SAFETENSORS_DTYPES
 from flowsnap.foreign._safetensors import read_index as read_index
@@ -46,4 +47,5 @@ __all__ = [
     "read_index",
     "read_safetensors",
     "verify_foreign",
+    "with_shapes",
 ]

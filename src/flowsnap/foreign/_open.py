@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from flowsnap.errors import ConversionError, SnapshotNotFoundError
 from flowsnap.foreign._npz import open_npz
@@ -25,6 +26,7 @@ SUFFIXES = {
 }
 
 PathLike = str | os.PathLike[str]
+Shapes = Mapping[str, tuple[Sequence[int], Any]]
 
 _OPENERS: dict[str, Callable[[str], dict[str, ForeignTensor]]] = {
     "safetensors": open_safetensors,
@@ -113,18 +115,38 @@ def open_checkpoint(
     fmt: str | None = None,
     verify: bool = True,
     allow_incomplete: bool = False,
-) -> Snapshot | StoredVariable | dict[str, ForeignTensor]:
+    shapes: Shapes | None = None,
+) -> Snapshot | StoredVariable | Mapping[str, StoredVariable | ForeignTensor]:
     """Open a checkpoint of any format lazily.
 
     A flowsnap/OneFlow directory gives what :func:`flowsnap.format.open_path` gives (a
     :class:`~flowsnap.format.Snapshot`, or one :class:`~flowsnap.format.StoredVariable` for a
     variable's directory); every other format gives ``{name: ForeignTensor}``.
     ``verify`` and ``allow_incomplete`` apply to flowsnap directories (other formats have no
-    checksums and no commit marker).
+    checksums and no commit marker). ``shapes`` (``{name: (shape, dtype)}``) gives legacy
+    variables without ``meta`` their shape and dtype (then a snapshot comes back as a dict).
     """
     fmt = fmt or detect_format(path)
-    if fmt == "flowsnap":
-        if not os.path.lexists(path):
-            raise SnapshotNotFoundError(f"{os.fspath(path)} does not exist; check the path")
-        return open_path(path, verify=verify, allow_incomplete=allow_incomplete)
-    return open_foreign(path, fmt=fmt)
+    if fmt != "flowsnap":
+        return open_foreign(path, fmt=fmt)
+    if not os.path.lexists(path):
+        raise SnapshotNotFoundError(f"{os.fspath(path)} does not exist; check the path")
+    opened = open_path(path, verify=verify, allow_incomplete=allow_incomplete)
+    if not shapes:
+        return opened
+    if isinstance(opened, StoredVariable):
+        return with_shapes({opened.name: opened}, shapes)[opened.name]  # type: ignore[return-value]
+    return with_shapes(opened, shapes)
+
+
+def with_shapes(
+    tensors: Mapping[str, StoredVariable | ForeignTensor], shapes: Shapes
+) -> dict[str, StoredVariable | ForeignTensor]:
+    """Legacy variables without ``meta`` read with the shape and dtype ``shapes`` gives for
+    their names; everything else as it is."""
+    out = dict(tensors)
+    for name, value in tensors.items():
+        if isinstance(value, StoredVariable) and value.shape is None and name in shapes:
+            shape, dtype = shapes[name]
+            out[name] = value.with_meta(tuple(int(d) for d in shape), dtype)
+    return out

@@ -145,6 +145,7 @@ def convert(
     exclude: Sequence[str] | None = None,
     shapes: Shapes | None = None,
     allow_incomplete: bool = False,
+    verify: bool = True,
 ) -> Converted:
     """Convert the checkpoint ``src`` into the new file or directory ``dst``.
 
@@ -160,6 +161,7 @@ def convert(
         exclude: leave out names matching one of these regexes.
         shapes: ``{name: (shape, dtype)}`` for legacy variables without ``meta``.
         allow_incomplete: read a flowsnap directory without ``snapshot_done``.
+        verify: check a flowsnap source's manifest and checksums while copying.
 
     Raises:
         ConversionError: an unknown format or cast, contradicting options, or two names
@@ -177,9 +179,10 @@ def convert(
             raise ConversionError(f"--dtype {dtype!r}: use one of {', '.join(sorted(CASTS))}")
     keep_in = compile_patterns(list(include or ()), "--include")
     keep_out = compile_patterns(list(exclude or ()), "--exclude")
-    opened = open_checkpoint(src, fmt=src_format, allow_incomplete=allow_incomplete)
+    opened = open_checkpoint(
+        src, fmt=src_format, verify=verify, allow_incomplete=allow_incomplete, shapes=shapes
+    )
     tensors = {opened.name: opened} if isinstance(opened, StoredVariable) else dict(opened)
-    tensors = with_shapes(tensors, shapes or {})
     rules = rename or RenameRules()
     renamed: dict[str, str] = {}
     excluded: list[str] = []
@@ -228,17 +231,6 @@ def _check_name(old: str, new: str, target_format: str) -> None:
             raise InvalidNameError(
                 f"{old!r} -> {new!r} cannot name a variable directory: {exc}"
             ) from None
-
-
-def with_shapes(tensors: Mapping[str, Any], shapes: Shapes) -> dict[str, Any]:
-    """Legacy variables without ``meta`` read with the shapes and dtypes given for their
-    names; everything else as it is."""
-    out = dict(tensors)
-    for name, value in tensors.items():
-        if isinstance(value, StoredVariable) and value.shape is None and name in shapes:
-            shape, dtype = shapes[name]
-            out[name] = value.with_meta(tuple(shape), dtype)
-    return out
 
 
 def require_shapes(tensors: Mapping[str, Any]) -> None:
