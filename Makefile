@@ -1,54 +1,69 @@
 # flowsnap — two commands do everything on a fresh machine:
-#   make demo   set up .venv and run the demo
-#   make test   set up .venv and run lint, type check and the whole test suite
+#   make demo   set up .venv with what the demo needs and run the demo
+#   make test   set up .venv with the test tools and run lint, type check and the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-EXTRAS ?= test,dev,demo,torch
+# What each target installs into .venv (the demo needs no test tools and no PyTorch).
+DEMO_EXTRAS ?= demo
+TEST_EXTRAS ?= test,dev,demo,torch
+BENCH_EXTRAS ?= test,dev,bench,torch
 # The embedded default data: Debian's Fashion-MNIST (IDX files).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: demo test lint typecheck pytest bench golden clean data
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
-	touch $(STAMP)
+$(PY):
+	@echo "==> creating $(VENV) with $(PYTHON) -m venv"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "==> upgrading pip in $(VENV)"
+	@$(PY) -m pip install --quiet --upgrade pip
+
+# One stamp per set of extras: installing is skipped when pyproject.toml has not changed.
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	@echo "==> installing flowsnap into $(VENV) with extras [$(subst +,$(comma),$*)] (pip, a few minutes on a fresh machine)"
+	@$(PY) -m pip install --quiet -e ".[$(subst +,$(comma),$*)]"
+	@touch $@
+
+comma := ,
+DEMO_STAMP := $(VENV)/.installed-$(subst $(comma),+,$(DEMO_EXTRAS))
+TEST_STAMP := $(VENV)/.installed-$(subst $(comma),+,$(TEST_EXTRAS))
 
 # Installs Debian's dataset-fashion-mnist when missing (as root, or through sudo).
 data:
 	@test -d $(FASHION_MNIST) || { \
+	  echo "==> installing Debian's dataset-fashion-mnist (apt-get)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null || \
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }; }
 
-demo: $(STAMP) data
-	$(PY) examples/demo.py
+demo: $(DEMO_STAMP) data
+	@echo "==> running examples/demo.py"
+	@$(PY) examples/demo.py
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests scripts benchmarks examples
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks examples
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(TEST_STAMP)
 	-@$(MAKE) --no-print-directory data
 	$(PY) -m pytest
 
 test: lint typecheck pytest
 
 # Benchmarks (not tests): installs the peers (safetensors, Orbax, PyTorch CPU) into .venv.
-bench: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[test,dev,bench,torch]"
+bench: $(TEST_STAMP)
+	@echo "==> installing the benchmark peers: extras [$(BENCH_EXTRAS)]"
+	@$(PY) -m pip install --quiet -e ".[$(BENCH_EXTRAS)]"
 	$(PY) benchmarks/bench_format.py
 	$(PY) benchmarks/bench_training.py
 
 # Regenerates tests/golden/ (never run by CI; review and commit the result).
-golden: $(STAMP)
+golden: $(TEST_STAMP)
 	$(PY) scripts/make_golden.py
 
 clean:
