@@ -151,8 +151,9 @@ class MissingInitializerError(FlowsnapError, ValueError):
 
 
 class ArgumentError(FlowsnapError, ValueError):
-    """An op, layer or ``get_variable`` was given arguments it cannot take (a shape that is not a
-    list, a rate outside [0, 1), mismatched channels, an unknown data format...)."""
+    """A flowsnap function was given arguments it cannot take: an op, a layer, ``get_variable``,
+    an optimizer, a schedule or a regularizer (a shape that is not a list, a rate outside [0, 1),
+    mismatched channels, an unknown data format, a negative learning rate...)."""
 
 
 class TraceError(FlowsnapError, RuntimeError):

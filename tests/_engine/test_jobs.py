@@ -12,7 +12,9 @@ import pytest
 
 import flowsnap as flow
 import flowsnap.typing as tp
+from flowsnap._engine import assign_variable
 from flowsnap.errors import (
+    ArgumentError,
     JobArgumentError,
     JobDefinitionError,
     SessionError,
@@ -256,6 +258,31 @@ def test_minimize_in_predict_and_train_without_minimize_are_errors() -> None:
 
     with pytest.raises(TraceError, match=r"never calls optimizer\.minimize"):
         train()
+
+
+@pytest.mark.parametrize(("loss", "match"), [(0.5, "takes a blob"), ([], "empty list")])
+def test_minimize_of_something_that_is_not_a_loss_is_an_argument_error(
+    loss: object, match: str
+) -> None:
+    @flow.global_function(type="train")
+    def train() -> tp.Numpy:
+        w = flow.get_variable("w", shape=(1,), initializer=flow.ones_initializer())
+        flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [0.1])).minimize(loss)  # type: ignore[arg-type]
+        return w
+
+    with pytest.raises(ArgumentError, match=match):
+        train()
+
+
+def test_assigning_to_a_name_the_job_did_not_declare_is_an_argument_error() -> None:
+    @flow.global_function()
+    def job() -> tp.Numpy:
+        w = flow.get_variable("w", shape=(1,), initializer=flow.ones_initializer())
+        assign_variable("not-declared", w)
+        return w
+
+    with pytest.raises(ArgumentError, match="cannot assign to 'not-declared'"):
+        job()
 
 
 def test_config_and_env_calls_are_harmless(caplog: pytest.LogCaptureFixture) -> None:

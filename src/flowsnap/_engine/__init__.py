@@ -1,6 +1,7 @@
 """The engine: turns legacy job bodies into pure compiled steps (internal)."""
 
 from flowsnap._engine import process_config as process_config
+from flowsnap._engine._decorator import global_function as global_function
 from flowsnap._engine._function_config import FunctionConfig as FunctionConfig
 from flowsnap._engine._function_config import initializer_from_conf as initializer_from_conf
 from flowsnap._engine._get_variable import get_variable as get_variable
@@ -10,9 +11,12 @@ from flowsnap._engine._hooks import random_key as random_key
 from flowsnap._engine._hooks import record_minimize as record_minimize
 from flowsnap._engine._job import TRAIN_STEP_PREFIX as TRAIN_STEP_PREFIX
 from flowsnap._engine._job import JobFunction as JobFunction
-from flowsnap._engine._job import LazyResult as LazyResult
-from flowsnap._engine._job import LocalBlob as LocalBlob
-from flowsnap._engine._job import global_function as global_function
+from flowsnap._engine._protocol import RegularizerLike as RegularizerLike
+from flowsnap._engine._protocol import Slots as Slots
+from flowsnap._engine._protocol import SlotSpec as SlotSpec
+from flowsnap._engine._protocol import TrainingOptimizer as TrainingOptimizer
+from flowsnap._engine._returns import LazyResult as LazyResult
+from flowsnap._engine._returns import LocalBlob as LocalBlob
 from flowsnap._engine._scope import LogicalView as LogicalView
 from flowsnap._engine._scope import broadcast as broadcast
 from flowsnap._engine._scope import consistent_view as consistent_view
@@ -30,6 +34,10 @@ __all__ = [
     "LazyResult",
     "LocalBlob",
     "LogicalView",
+    "RegularizerLike",
+    "SlotSpec",
+    "Slots",
+    "TrainingOptimizer",
     "assign_variable",
     "broadcast",
     "consistent_view",

@@ -4,19 +4,21 @@ random key to draw from, whether the job trains."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 
+from flowsnap._engine._protocol import TrainingOptimizer
 from flowsnap._engine._trace import current_trace, require_trace
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError, TraceError
 
 
-def record_minimize(optimizer: Any, loss: jax.Array | Sequence[jax.Array]) -> None:
-    """Record that this train job minimizes ``loss`` (or a list of losses) with ``optimizer``.
+def record_minimize(optimizer: TrainingOptimizer, loss: jax.Array | Sequence[jax.Array]) -> None:
+    """Record that this train job minimizes ``loss`` (or a list of losses) with ``optimizer``,
+    which the compiled step then drives through the :class:`TrainingOptimizer` protocol.
 
-    ``optimizer`` provides ``rule_for(name)``, ``regularize(g, w, regularizer)``,
-    ``learning_rate(step)``, ``clip_norm`` and ``loss_scale``.
+    Raises:
+        TraceError: called outside a job body, in a predict job, or twice in one job.
+        ArgumentError: ``loss`` is not a blob or a non-empty list of blobs.
     """
     ctx = require_trace("Optimizer.minimize")
     if not ctx.is_train:
@@ -30,9 +32,14 @@ def record_minimize(optimizer: Any, loss: jax.Array | Sequence[jax.Array]) -> No
             "list of losses to minimize them together)"
         )
     losses: list[jax.Array] = list(loss) if isinstance(loss, list | tuple) else [loss]  # type: ignore[list-item]
+    if not losses:
+        raise ArgumentError(
+            f"job {ctx.job!r}: minimize() got an empty list; pass the loss blob, or a list of "
+            "loss blobs"
+        )
     for item in losses:
         if not hasattr(item, "shape"):
-            raise TraceError(
+            raise ArgumentError(
                 f"job {ctx.job!r}: minimize() takes a blob (the loss), got {type(item).__name__}"
             )
     ctx.optimizer = optimizer
@@ -41,10 +48,18 @@ def record_minimize(optimizer: Any, loss: jax.Array | Sequence[jax.Array]) -> No
 
 def assign_variable(name: str, value: jax.Array) -> None:
     """Make ``value`` the new value of variable ``name`` after this step (e.g. moving
-    statistics). The variable must have been declared in this job."""
+    statistics). The variable must have been declared in this job.
+
+    Raises:
+        TraceError: called outside a job body.
+        ArgumentError: ``name`` is not a variable of the job.
+    """
     ctx = require_trace("assign")
     if name not in ctx.values:
-        raise TraceError(f"job {ctx.job!r}: cannot assign to {name!r}, not a variable of the job")
+        raise ArgumentError(
+            f"job {ctx.job!r}: cannot assign to {name!r}, not a variable of the job; declare it "
+            "with flow.get_variable in this job first"
+        )
     if not ctx.discovering:
         ctx.updates[name] = value.astype(ctx.values[name].dtype)
 

@@ -4,7 +4,9 @@
 :class:`ReturnSpec`; ``ReturnSpec.check(outputs)`` checks the body's result against it when the
 job is traced, and ``ReturnSpec.convert(outputs)`` turns the computed arrays into what the caller
 gets: NumPy arrays for ``tp.Numpy``, one-element lists for ``tp.ListNumpy`` (one device), and so on
-through tuples, lists, dicts and ``tp.Bundle``.
+through tuples, lists, dicts and ``tp.Bundle``. :func:`deliver` hands a call's result over: at once,
+through a ``tp.Callback``, or, for a job without an annotation, as a :class:`LazyResult` of
+:class:`LocalBlob` s (OneFlow's old ``.get()`` style).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import numpy as np
 
 from flowsnap import typing as tp
+from flowsnap._store import Session
 from flowsnap.errors import JobDefinitionError, TraceError
 
 _LEAVES = {tp.Numpy: "Numpy", tp.ListNumpy: "ListNumpy", tp.ListListNumpy: "ListListNumpy"}
@@ -172,3 +176,62 @@ def _convert(spec: ReturnSpec, value: Any) -> Any:
     if spec.kind == "list":
         return [_convert(spec.items[0], v) for v in value]
     return tuple(_convert(spec.items[0 if spec.variadic else i], v) for i, v in enumerate(value))
+
+
+# -- handing a result over ---------------------------------------------------------------------
+
+
+class LocalBlob:
+    """A computed result of a job without a return annotation (OneFlow's ``LocalMirroredTensor``):
+    ``.numpy()`` gives the array; other attributes are the array's (``blob.mean()``)."""
+
+    __slots__ = ("_array",)
+
+    def __init__(self, array: np.ndarray[Any, Any]) -> None:
+        self._array = array
+
+    def numpy(self) -> np.ndarray[Any, Any]:
+        """The result as a NumPy array."""
+        return self._array
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._array, name)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        del copy
+        return self._array if dtype is None else self._array.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"LocalBlob({self._array!r})"
+
+
+class LazyResult:
+    """What an un-annotated job returns: ``.get()`` waits for the result (a :class:`LocalBlob` or a
+    tuple/list/dict of them); ``.async_get(cb)`` hands it to ``cb`` in the background."""
+
+    def __init__(self, outputs: Any, session: Session) -> None:
+        self._outputs = outputs
+        self._session = session
+
+    def get(self) -> Any:
+        """The result, once computed."""
+        return jax.tree_util.tree_map(lambda a: LocalBlob(np.asarray(a)), self._outputs)
+
+    def async_get(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(self.get())`` on the session's callback thread."""
+        self._session.submit(lambda: callback(self.get()))
+
+
+def deliver(spec: ReturnSpec, outputs: Any, session: Session) -> Any:
+    """What a job call returns for the computed ``outputs``: the converted result; for
+    ``tp.Callback[...]`` a function that registers a callback to run on the session's callback
+    thread; for no annotation a :class:`LazyResult`."""
+    if spec.kind == "future":
+        return LazyResult(outputs, session)
+    if spec.callback:
+
+        def register(callback: Callable[[Any], None]) -> None:
+            session.submit(lambda: callback(spec.convert(outputs)))
+
+        return register
+    return spec.convert(outputs)

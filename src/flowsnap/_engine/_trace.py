@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from flowsnap._engine._protocol import TrainingOptimizer
 from flowsnap._store import VariableSpec, name_hash
 from flowsnap.errors import TraceError
 from flowsnap.initializers import Initializer
@@ -54,7 +55,7 @@ class TraceContext:
     values: dict[str, jax.Array] = field(default_factory=dict)
     updates: dict[str, jax.Array] = field(default_factory=dict)
     losses: list[jax.Array] = field(default_factory=list)
-    optimizer: Any = None
+    optimizer: TrainingOptimizer | None = None
     device_tag: tuple[str, int] | None = None
     _rng_count: int = 0
 

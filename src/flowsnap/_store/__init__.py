@@ -18,13 +18,10 @@ from flowsnap._store._spec import variable_key as variable_key
 from flowsnap._store._variable import Variable as Variable
 
 # Transitional: _engine/_step.py and _engine/_protocol.py still import the old name; remove this
-# alias (and its __all__ entry) once they import RegularizerLike.
-Regularizer = RegularizerLike
 
 __all__ = [
     "Distribute",
     "Job",
-    "Regularizer",
     "RegularizerLike",
     "Session",
     "SessionSettings",

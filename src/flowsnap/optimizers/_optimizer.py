@@ -1,24 +1,28 @@
 """OneFlow's optimizer classes (``flow.optimizer.SGD(...).minimize(loss)``, reference 6.1).
 
-An optimizer is a record of its constructor arguments. ``minimize(loss)`` inside a train job tells
-the engine to train on ``mean(loss)``; the engine asks the optimizer for the update rule of each
-variable (:meth:`Optimizer.rule_for`: the decoupled weight decay of ``SGDW``/``AdamW`` applies
-only to names matching the include/exclude patterns), the learning rate of each step, the global
-gradient-norm clip and the static loss scale.
+An optimizer is a record of its constructor arguments that implements the engine's
+:class:`~flowsnap._engine.TrainingOptimizer` protocol. ``minimize(loss)`` inside a train job tells
+the engine to train on ``mean(loss)`` with it; the engine then creates the slot variables
+:meth:`Optimizer.slot_specs` describes and, each step, hands the raw gradients to
+:meth:`Optimizer.apply`, which unscales, regularizes and clips them and applies each variable's
+update rule (:meth:`Optimizer.rule_for`: the decoupled weight decay of ``SGDW``/``AdamW``/``LAMB``
+applies only to names matching the include/exclude patterns) with this step's learning rate.
 """
 
 from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
-from flowsnap._engine import record_minimize
-from flowsnap.errors import UnsupportedFeatureError
+from flowsnap._engine import RegularizerLike, Slots, SlotSpec, record_minimize
+from flowsnap.errors import ArgumentError, UnsupportedFeatureError
+from flowsnap.optimizers._clipping import ClipByGlobalNorm, clip_by_global_norm
+from flowsnap.optimizers._loss_scale import StaticLossScale
 from flowsnap.optimizers._rules import (
     AdamRule,
     LAMBRule,
@@ -29,45 +33,9 @@ from flowsnap.optimizers._rules import (
 )
 
 
-@dataclass(frozen=True)
-class ClipByGlobalNorm:
-    """Scale all gradients by ``clip_norm / max(global_norm, clip_norm)``."""
-
-    clip_norm: float
-
-
-def by_global_norm(clip_norm: float) -> ClipByGlobalNorm:
-    """``flow.optimizer.grad_clipping.by_global_norm(clip_norm)``."""
-    if not clip_norm > 0:
-        raise ValueError(f"grad_clipping.by_global_norm: clip_norm must be > 0, got {clip_norm}")
-    return ClipByGlobalNorm(float(clip_norm))
-
-
-@dataclass(frozen=True)
-class StaticLossScale:
-    """Multiply the loss by ``factor`` before differentiation and divide the gradients after."""
-
-    factor: float
-
-
-def static_loss_scale(loss_scale_factor: float) -> StaticLossScale:
-    """``flow.optimizer.loss_scale.static_loss_scale(f)``."""
-    return StaticLossScale(float(loss_scale_factor))
-
-
-def dynamic_loss_scale(
-    initial_loss_scale: float = 2.0**30, increment_period: int = 2000, multiplier: float = 2.0
-) -> StaticLossScale:
-    """OneFlow's dynamic loss scaling (for float16 training) is not implemented."""
-    del initial_loss_scale, increment_period, multiplier
-    raise UnsupportedFeatureError(
-        "flow.optimizer.loss_scale.dynamic_loss_scale is not implemented (flowsnap trains in the "
-        "variables' own dtype); use static_loss_scale or no loss scaling"
-    )
-
-
 class Optimizer(abc.ABC):
-    """Base of the optimizer classes: the learning-rate schedule and the shared options."""
+    """Base of the optimizer classes: the learning-rate schedule, the shared options, and the
+    engine's ``TrainingOptimizer`` protocol (:meth:`slot_specs`, :meth:`apply`)."""
 
     def __init__(
         self,
@@ -90,7 +58,9 @@ class Optimizer(abc.ABC):
         if grad_clipping is not None and not isinstance(grad_clipping, ClipByGlobalNorm):
             raise TypeError("grad_clipping must be flow.optimizer.grad_clipping.by_global_norm(..)")
         if loss_scale_factor is not None and loss_scale_policy is not None:
-            raise ValueError("give loss_scale_factor or loss_scale_policy, not both")
+            raise ArgumentError(
+                f"{type(self).__name__}: give loss_scale_factor or loss_scale_policy, not both"
+            )
         self.lr_scheduler = lr_scheduler
         self.grad_clipping = grad_clipping
         scale = loss_scale_policy.factor if loss_scale_policy is not None else loss_scale_factor
@@ -100,13 +70,6 @@ class Optimizer(abc.ABC):
     def clip_norm(self) -> float | None:
         """The global-norm clip, or None."""
         return None if self.grad_clipping is None else self.grad_clipping.clip_norm
-
-    @staticmethod
-    def regularize(g: jax.Array, w: jax.Array, regularizer: Any) -> jax.Array:
-        """``g`` with the variable's l1/l2 regularizer applied (OneFlow's rule), if it has one."""
-        if regularizer is None:
-            return g
-        return regularize_gradient(g, w, regularizer.l1, regularizer.l2)
 
     def learning_rate(self, step: jax.Array) -> jax.Array:
         """The learning rate of train step ``step`` (before its increment)."""
@@ -124,6 +87,55 @@ class Optimizer(abc.ABC):
         """
         record_minimize(self, loss)
 
+    # -- the engine's TrainingOptimizer protocol --------------------------------------------
+
+    def slot_specs(
+        self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]
+    ) -> tuple[SlotSpec, ...]:
+        """The slots variable ``name`` keeps: those of its update rule."""
+        return self.rule_for(name).slot_specs(shape, dtype)
+
+    def apply(
+        self,
+        grads: Mapping[str, jax.Array],
+        values: Mapping[str, jax.Array],
+        slots: Slots,
+        step: jax.Array,
+        regularizers: Mapping[str, RegularizerLike | None],
+    ) -> tuple[dict[str, jax.Array], dict[str, dict[str, jax.Array]]]:
+        """One step over every variable of ``values``, from the gradients of the scaled loss.
+
+        In order: divide by the loss scale, add each variable's l1/l2 term
+        (:func:`regularize_gradient`), clip by the global norm, take the learning rate of
+        ``step``, apply each variable's update rule (decoupled weight decay included), and cast
+        the new values and slots back to their dtypes. See ``TrainingOptimizer.apply``.
+        """
+        if self.loss_scale is not None:
+            grads = {name: g / self.loss_scale for name, g in grads.items()}
+        grads = {
+            name: _regularize(g, values[name], regularizers.get(name)) for name, g in grads.items()
+        }
+        if self.clip_norm is not None:
+            grads = clip_by_global_norm(grads, self.clip_norm)
+        lr = self.learning_rate(step)
+        new_values: dict[str, jax.Array] = {}
+        new_slots: dict[str, dict[str, jax.Array]] = {}
+        for name, w in values.items():
+            old = slots[name]
+            new_w, updated = self.rule_for(name).update(
+                w, grads[name].astype(w.dtype), old, lr, step
+            )
+            new_values[name] = new_w.astype(w.dtype)
+            new_slots[name] = {s: value.astype(old[s].dtype) for s, value in updated.items()}
+        return new_values, new_slots
+
+
+def _regularize(g: jax.Array, w: jax.Array, regularizer: RegularizerLike | None) -> jax.Array:
+    """``g`` with the variable's l1/l2 regularizer applied (OneFlow's rule), if it has one."""
+    if regularizer is None:
+        return g
+    return regularize_gradient(g, w, regularizer.l1, regularizer.l2)
+
 
 class _WeightDecayMixin:
     """Decoupled weight decay on the variables the include/exclude patterns select."""
@@ -139,7 +151,7 @@ class _WeightDecayMixin:
         excludes: str | Sequence[str] | None,
     ) -> None:
         if includes is not None and excludes is not None:
-            raise ValueError("weight_decay_includes and weight_decay_excludes are exclusive")
+            raise ArgumentError("weight_decay_includes and weight_decay_excludes are exclusive")
         self.weight_decay = float(weight_decay or 0.0)
         self.includes = _patterns(includes)
         self.excludes = _patterns(excludes)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from flowsnap.errors import ArgumentError
+
 
 @dataclass(frozen=True)
 class Regularizer:
@@ -20,7 +22,7 @@ class Regularizer:
     def __post_init__(self) -> None:
         for name, value in (("l1", self.l1), ("l2", self.l2)):
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"regularizer {name} must be a finite number >= 0, got {value}")
+                raise ArgumentError(f"regularizer {name} must be a finite number >= 0, got {value}")
 
 
 def l1(l: float = 0.01) -> Regularizer:  # noqa: E741 - OneFlow's parameter name

@@ -1,10 +1,10 @@
 """Per-variable update rules of OneFlow's optimizers (reference 6.1-6.2), as pure functions.
 
-A rule says which state ("slot") variables it keeps per parameter, under OneFlow's names
-(``<var>-momentum``, ``<var>-m``, ``<var>-v``, ``<var>-mean_square``...), and maps
-``(w, g, slots, lr, step)`` to the new ``(w, slots)``. ``g`` is the gradient after
-regularization; ``step`` is the train step before this step's increment (0-based). The optimizer
-classes and the compiled train step build on these.
+A rule says which state ("slot") variables it keeps per parameter (:meth:`UpdateRule.slot_specs`,
+under OneFlow's suffixes: ``<var>-momentum``, ``<var>-m``, ``<var>-v``, ``<var>-mean_square``...),
+and maps ``(w, g, slots, lr, step)`` to the new ``(w, slots)``. ``g`` is the gradient after
+unscaling, regularization and clipping; ``step`` is the train step before this step's increment
+(0-based). The optimizer classes apply one rule per variable.
 
 Compatibility: the momentum slot keeps OneFlow's sign: it holds ``-lr * v`` of the textbook
 ``v = beta * v + g`` form, so OneFlow checkpoints resume exactly. Adam follows OneFlow v0.3.4
@@ -16,44 +16,31 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from flowsnap._engine import SlotSpec
 
 Slots = Mapping[str, jax.Array]
+Shape = tuple[int, ...]
 
 
 class UpdateRule(abc.ABC):
     """How one optimizer updates one variable."""
 
-    @property
     @abc.abstractmethod
-    def slot_names(self) -> tuple[str, ...]:
-        """Suffixes of the state variables kept per parameter (``<var>-<suffix>``), all
-        initialized to zeros of the parameter's shape."""
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """The state variables kept for a parameter of ``shape`` and ``dtype``: the one
+        description from which slots are created (by the engine, or by a test)."""
 
     @abc.abstractmethod
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Return the new value of ``w`` and of its slots."""
-
-    def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The shape of slot ``slot`` of a parameter of ``shape`` (the same, by default)."""
-        del slot
-        return shape
-
-    def slot_fill(self, slot: str) -> float:
-        """The initial value of every element of slot ``slot`` (0, by default)."""
-        del slot
-        return 0.0
-
-    def init_slots(self, w: jax.Array) -> dict[str, jax.Array]:
-        """Initial slots for a parameter ``w``."""
-        return {
-            name: jnp.full(self.slot_shape(name, w.shape), self.slot_fill(name), w.dtype)
-            for name in self.slot_names
-        }
+        """Return the new value of ``w`` and of its slots (by suffix)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +53,9 @@ class SGDRule(UpdateRule):
     momentum: float = 0.9
     weight_decay: float = 0.0
 
-    @property
-    def slot_names(self) -> tuple[str, ...]:
-        """``("momentum",)`` unless ``momentum == 0``."""
-        return ("momentum",) if self.momentum != 0 else ()
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """``momentum`` (zeros) unless ``momentum == 0``."""
+        return (SlotSpec("momentum", shape, dtype),) if self.momentum != 0 else ()
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
@@ -98,10 +84,9 @@ class AdamRule(UpdateRule):
     do_bias_correction: bool = False
     weight_decay: float = 0.0
 
-    @property
-    def slot_names(self) -> tuple[str, ...]:
-        """``("m", "v")``."""
-        return ("m", "v")
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """``m`` and ``v`` (zeros)."""
+        return SlotSpec("m", shape, dtype), SlotSpec("v", shape, dtype)
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
@@ -127,10 +112,10 @@ class RMSPropRule(UpdateRule):
     epsilon: float = 1e-8
     centered: bool = False
 
-    @property
-    def slot_names(self) -> tuple[str, ...]:
-        """``("mean_square",)``, plus ``"mean_gradient"`` when centered."""
-        return ("mean_square", "mean_gradient") if self.centered else ("mean_square",)
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """``mean_square``, plus ``mean_gradient`` when centered (zeros)."""
+        names = ("mean_square", "mean_gradient") if self.centered else ("mean_square",)
+        return tuple(SlotSpec(name, shape, dtype) for name in names)
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
@@ -163,18 +148,15 @@ class LAMBRule(UpdateRule):
     epsilon: float = 1e-6
     weight_decay: float = 0.0
 
-    @property
-    def slot_names(self) -> tuple[str, ...]:
-        """``("m", "v", "beta1_t", "beta2_t")``."""
-        return ("m", "v", "beta1_t", "beta2_t")
-
-    def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """``beta1_t``/``beta2_t`` have shape (1,); ``m``, ``v`` the parameter's."""
-        return (1,) if slot in ("beta1_t", "beta2_t") else shape
-
-    def slot_fill(self, slot: str) -> float:
-        """``beta1_t``/``beta2_t`` start at ``beta1``/``beta2``; ``m``, ``v`` at 0."""
-        return {"beta1_t": self.beta1, "beta2_t": self.beta2}.get(slot, 0.0)
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """``m``, ``v`` (zeros of the parameter's shape), then ``beta1_t``/``beta2_t`` (shape
+        (1,), starting at ``beta1``/``beta2``)."""
+        return (
+            SlotSpec("m", shape, dtype),
+            SlotSpec("v", shape, dtype),
+            SlotSpec("beta1_t", (1,), dtype, self.beta1),
+            SlotSpec("beta2_t", (1,), dtype, self.beta2),
+        )
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array

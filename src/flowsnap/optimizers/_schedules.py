@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
+from flowsnap.errors import ArgumentError
+
 StepLike = int | jax.Array
 
 
@@ -32,7 +34,7 @@ class ConstantWarmup:
     def __post_init__(self) -> None:
         _positive_int(self.steps, "warmup.constant: steps")
         if not 0 < self.multiplier < 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"warmup.constant: multiplier must be in (0, 1), got {self.multiplier}"
             )
 
@@ -52,7 +54,7 @@ class LinearWarmup:
     def __post_init__(self) -> None:
         _positive_int(self.steps, "warmup.linear: steps")
         if not 0 <= self.start_multiplier <= 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"warmup.linear: start_multiplier must be in [0, 1], got {self.start_multiplier}"
             )
 
@@ -112,7 +114,7 @@ class PiecewiseConstantScheduler(_Scheduler):
 
     def __post_init__(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"PiecewiseConstantScheduler: {len(self.values)} values for "
                 f"{len(self.boundaries)} boundaries; give one value more than boundaries"
             )
@@ -148,7 +150,7 @@ class PiecewiseScalingScheduler(_Scheduler):
             scales = [float(s) for s in self.scale]
             object.__setattr__(self, "scale", tuple(scales))  # hashable, like the record
         if len(scales) != len(self.boundaries):
-            raise ValueError(
+            raise ArgumentError(
                 f"PiecewiseScalingScheduler: {len(scales)} scales for {len(self.boundaries)} "
                 "boundaries; give one scale per boundary (or one number)"
             )
@@ -284,9 +286,9 @@ def _segment(step: jax.Array, boundaries: Sequence[int]) -> jax.Array:
 
 def _ascending(boundaries: Sequence[int], what: str) -> None:
     if list(boundaries) != sorted(boundaries):
-        raise ValueError(f"{what}: boundaries {list(boundaries)} must be in ascending order")
+        raise ArgumentError(f"{what}: boundaries {list(boundaries)} must be in ascending order")
 
 
 def _positive_int(value: int, what: str) -> None:
     if not (isinstance(value, int) and value > 0):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        raise ArgumentError(f"{what} must be a positive integer, got {value!r}")

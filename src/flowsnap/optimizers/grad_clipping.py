@@ -1,5 +1,5 @@
 """``flow.optimizer.grad_clipping``: global-norm gradient clipping."""
 
-from flowsnap.optimizers._optimizer import ClipByGlobalNorm, by_global_norm
+from flowsnap.optimizers._clipping import ClipByGlobalNorm, by_global_norm
 
 __all__ = ["ClipByGlobalNorm", "by_global_norm"]

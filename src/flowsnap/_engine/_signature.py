@@ -1,0 +1,139 @@
+"""A job's signature: its placeholders and return annotation, and the checks on each call's inputs.
+
+:func:`parse_signature` reads the body's annotations when the job is defined (string annotations
+too, PEP 563) and refuses anything but positional parameters annotated with placeholders;
+:func:`bind_inputs` checks what a call feeds against them (count, names, containers, dtype,
+shape) before anything runs; :func:`abstract_inputs` gives the shapes the discovery trace uses.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from flowsnap import typing as tp
+from flowsnap._engine._returns import _EMPTY, ReturnSpec, parse_return
+from flowsnap.errors import JobArgumentError, JobDefinitionError
+
+Placeholders = dict[str, tp.PlaceholderDef]
+
+
+def parse_signature(
+    func: Callable[..., Any], job: str, localns: Mapping[str, Any]
+) -> tuple[Placeholders, ReturnSpec]:
+    """The placeholders of ``func``'s parameters, by name, and its parsed return annotation.
+
+    Raises:
+        JobDefinitionError: a parameter is not positional or not annotated with a placeholder,
+            an annotation cannot be evaluated, or the return annotation is not supported.
+    """
+    signature = inspect.signature(func)
+    params: Placeholders = {}
+    for name, param in signature.parameters.items():
+        annotation = _resolve(param.annotation, func, localns)
+        if param.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            raise JobDefinitionError(
+                f"job {job!r}: parameter {name!r} must be a plain positional parameter "
+                "(no *args, **kwargs or keyword-only parameters)"
+            )
+        if not isinstance(annotation, tp.PlaceholderDef):
+            raise JobDefinitionError(
+                f"job {job!r}: parameter {name!r} must be annotated with a placeholder, e.g. "
+                f"{name}: tp.Numpy.Placeholder((100, 784), dtype=flow.float); got "
+                f"{annotation if annotation is not inspect.Parameter.empty else 'no annotation'}"
+            )
+        params[name] = annotation
+    ret = signature.return_annotation
+    ret = _EMPTY if ret is inspect.Signature.empty else _resolve(ret, func, localns)
+    return params, parse_return(ret, job)
+
+
+def _resolve(annotation: Any, func: Callable[..., Any], localns: Mapping[str, Any]) -> Any:
+    """Evaluate a string annotation (``from __future__ import annotations``) in the function's
+    module and the scope that defined it."""
+    if isinstance(annotation, str):
+        try:
+            return eval(annotation, getattr(func, "__globals__", {}), dict(localns))
+        except Exception as exc:
+            raise JobDefinitionError(
+                f"job {func.__name__!r}: cannot evaluate annotation {annotation!r}: {exc}"
+            ) from None
+    return annotation
+
+
+def abstract_inputs(params: Placeholders) -> tuple[jax.ShapeDtypeStruct, ...]:
+    """One abstract array per placeholder (at its maximum shape), for the discovery trace."""
+    return tuple(
+        jax.ShapeDtypeStruct(p.shape, jax.dtypes.canonicalize_dtype(p.dtype))  # type: ignore[no-untyped-call]
+        for p in params.values()
+    )
+
+
+def bind_inputs(
+    job: str, params: Placeholders, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """The arrays a call feeds, in parameter order, checked against the placeholders.
+
+    Raises:
+        JobArgumentError: too many, unknown, doubled or missing arguments, or an array of the
+            wrong container, type, dtype or shape.
+    """
+    names = list(params)
+    if len(args) > len(names):
+        raise JobArgumentError(
+            f"job {job!r} takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+        )
+    given = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in params:
+            raise JobArgumentError(f"job {job!r} has no parameter {key!r}")
+        if key in given:
+            raise JobArgumentError(f"job {job!r}: argument {key!r} given twice")
+        given[key] = value
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise JobArgumentError(f"job {job!r} is missing argument(s) {', '.join(missing)}")
+    return tuple(_check_input(job, name, params[name], given[name]) for name in names)
+
+
+def _check_input(job: str, name: str, p: tp.PlaceholderDef, value: Any) -> Any:
+    where = f"job {job!r}, argument {name!r}"
+    if p.kind != "Numpy":
+        if not isinstance(value, list | tuple) or len(value) != 1:
+            raise JobArgumentError(
+                f"{where}: a tp.{p.kind}.Placeholder takes a list with one array per device "
+                f"(1 device here), got {type(value).__name__}"
+            )
+        (value,) = value
+        if p.kind == "ListListNumpy":
+            if not isinstance(value, list | tuple) or len(value) != 1:
+                raise JobArgumentError(f"{where}: expected [[array]] for one device")
+            (value,) = value
+    if not isinstance(value, np.ndarray | jax.Array):
+        raise JobArgumentError(
+            f"{where}: expected a NumPy array of shape {p.shape} and dtype {p.dtype}, got "
+            f"{type(value).__name__}; convert it with np.asarray(..., dtype=np.{p.dtype})"
+        )
+    if value.dtype != p.dtype:
+        raise JobArgumentError(
+            f"{where}: expected dtype {p.dtype}, got {value.dtype}; convert it with "
+            f".astype(np.{p.dtype})"
+        )
+    if p.kind == "Numpy":
+        if tuple(value.shape) != p.shape:
+            raise JobArgumentError(f"{where}: expected shape {p.shape}, got {tuple(value.shape)}")
+    elif len(value.shape) != len(p.shape) or any(
+        d > m for d, m in zip(value.shape, p.shape, strict=True)
+    ):
+        raise JobArgumentError(
+            f"{where}: expected an array of rank {len(p.shape)} no larger than {p.shape}, got "
+            f"shape {tuple(value.shape)}"
+        )
+    canonical = jax.dtypes.canonicalize_dtype(p.dtype)
+    if isinstance(value, np.ndarray) and value.dtype != canonical:
+        value = value.astype(canonical)
+    return value

@@ -1,0 +1,164 @@
+"""The pure step a job compiles to: one trace of the body under ``jax.jit``.
+
+* predict: ``(variables, inputs) -> (outputs, assigned)``;
+* train: ``(trainable, state, inputs) -> (outputs, new_trainable, new_state)``: trace the body, take
+  ``value_and_grad`` of the (loss-scaled) mean loss, hand the gradients to the optimizer through
+  the :class:`~flowsnap._engine._protocol.TrainingOptimizer` protocol, and increment the train
+  step. ``state`` holds the non-trainable variables, the optimizer's slots and the train step.
+
+:class:`StepPlan` is everything a step needs to know about its job, fixed when the job compiles;
+the steps are plain functions of it, so nothing here calls back into the job object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flowsnap._engine._protocol import TrainingOptimizer
+from flowsnap._engine._trace import TraceContext, tracing
+from flowsnap._store import RegularizerLike, name_hash
+from flowsnap.errors import TraceError
+from flowsnap.initializers import Initializer
+
+Arrays = dict[str, jax.Array]
+
+
+def slot_variable_name(variable: str, suffix: str) -> str:
+    """The name of a slot variable: ``<variable>-<suffix>`` (OneFlow's ``w-momentum``)."""
+    return f"{variable}-{suffix}"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What the compiled step of one job needs.
+
+    Attributes:
+        job: the job's name.
+        body: the job function.
+        is_train: whether the job is ``type="train"``.
+        default_initializer: the job config's default initializer, if any.
+        default_dtype: the job config's default dtype, if any.
+        var_names: the variables the body declares, in order.
+        slots: train jobs: each trainable variable's slot suffixes.
+        step_name: train jobs: the name of the train-step variable.
+        regularizers: train jobs: each trainable variable's regularizer, or None.
+        seed: the session's seed (train jobs draw this step's random key from it).
+    """
+
+    job: str
+    body: Callable[..., Any]
+    is_train: bool
+    default_initializer: Initializer | None
+    default_dtype: np.dtype[Any] | None
+    var_names: tuple[str, ...]
+    slots: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    step_name: str = ""
+    regularizers: Mapping[str, RegularizerLike | None] = field(default_factory=dict)
+    seed: int = 0
+
+    def context(
+        self,
+        *,
+        discovering: bool,
+        params: Mapping[str, jax.Array] | None = None,
+        rng: jax.Array | None = None,
+    ) -> TraceContext:
+        """A fresh context for one trace of the body (``rng``: a train step's random key)."""
+        return TraceContext(
+            job=self.job,
+            is_train=self.is_train,
+            discovering=discovering,
+            params=params if params is not None else {},
+            default_initializer=self.default_initializer,
+            default_dtype=self.default_dtype,
+            rng=rng,
+        )
+
+
+def run_body(plan: StepPlan, ctx: TraceContext, inputs: tuple[jax.Array, ...]) -> Any:
+    """Trace the body with ``ctx`` current; check it declared the variables it declared first.
+
+    Raises:
+        TraceError: the body declared other variables than in its discovery trace.
+    """
+    with tracing(ctx):
+        outputs = plan.body(*inputs)
+    missing = set(plan.var_names) - set(ctx.specs)
+    if missing:
+        raise TraceError(
+            f"job {plan.job!r} did not declare {sorted(missing)} when compiled, though it "
+            "did when first traced; a job body must declare the same variables every time"
+        )
+    return outputs
+
+
+def predict_step(
+    plan: StepPlan, params: Arrays, inputs: tuple[jax.Array, ...]
+) -> tuple[Any, Arrays]:
+    """The predict step: the outputs and the values the body assigned (moving statistics)."""
+    ctx = plan.context(discovering=False, params=params)
+    outputs = run_body(plan, ctx, inputs)
+    return outputs, ctx.updates
+
+
+def train_step(
+    plan: StepPlan, trainable: Arrays, state: Arrays, inputs: tuple[jax.Array, ...]
+) -> tuple[Any, Arrays, Arrays]:
+    """The train step: outputs, the new trainable variables and the new state.
+
+    Raises:
+        TraceError: the body did not call ``minimize`` when compiled.
+    """
+    step = state[plan.step_name]
+    t = step[0]
+    base = jax.random.fold_in(jax.random.key(plan.seed), name_hash(plan.job))
+    rng = jax.random.fold_in(base, t)
+    recorded: list[TrainingOptimizer] = []
+
+    def loss_fn(trainable: Arrays) -> tuple[jax.Array, tuple[Any, Arrays]]:
+        ctx = plan.context(discovering=False, params={**state, **trainable}, rng=rng)
+        outputs = run_body(plan, ctx, inputs)
+        if ctx.optimizer is None or not ctx.losses:
+            raise TraceError(f"train job {plan.job!r} did not call minimize() when compiled")
+        recorded.append(ctx.optimizer)
+        total: jax.Array = sum(jnp.mean(loss.astype(jnp.float32)) for loss in ctx.losses)  # type: ignore[assignment]
+        if ctx.optimizer.loss_scale is not None:
+            total = total * ctx.optimizer.loss_scale
+        updates = jax.tree_util.tree_map(jax.lax.stop_gradient, ctx.updates)
+        return total, (outputs, updates)
+
+    (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    (optimizer,) = recorded
+    slots = {
+        name: {s: state[slot_variable_name(name, s)] for s in plan.slots[name]}
+        for name in trainable
+    }
+    new_trainable, new_slots = optimizer.apply(grads, trainable, slots, t, plan.regularizers)
+    new_state = dict(state)
+    new_state.update(updates)
+    for name, values in new_slots.items():
+        for suffix, value in values.items():
+            new_state[slot_variable_name(name, suffix)] = value
+    new_state[plan.step_name] = step + 1
+    return outputs, new_trainable, new_state
+
+
+def compile_step(plan: StepPlan) -> Callable[..., Any]:
+    """The job's step under ``jax.jit``; a train step donates its variables' buffers."""
+    if plan.is_train:
+
+        def train(trainable: Arrays, state: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
+            return train_step(plan, trainable, state, inputs)
+
+        return jax.jit(train, donate_argnums=(0, 1))
+
+    def predict(params: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
+        return predict_step(plan, params, inputs)
+
+    return jax.jit(predict)
