@@ -417,3 +417,88 @@ def test_the_load_report_is_logged_on_the_flowsnap_logger(
     with caplog.at_level(logging.INFO, logger="flowsnap"):
         flow.load_variables({"nope": np.zeros(1, np.float32)})
     assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+def export(tmp_path: Path, fmt: str, tensors: dict[str, np.ndarray]) -> Path:  # type: ignore[type-arg]
+    """Write ``tensors`` with the format's own library, as another framework would."""
+    if fmt == "safetensors":
+        from safetensors.numpy import save_file
+
+        save_file(tensors, str(tmp_path / "model.safetensors"))
+        return tmp_path / "model.safetensors"
+    if fmt == "sharded":
+        import json
+
+        from safetensors.numpy import save_file
+
+        names = sorted(tensors)
+        shards = {"model-00001-of-00002.safetensors": names[:2]}
+        shards["model-00002-of-00002.safetensors"] = names[2:]
+        for shard, members in shards.items():
+            save_file({n: tensors[n] for n in members}, str(tmp_path / shard))
+        weight_map = {n: shard for shard, members in shards.items() for n in members}
+        index = tmp_path / "model.safetensors.index.json"
+        index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+        return index
+    if fmt == "npz":
+        np.savez(tmp_path / "model.npz", **tensors)  # type: ignore[arg-type]
+        return tmp_path / "model.npz"
+    torch = pytest.importorskip("torch")
+    torch.save({n: torch.from_numpy(v.copy()) for n, v in tensors.items()}, tmp_path / "m.pt")
+    return tmp_path / "m.pt"
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "sharded", "npz", "torch"])
+def test_foreign_weights_load_into_a_legacy_model(tmp_path: Path, fmt: str) -> None:
+    define_mlp()
+    before = values()
+    # a PyTorch-style export of the weights: dotted names, no optimizer state or train step
+    theirs = {
+        k.replace("-", "."): np.full_like(v, i + 1)
+        for i, (k, v) in enumerate(sorted(before.items()))
+        if not k.startswith("System-")
+    }
+    opened = flow.checkpoint.get(export(tmp_path, fmt, theirs))
+    assert sorted(opened) == sorted(theirs)
+    report = flow.load_variables(opened, rename={r"\.": "-"}, strict=True, exclude="^System-")
+    assert sorted(report.loaded) == sorted(k.replace(".", "-") for k in theirs)
+    after = values()
+    for name, value in theirs.items():
+        np.testing.assert_array_equal(after[name.replace(".", "-")], value)
+    step = "System-Train-TrainStep-train_job"
+    np.testing.assert_array_equal(after[step], before[step])
+
+
+def test_foreign_mismatches_change_nothing(tmp_path: Path) -> None:
+    define_mlp()
+    before = values()
+    path = export(tmp_path, "safetensors", {"dense1.bias": np.zeros(8, np.float64)})
+    with pytest.raises(LoadMismatchError, match="the value has float64"):
+        flow.load_variables(flow.checkpoint.get(path), rename={r"\.": "-"})
+    for name, value in values().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_a_oneflow_0_9_state_dict_loads_into_a_legacy_model() -> None:
+    from tests.conftest import GOLDEN
+
+    @flow.global_function()
+    def job() -> tp.Numpy:
+        w = flow.get_variable(
+            "conv1-weight", shape=(4, 1, 3, 3), initializer=flow.zeros_initializer()
+        )
+        b = flow.get_variable("fc-bias", shape=(10,), initializer=flow.zeros_initializer())
+        return flow.math.reduce_sum(w) + flow.math.reduce_sum(b)
+
+    path = GOLDEN / "oneflow_v0_9_state_dict"
+    with pytest.raises(IncompleteSnapshotError, match="allow_incomplete"):
+        flow.checkpoint.get(path)
+    state_dict = flow.checkpoint.get(path, allow_incomplete=True)
+    assert "conv1.weight" in state_dict
+    report = flow.load_variables(
+        state_dict, rename={r"\.": "-"}, include=[r"^conv1\.weight$", r"^fc\.bias$"], strict=True
+    )
+    assert sorted(report.loaded) == ["conv1-weight", "fc-bias"]
+    got = values()
+    np.testing.assert_array_equal(got["conv1-weight"], state_dict["conv1.weight"].numpy())
+    np.testing.assert_array_equal(got["fc-bias"], state_dict["fc.bias"].numpy())

@@ -28,6 +28,7 @@ from flowsnap.errors import (
     LoadMismatchError,
     VariableNotFoundError,
 )
+from flowsnap.foreign import ForeignTensor
 from flowsnap.format import StoredVariable
 
 _log = logging.getLogger("flowsnap")
@@ -54,8 +55,9 @@ def load_variables(
     """Give model variables the values in ``value_dict`` (OneFlow's ``flow.load_variables``).
 
     Args:
-        value_dict: ``{name: value}``: values from :func:`get` (read from disk here, streamed),
-            live variables, NumPy or JAX arrays.
+        value_dict: ``{name: value}``: values from :func:`get` (read from disk here, streamed:
+            a snapshot, or safetensors, PyTorch and ``.npz`` tensors), live variables, NumPy or
+            JAX arrays.
         ignore_mismatch: skip names that are not model variables (default); if False they are an
             error.
         rename: rules ``{regex: replacement}`` (or pairs, tried in order, the first match wins)
@@ -254,7 +256,7 @@ def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
 
     def read(plan: _Plan) -> jax.Array:
         spec, value = plan.spec, plan.value
-        if isinstance(value, StoredVariable):
+        if isinstance(value, StoredVariable | ForeignTensor):  # straight from the file
             host = np.empty(spec.shape, spec.dtype)
             value.readinto(host)
         elif isinstance(value, Variable):

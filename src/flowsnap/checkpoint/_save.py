@@ -17,9 +17,13 @@ import numpy as np
 from flowsnap._store import Variable, current_session
 from flowsnap.checkpoint._async import SaveHandle, saver
 from flowsnap.checkpoint._report import SavedCheckpoint
-from flowsnap.format import Snapshot, StoredVariable, open_path, write_snapshot
+from flowsnap.foreign import ForeignTensor, open_checkpoint
+from flowsnap.format import Snapshot, StoredVariable, write_snapshot
 
 _log = logging.getLogger("flowsnap")
+
+# what flow.checkpoint.get returns: a snapshot, one variable, or another format's tensors
+Opened = Snapshot | StoredVariable | Mapping[str, StoredVariable | ForeignTensor]
 
 
 @overload
@@ -124,24 +128,36 @@ def _saveable(value: Any) -> Any:
     return value
 
 
-def get(
-    path: str | os.PathLike[str], *, allow_incomplete: bool = False
-) -> Snapshot | StoredVariable:
-    """Open a checkpoint lazily (OneFlow's ``flow.checkpoint.get``).
+def get(path: str | os.PathLike[str], *, allow_incomplete: bool = False) -> Opened:
+    """Open a checkpoint lazily (OneFlow's ``flow.checkpoint.get``), in any format flowsnap reads.
 
-    Returns ``{name: StoredVariable}`` (a :class:`~flowsnap.format.Snapshot`) for a snapshot
-    directory, or one :class:`~flowsnap.format.StoredVariable` when ``path`` itself holds an
-    ``out`` file. Nothing is read until the values are used; checksums are verified on reads.
+    * a snapshot directory (flowsnap's or OneFlow's): ``{name: StoredVariable}`` (a
+      :class:`~flowsnap.format.Snapshot`), checksums verified on reads; a directory written by
+      OneFlow 0.6 - 0.9's ``flow.save`` (``pickled_data``) gives its ``state_dict`` names
+      (``conv1.weight``), and needs ``allow_incomplete=True`` (OneFlow never marked it complete);
+    * one variable's directory (it holds an ``out`` file): that :class:`StoredVariable`;
+    * ``.safetensors``, a sharded safetensors index (``*.safetensors.index.json``), a PyTorch
+      ``state_dict`` file (``.pt``/``.pth``/``.bin``, read with ``weights_only=True``) or ``.npz``:
+      ``{name: ForeignTensor}`` (see :mod:`flowsnap.foreign`).
+
+    Nothing is read until the values are used. Every result loads with
+    :func:`flow.load_variables <flowsnap.checkpoint.load_variables>`, whose ``rename=`` maps
+    foreign names to the model's: ``flow.load_variables(flow.checkpoint.get("model.safetensors"),
+    rename={r"\\.": "-"})``.
 
     Raises:
-        SnapshotNotFoundError: ``path`` is not a directory.
+        SnapshotNotFoundError: ``path`` does not exist.
+        ConversionError: a file whose name tells no format flowsnap reads.
         IncompleteSnapshotError: no ``snapshot_done`` (a save that never finished), unless
             ``allow_incomplete``.
+        CorruptCheckpointError: the checkpoint is damaged (subclasses say how).
     """
-    opened = open_path(path, allow_incomplete=allow_incomplete)
+    opened = open_checkpoint(path, allow_incomplete=allow_incomplete)
     if isinstance(opened, Snapshot):
         manifest = "checksums recorded" if opened.manifest is not None else "no manifest"
         _log.info("checkpoint.get: %d variables in %s (%s)", len(opened), path, manifest)
+    elif not isinstance(opened, StoredVariable):
+        _log.info("checkpoint.get: %d tensors in %s (no checksums)", len(opened), path)
     return opened
 
 
@@ -151,6 +167,6 @@ def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) ->
     return save(save_dir, obj)
 
 
-def load(path: str | os.PathLike[str]) -> Snapshot | StoredVariable:
+def load(path: str | os.PathLike[str]) -> Opened:
     """OneFlow 0.5's ``flow.load(path)``: the same as :func:`get`."""
     return get(path)
