@@ -333,3 +333,13 @@ def test_only_the_directories_the_pickle_names_are_variables(tmp_path: Path, one
     snap = open_snapshot(root, allow_incomplete=True)
     assert list(snap) == ["w"]
     np.testing.assert_array_equal(snap["w"].numpy(), [0, 1, 2])
+
+
+def test_a_tensor_without_meta_reads_as_a_legacy_variable(tmp_path: Path, oneflow: type) -> None:
+    root = tmp_path / "ckpt"
+    tensor_dir(root, "tensor_1", np.arange(4, dtype=np.float32))
+    (root / "tensor_1" / "meta").unlink()
+    (root / "pickled_data").write_bytes(saved({"w": oneflow({"path": "tensor_1"})}))
+    var = open_snapshot(root, allow_incomplete=True)["w"]
+    assert var.shape is None
+    np.testing.assert_array_equal(var.with_meta((2, 2), np.float32).numpy(), [[0, 1], [2, 3]])
