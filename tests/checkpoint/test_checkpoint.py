@@ -495,6 +495,7 @@ def test_a_oneflow_0_9_state_dict_loads_into_a_legacy_model() -> None:
         flow.checkpoint.get(path)
     state_dict = flow.checkpoint.get(path, allow_incomplete=True)
     assert "conv1.weight" in state_dict
+    assert sorted(flow.load(path, allow_incomplete=True)) == sorted(state_dict)  # 0.5's alias
     report = flow.load_variables(
         state_dict, rename={r"\.": "-"}, include=[r"^conv1\.weight$", r"^fc\.bias$"], strict=True
     )

@@ -167,6 +167,7 @@ def save_obj(obj: Mapping[str, Any] | None, save_dir: str | os.PathLike[str]) ->
     return save(save_dir, obj)
 
 
-def load(path: str | os.PathLike[str]) -> Opened:
-    """OneFlow 0.5's ``flow.load(path)``: the same as :func:`get`."""
-    return get(path)
+def load(path: str | os.PathLike[str], *, allow_incomplete: bool = False) -> Opened:
+    """OneFlow 0.5's ``flow.load(path)``: the same as :func:`get` (which also reads what OneFlow
+    0.6 - 0.9's ``flow.save`` wrote, with ``allow_incomplete=True``)."""
+    return get(path, allow_incomplete=allow_incomplete)
