@@ -343,3 +343,22 @@ def test_a_tensor_without_meta_reads_as_a_legacy_variable(tmp_path: Path, oneflo
     var = open_snapshot(root, allow_incomplete=True)["w"]
     assert var.shape is None
     np.testing.assert_array_equal(var.with_meta((2, 2), np.float32).numpy(), [[0, 1], [2, 3]])
+
+
+def test_the_flowsnap_command_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], armed: list[tuple[Any, ...]]
+) -> None:
+    from flowsnap.cli import main
+
+    v06, v09 = str(GOLDEN / "oneflow_v0_6_state_dict"), str(GOLDEN / "oneflow_v0_9_state_dict")
+    assert main(["ls", "--allow-incomplete", v09]) == 0
+    assert "conv1.weight" in capsys.readouterr().out
+    assert main(["show", "--allow-incomplete", v09, "fc.bias"]) == 0
+    assert main(["diff", "--allow-incomplete", v06, v09]) == 0
+    assert "7 same, 0 different" in capsys.readouterr().out
+    out = str(tmp_path / "ckpt")
+    assert main(["convert", "--allow-incomplete", v06, out]) == 0
+    assert sorted(open_snapshot(out)) == sorted(STATE_DICT)
+    assert main(["ls", "--allow-incomplete", str(GOLDEN / "damaged_pickle_os_system")]) != 0
+    assert "posix.system" in capsys.readouterr().err
+    assert armed == []
