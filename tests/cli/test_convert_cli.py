@@ -183,6 +183,18 @@ def test_wrong_paths_exit_3_for_every_command(
         assert "DAMAGED" not in err
 
 
+def test_write_errors_are_one_line(
+    ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    for target in ("file/x.npz", "file/x.safetensors", "file/sh"):
+        extra = ["--max-shard-size", "1KB"] if target.endswith("sh") else []
+        assert run("convert", str(ckpt), str(tmp_path / target), *extra)[0] == 3
+        err = capsys.readouterr().err
+        assert err.startswith(f"flowsnap convert: error: cannot write {tmp_path / target}")
+        assert err.count("\n") == 1
+
+
 def test_bad_option_values_exit_2(ckpt: Path, tmp_path: Path) -> None:
     assert run("convert", str(ckpt), str(tmp_path / "x"), "--to", "bogus")[0] == 2
     assert run("convert", str(ckpt), str(tmp_path / "x"), "--from", "bogus")[0] == 2

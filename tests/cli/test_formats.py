@@ -157,3 +157,25 @@ def test_single_variable_directory_verifies(tmp_path: Path) -> None:
     code, text = run("verify", str(tmp_path / "ck" / "dense1-bias"))
     assert code == 1
     assert "ChecksumMismatchError" in text
+
+
+def test_a_sharded_export_is_named_by_its_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_snapshot(tmp_path / "ck", values(), durable=False)
+    dst = str(tmp_path / "m.safetensors")
+    assert run("convert", str(tmp_path / "ck"), dst, "--max-shard-size", "1KB")[0] == 0
+    assert run("ls", dst)[0] == 3
+    assert "m.safetensors.index.json does" in capsys.readouterr().err
+    assert run("ls", dst + ".index.json")[0] == 0
+
+
+def test_damage_messages_name_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("ls", str(GOLDEN / "damaged_manifest_json"))[0] == 3
+    err = capsys.readouterr().err
+    assert "pass --no-verify" in err
+    assert "verify=False" not in err
+    assert run("ls", str(GOLDEN / "damaged_manifest_json"), "--no-verify")[0] == 0
+    assert run("show", str(GOLDEN / "damaged_checksum"), "w")[0] == 3
+    assert "--no-verify reads the damaged bytes" in capsys.readouterr().err
+    assert run("show", str(GOLDEN / "damaged_checksum"), "w", "--no-verify")[0] == 0

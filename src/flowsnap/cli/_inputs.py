@@ -127,8 +127,9 @@ def compile_regexes(option: str, patterns: Sequence[str]) -> None:
 
 # The library's messages name Python parameters; the command has flags for the same things.
 _CLI_WORDS = (
+    (re.compile(r"[\w.]+=\w+ \(flowsnap commands?: ([^)]*)\)"), r"\1"),
     (re.compile(r"allow_incomplete=True"), "--allow-incomplete"),
-    (re.compile(r"(open (it|the snapshot) )?with verify=False"), "with --no-verify"),
+    (re.compile(r"(open (it|the snapshot) |read it )?with verify=False"), "pass --no-verify"),
     (re.compile(r"verify=False"), "--no-verify"),
     (
         re.compile(r"[Cc]all \.with_meta\(shape, dtype\).*?(for you\.|before saving it)"),

@@ -59,7 +59,7 @@ def detect_format(path: PathLike) -> str:
     """
     p = os.fspath(path)
     if not os.path.lexists(p):
-        raise SnapshotNotFoundError(f"{p} does not exist; check the path")
+        raise SnapshotNotFoundError(_not_found(p))
     if os.path.isdir(p):
         if format_of_name(p) == "safetensors-sharded":
             return "safetensors-sharded"
@@ -80,6 +80,16 @@ def detect_format(path: PathLike) -> str:
     )
 
 
+def _not_found(path: str) -> str:
+    index = path + INDEX_SUFFIX[len(".safetensors") :]
+    if path.lower().endswith(".safetensors") and os.path.isfile(index):
+        return (
+            f"{path} does not exist, but {index} does: a sharded safetensors checkpoint is named "
+            "by its index file"
+        )
+    return f"{path} does not exist; check the path"
+
+
 def open_foreign(path: PathLike, *, fmt: str | None = None) -> dict[str, ForeignTensor]:
     """Open a checkpoint in another format lazily: ``{name: ForeignTensor}``.
 
@@ -97,7 +107,7 @@ def open_foreign(path: PathLike, *, fmt: str | None = None) -> dict[str, Foreign
     p = os.fspath(path)
     fmt = fmt or detect_format(p)
     if not os.path.lexists(p):
-        raise SnapshotNotFoundError(f"{p} does not exist; check the path")
+        raise SnapshotNotFoundError(_not_found(p))
     opener = _OPENERS.get(fmt)
     if opener is None:
         raise ConversionError(

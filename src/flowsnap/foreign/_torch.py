@@ -46,7 +46,8 @@ def open_torch(path: str) -> dict[str, ForeignTensor]:
         raise ConversionError(
             f"{path}: expected a flat state_dict {{name: tensor}}, but "
             f"{', '.join(map(repr, others[:5]))}{' ...' if len(others) > 5 else ''} "
-            "hold(s) no tensor (a training checkpoint with nested dicts?); save "
+            f"{'holds' if len(others) == 1 else 'hold'} no tensor (a training checkpoint with "
+            "nested dicts?); save "
             "model.state_dict() itself, e.g. torch.save(ckpt['state_dict'], 'model.pt')"
         )
     out = {}

@@ -13,6 +13,7 @@ them (mode 0666 less the umask). The official ``safetensors`` package is the ora
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -23,7 +24,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from flowsnap.errors import InvalidNameError, TargetExistsError, UnsupportedDtypeError
+from flowsnap.errors import (
+    InvalidNameError,
+    SnapshotWriteError,
+    TargetExistsError,
+    UnsupportedDtypeError,
+)
 from flowsnap.foreign import INDEX_SUFFIX, SAFETENSORS_DTYPES
 
 _NAMES = {dt: code for code, dt in SAFETENSORS_DTYPES.items()}
@@ -130,9 +136,12 @@ def write_sharded(
     if os.path.lexists(directory):
         raise TargetExistsError(f"cannot convert to {directory}: it already exists")
     parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
     tmp = _temporary(parent, os.path.basename(directory))
-    os.mkdir(tmp, 0o777)  # the umask applies, as for mkdir(1)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        os.mkdir(tmp, 0o777)  # the umask applies, as for mkdir(1)
+    except OSError as exc:
+        raise write_error(directory, exc) from None
     try:
         for shard, group in zip(names, groups, strict=True):
             write_safetensors(os.path.join(tmp, shard), group)
@@ -189,9 +198,13 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     if os.path.lexists(path):
         raise TargetExistsError(f"cannot write {path}: it already exists")
     parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
     tmp = _temporary(parent, os.path.basename(path))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -200,7 +213,21 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         if os.path.lexists(path):  # appeared meanwhile: never replace it
             raise TargetExistsError(f"cannot write {path}: it already exists")
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, TargetExistsError):
+            raise write_error(path, exc) from None
         raise
+
+
+def write_error(path: str, exc: OSError) -> SnapshotWriteError:
+    """A failed write as a flowsnap error naming the target and the fix."""
+    code = exc.errno if exc.errno is not None else errno.EIO
+    hint = {
+        errno.ENOSPC: "the disk is full: free space or write elsewhere",
+        errno.EACCES: "permission denied: write to a directory you can write",
+        errno.EROFS: "the file system is read-only: write elsewhere",
+        errno.ENOENT: "the parent directory cannot be created there",
+    }.get(code, "check the target file system")
+    return SnapshotWriteError(code, f"cannot write {path}: {os.strerror(code)}; {hint}")

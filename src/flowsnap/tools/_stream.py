@@ -34,5 +34,6 @@ def typed_chunks(
     if hasher is not None and hasher.hexdigest() != var.expected_checksum:
         raise ChecksumMismatchError(
             f"variable {var.name!r}: {var.file_path} does not match its recorded checksum "
-            f"(expected {var.expected_checksum}, got {hasher.hexdigest()}); the file is damaged"
+            f"(expected {var.expected_checksum}, got {hasher.hexdigest()}); the file is damaged "
+            "(flowsnap verify lists every damaged variable; --no-verify reads the damaged bytes)"
         )
