@@ -32,7 +32,7 @@ def test_make_demo_installs_only_the_demo_extra(tmp_path: Path) -> None:
     for word in ("torch", "test", "dev"):
         assert f"{word}," not in installs[0]
         assert f",{word}" not in installs[0]
-    steps = [line for line in out.splitlines() if line.startswith("echo \"==>")]
+    steps = [line for line in out.splitlines() if line.startswith('echo "==>')]
     assert len(steps) >= 4  # venv, pip, install, run (and the data package when missing)
     assert any("examples/demo.py" in s for s in steps)
 
