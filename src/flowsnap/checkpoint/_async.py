@@ -92,7 +92,6 @@ class AsyncSaver:
         durable: bool,
         metadata: Mapping[str, Any] | None,
         legacy: bool,
-        overwrite: bool = False,
     ) -> SaveHandle:
         """Stage ``values`` (host copies) and write them to ``path`` in the background."""
         target = os.path.abspath(os.fspath(path))
@@ -125,13 +124,7 @@ class AsyncSaver:
             raise
         sources = {name: staged[name] for name in values}
         future = self._pool.submit(
-            write_snapshot,
-            target,
-            sources,
-            durable=durable,
-            metadata=metadata,
-            legacy=legacy,
-            overwrite=overwrite,
+            write_snapshot, target, sources, durable=durable, metadata=metadata, legacy=legacy
         )
         handle = SaveHandle(target, nbytes, future)
         with self._lock:
