@@ -74,11 +74,14 @@ def train_epoch(train_job, images, labels, desc: str) -> list[float]:  # type: i
         unit="step",
         file=sys.stdout,
         mininterval=0.5,
+        disable=None,  # no bar (and no \r frames) when stdout is not a terminal
     )
     for x, y in bar:
         losses.append(float(train_job(x, y).mean()))
         if len(losses) % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    if bar.disable:  # not a terminal: one plain line instead of the bar
+        print(f"{desc.strip()}: {len(losses)} steps, last loss {np.mean(losses[-50:]):.3f}")
     return losses
 
 
