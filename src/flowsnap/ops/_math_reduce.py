@@ -14,6 +14,8 @@ two-stage max/min, ``reduced_shape_elem_cnt`` and ``l2_normalize``.
 - ``reduce_max``/``reduce_min`` split the gradient equally among tied extremes.
 - ``reduce_variance`` is the biased (population) variance; ``reduce_logsumexp`` is computed
   stably (OneFlow's ``log(sum(exp(x)))`` overflowed for large ``x``; the values agree otherwise).
+- ``reduce_std`` and ``reduce_euclidean_norm`` have gradient 0 where the result is 0 (OneFlow's
+  ``sqrt`` gradient made that NaN; PyTorch's ``std`` and ``vector_norm`` give 0 too).
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from flowsnap.errors import ArgumentError
 
 Blob = jax.Array
 Axis = int | Sequence[int] | None
+
+
+def _sqrt_zero_safe(x: Blob) -> Blob:
+    """``sqrt(x)`` with gradient 0 (not NaN) where ``x == 0``."""
+    zero = x == 0
+    return jnp.where(zero, jnp.zeros_like(x), jnp.sqrt(jnp.where(zero, jnp.ones_like(x), x)))
 
 
 def _axes(x: Blob, axis: Axis, what: str) -> tuple[int, ...]:
@@ -135,7 +143,7 @@ def reduce_std(
     axes = _axes(input_tensor, axis, "reduce_std")
     if not axes:
         return jnp.zeros_like(input_tensor)
-    return jnp.sqrt(jnp.var(input_tensor, axis=axes, keepdims=keepdims))
+    return _sqrt_zero_safe(jnp.var(input_tensor, axis=axes, keepdims=keepdims))
 
 
 def reduce_euclidean_norm(
@@ -146,7 +154,7 @@ def reduce_euclidean_norm(
     axes = _axes(input_tensor, axis, "reduce_euclidean_norm")
     squares = input_tensor * input_tensor
     total = jnp.sum(squares, axis=axes, keepdims=keepdims) if axes else squares
-    return jnp.sqrt(total)
+    return _sqrt_zero_safe(total)
 
 
 def reduce_logsumexp(

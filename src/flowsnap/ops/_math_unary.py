@@ -20,9 +20,9 @@ Blob = jax.Array
 
 
 def abs(x: Blob, name: str | None = None) -> Blob:
-    """``|x|``; gradient ``sign(x)`` (0 at 0)."""
+    """``|x|``; gradient ``sign(x)`` (0 at 0, as OneFlow's kernel; JAX's own is 1 there)."""
     del name
-    return jnp.abs(x)
+    return jnp.where(x == 0, jnp.zeros_like(x), jnp.abs(x))
 
 
 def acos(x: Blob, name: str | None = None) -> Blob:
