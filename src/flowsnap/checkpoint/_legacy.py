@@ -48,13 +48,14 @@ class CheckPoint:
         """Save every variable to ``path`` (see ``flow.checkpoint.save``)."""
         return save(path)
 
-    def load(self, path: str | os.PathLike[str]) -> LoadReport:
+    def load(self, path: str | os.PathLike[str], *, allow_incomplete: bool = False) -> LoadReport:
         """Load ``path`` into the variables; names not in the model are ignored. With legacy
-        model IO, variables missing from ``path`` get fresh initial values."""
+        model IO, variables missing from ``path`` get fresh initial values. ``allow_incomplete``
+        reads a directory without ``snapshot_done`` (as ``flow.checkpoint.get`` does)."""
         session = current_session()
         session.start()
         session.sync()
-        values = get(path)
+        values = get(path, allow_incomplete=allow_incomplete)
         if isinstance(values, StoredVariable):
             raise TypeError(f"{os.fspath(path)} is one variable's directory, not a checkpoint")
         report = load_into(session, values, True, None, None, None, legacy=_legacy())

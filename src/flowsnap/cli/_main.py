@@ -199,7 +199,16 @@ def _parser() -> _Parser:
         "run",
         help="run a legacy OneFlow script unmodified (import oneflow -> flowsnap)",
         description="Run SCRIPT with 'import oneflow' / 'oneflow.compatible.single_client' "
-        "provided by flowsnap for this run only.",
+        "provided by flowsnap for this run only, each with its OneFlow version's signatures: "
+        "'import oneflow' is OneFlow 0.4's API (0.2-0.4 programs), "
+        "'oneflow.compatible.single_client' is 0.5's.",
+    )
+    run.add_argument(
+        "--oneflow-version",
+        choices=["0.3", "0.4", "0.5"],
+        default=None,
+        help="the OneFlow version whose signatures every oneflow import gets (default: 0.4 for "
+        "'import oneflow', 0.5 for 'oneflow.compatible.single_client')",
     )
     run.add_argument("script", help="the Python script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
@@ -220,7 +229,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     del out
     from flowsnap.cli._run import run_script
 
-    return run_script(args.script, args.args)
+    return run_script(args.script, args.args, version=args.oneflow_version)
 
 
 def _cmd_completion(args: argparse.Namespace, out: TextIO) -> int:

@@ -1,16 +1,17 @@
 """``flowsnap run script.py [args]``: run a legacy OneFlow script unmodified.
 
-For the run, the module names legacy scripts import are provided by flowsnap: ``oneflow`` (and
-``oneflow.typing``, ``oneflow.<anything>``) as ``flowsnap`` (0.2-0.4 code), and
-``oneflow.compatible.single_client`` as ``flowsnap`` (0.5 code:
-``import oneflow.compatible.single_client as flow``,
-``from oneflow.compatible.single_client import typing as tp``). Nothing is installed on disk;
-the aliases exist only in this process.
+For the run, the module names legacy scripts import are provided by the version facades of
+:mod:`flowsnap.compat`: ``oneflow`` (and ``oneflow.typing``, ``oneflow.nn``...) is OneFlow 0.4's
+API (0.2-0.4 code), ``oneflow.compatible.single_client`` is 0.5's
+(``import oneflow.compatible.single_client as flow``,
+``from oneflow.compatible.single_client import typing as tp``); ``--oneflow-version`` gives every
+such import one version's API instead. Each facade callable has its version's signature and calls
+flowsnap's implementation by keyword. Nothing is installed on disk; the aliases exist only in this
+process.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -22,30 +23,28 @@ import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-# legacy prefix -> flowsnap module, the longest first
-ALIASES = (
-    ("oneflow.compatible.single_client", "flowsnap"),
-    ("oneflow", "flowsnap"),
-)
+from flowsnap.compat import get_facade
+
+DEFAULT_VERSION = "0.4"  # what `import oneflow` is, unless --oneflow-version says otherwise
+SINGLE_CLIENT = "oneflow.compatible.single_client"
 
 
 class _Alias(importlib.abc.Loader):
-    def __init__(self, target: str) -> None:
-        self.target = target
+    def __init__(self, module: types.ModuleType) -> None:
+        self.module = module
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        if not self.target:  # oneflow.compatible: an empty package holding single_client
-            module = types.ModuleType(spec.name)
-            module.__path__ = []
-            return module
-        return importlib.import_module(self.target)
+        return self.module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Nothing to run: the module is flowsnap's, already imported."""
+        """Nothing to run: the module is a facade's, already built."""
 
 
 class LegacyFinder(importlib.abc.MetaPathFinder):
-    """Resolves ``oneflow...`` imports to flowsnap modules."""
+    """Resolves ``oneflow...`` imports to a version facade's modules."""
+
+    def __init__(self, version: str | None = None) -> None:
+        self.version = version
 
     def find_spec(
         self,
@@ -53,23 +52,28 @@ class LegacyFinder(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None = None,
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        """A spec aliasing ``fullname`` to its flowsnap module, if it is a legacy name."""
+        """A spec aliasing ``fullname`` to its facade module, if it is a legacy name."""
         del path, target
-        if fullname == "oneflow.compatible":
-            return importlib.util.spec_from_loader(fullname, _Alias(""), is_package=True)
-        for old, new in ALIASES:
-            if fullname == old or fullname.startswith(old + "."):
-                mapped = new + fullname[len(old) :]
-                if importlib.util.find_spec(mapped) is None:
-                    return None
-                return importlib.util.spec_from_loader(fullname, _Alias(mapped), is_package=True)
+        if fullname == "oneflow.compatible":  # an empty package holding single_client
+            module = types.ModuleType(fullname)
+            module.__path__ = []
+            return importlib.util.spec_from_loader(fullname, _Alias(module), is_package=True)
+        for prefix, default in ((SINGLE_CLIENT, "0.5"), ("oneflow", DEFAULT_VERSION)):
+            if fullname == prefix or fullname.startswith(prefix + "."):
+                facade = get_facade(self.version or default)
+                sub = fullname[len(prefix) + 1 :]
+                if sub and not facade.is_submodule(sub):
+                    return None  # not a namespace of that version: ModuleNotFoundError
+                loader = _Alias(facade.module(sub))
+                return importlib.util.spec_from_loader(fullname, loader, is_package=True)
         return None
 
 
 @contextmanager
-def legacy_aliases() -> Iterator[None]:
-    """Make ``import oneflow`` and friends import flowsnap inside the block."""
-    finder = LegacyFinder()
+def legacy_aliases(version: str | None = None) -> Iterator[None]:
+    """Make ``import oneflow`` and friends import a version facade inside the block (``version``:
+    one version for every import; None: 0.4 for ``oneflow``, 0.5 for ``single_client``)."""
+    finder = LegacyFinder(version)
     sys.meta_path.insert(0, finder)
     try:
         yield
@@ -79,9 +83,11 @@ def legacy_aliases() -> Iterator[None]:
             del sys.modules[name]
 
 
-def run_script(script: str, args: Sequence[str]) -> int:
+def run_script(script: str, args: Sequence[str], *, version: str | None = None) -> int:
     """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]``; return its exit code.
 
+    ``version`` (``"0.3"``, ``"0.4"``, ``"0.5"``) gives every ``oneflow`` import that version's
+    API; by default ``import oneflow`` is 0.4's and ``oneflow.compatible.single_client`` 0.5's.
     An exception in the script prints its traceback (as ``python script.py`` would) and gives 1.
     """
     if not os.path.isfile(script):
@@ -92,7 +98,7 @@ def run_script(script: str, args: Sequence[str]) -> int:
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
-        with legacy_aliases():
+        with legacy_aliases(version):
             runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):

@@ -155,12 +155,16 @@ def one_hot(
 
 
 def constant(
-    value: float, dtype: Any = None, shape: Sequence[int] = (1,), name: str | None = None
+    value: float,
+    dtype: Any = None,
+    shape: Sequence[int] | None = None,
+    name: str | None = None,
 ) -> Blob:
-    """An array of ``shape`` filled with ``value``."""
+    """An array of ``shape`` filled with ``value``; ``shape=None`` is OneFlow's empty shape
+    (a scalar)."""
     del name
     dt = dtypes.float32 if dtype is None else dtypes.as_dtype(dtype, "flow.constant")
-    return jnp.full(tuple(shape), value, jax.dtypes.canonicalize_dtype(dt))
+    return jnp.full(() if shape is None else tuple(shape), value, jax.dtypes.canonicalize_dtype(dt))
 
 
 def zeros_like(like: Blob, dtype: Any = None, name: str | None = None) -> Blob:

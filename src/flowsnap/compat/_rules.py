@@ -1,0 +1,113 @@
+"""The exceptions to "the same dotted name under flowsnap": where a facade finds each name's
+implementation, which parameters were renamed, and the names flowsnap does not provide (with why).
+
+Everything else is found by name: ``math.reduce_mean`` is ``flowsnap.math.reduce_mean``,
+``optimizer.SGD`` is ``flowsnap.optimizer.SGD``, ``gather`` is ``flowsnap.gather``. The
+implementations take OneFlow v0.5.0's parameter names (and order) and accept by keyword every name
+an older version used, so a facade calls them by keyword.
+
+``NOT_PROVIDED`` is mirrored in docs/RUNTIME.md ("Names the facades do not provide"); a test
+checks the two agree.
+"""
+
+from __future__ import annotations
+
+# dotted OneFlow name -> dotted name under flowsnap (moved or renamed implementations)
+IMPLEMENTATIONS: dict[str, str] = {
+    "linalg.matmul": "matmul",
+    "summary.Hparam": "summary.HParam",  # 0.3's spelling
+    "function_config": "FunctionConfig",
+}
+# (the legacy loaders, ``checkpoint.get``, ``load`` and ``train.CheckPoint``, come from
+# compat/_checkpoint.py: they read what OneFlow's world wrote, snapshot_done or not)
+
+# dotted OneFlow name -> {parameter as a version spelled it: the implementation's (0.5) name}
+PARAM_RENAMES: dict[str, dict[str, str]] = {
+    "get_variable": {"parallel_distribution": "nd_sbp"},
+    "hierarchical_parallel_cast": {
+        "parallel_distribution": "nd_sbp",
+        "grad_parallel_distribution": "grad_nd_sbp",
+    },
+    "data.megatron_gpt_mmap_data_loader": {"parallel_distribution": "nd_sbp"},
+    "data.MegatronGPTMMapDataLoader": {"parallel_distribution": "nd_sbp"},
+}
+
+# Classes a facade hands out unchanged, whatever their signature: their identity matters
+# (``tp.Numpy`` as a return annotation is compared with ``is``).
+IDENTITY_CLASSES = frozenset(
+    {"typing.Numpy", "typing.ListNumpy", "typing.ListListNumpy", "typing.Bundle", "typing.Callback"}
+)
+
+_PROTO = (
+    "a protobuf message class of OneFlow's C++ runtime configuration; flowsnap has no such "
+    "runtime (use flow.config and flow.FunctionConfig)"
+)
+_USER_OP = (
+    "builds an op of OneFlow's C++ user-op registry by its type name; flowsnap's ops are JAX "
+    "functions and there is no registry to look the name up in"
+)
+
+# dotted OneFlow name -> why flowsnap cannot provide it honestly (any version that has the name)
+NOT_PROVIDED: dict[str, str] = {
+    "ConfigProto": _PROTO,
+    "JobConfigProto": _PROTO,
+    "builtin_op": _USER_OP,
+    "user_op_builder": _USER_OP,
+    "user_op_module_builder": _USER_OP,
+    "consistent_user_op_builder": _USER_OP,
+    "consistent_user_op_module_builder": _USER_OP,
+    "config.load_library": "loads a compiled C++ op library into OneFlow's runtime",
+    "config.load_library_now": "loads a compiled C++ op library into OneFlow's runtime",
+    "current_global_function_desc": (
+        "returns OneFlow's C++ job descriptor of the job being built; flowsnap jobs are traced "
+        "Python functions with no such object"
+    ),
+}
+
+# Names whose work belongs to another issue: listed as pending by the conformance test until it
+# lands (name prefixes; a prefix ending in "." is a whole group).
+PENDING_ELSEWHERE: dict[str, str] = {
+    "data.": "the data-pipelines issue 'Jobs that read their own data'",
+    "image.": "the data-pipelines issue 'Jobs that read their own data'",
+    "random.": "the data-pipelines issue 'Jobs that read their own data'",
+    "image_": "the data-pipelines issue 'Jobs that read their own data'",
+    "object_": "the data-pipelines issue 'Jobs that read their own data'",
+}
+
+# The groups a training or inference program uses (issue #11): every name in them is provided,
+# pending, or listed in NOT_PROVIDED. "" is the top level.
+GROUPS = (
+    "",
+    "math",
+    "nn",
+    "layers",
+    "optimizer",
+    "train",
+    "checkpoint",
+    "data",
+    "image",
+    "random",
+    "config",
+    "env",
+    "scope",
+    "distribute",
+    "typing",
+    "regularizers",
+    "summary",
+    "losses",
+    "linalg",
+    "unittest",
+    "model",
+    "saved_model",
+    "serving",
+    "advanced",
+    "distributed",
+)
+
+
+def pending_elsewhere(name: str) -> str | None:
+    """The issue that owns ``name``'s work, if another one does."""
+    for prefix, owner in PENDING_ELSEWHERE.items():
+        if name.startswith(prefix):
+            return owner
+    return None
