@@ -12,6 +12,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 from scripts.make_golden import STATE_DICT, pattern
@@ -362,3 +364,31 @@ def test_the_flowsnap_command_reads_them(
     assert main(["ls", "--allow-incomplete", str(GOLDEN / "damaged_pickle_os_system")]) != 0
     assert "posix.system" in capsys.readouterr().err
     assert armed == []
+
+
+GOLDEN_PICKLE = (GOLDEN / "oneflow_v0_9_nested" / "pickled_data").read_bytes()
+
+
+@hypothesis.given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(GOLDEN_PICKLE) - 1), st.integers(0, 255)), max_size=4
+    ),
+    cut=st.integers(0, len(GOLDEN_PICKLE)),
+)
+def test_damaged_pickles_give_only_pickled_data_errors(
+    edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(GOLDEN_PICKLE)
+    for at, byte in edits:
+        data[at] = byte
+    with pytest.MonkeyPatch.context() as patch:
+        calls: list[object] = []
+        patch.setattr(posix, "system", lambda *a: calls.append(a))
+        patch.setattr(os, "system", lambda *a: calls.append(a))
+        try:
+            found = read_pickled_index(bytes(data[:cut]), where="w")
+        except PickledDataError:
+            pass
+        else:
+            assert all(isinstance(k, str) and isinstance(v, str) for k, v in found.items())
+        assert calls == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import reprlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -200,6 +201,6 @@ def _path_of(record: TensorRecord, where: str) -> str:
     return str(path)
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short(value: object) -> str:
+    """A bounded repr (the value comes from an untrusted file and may be huge)."""
+    return reprlib.repr(value)
