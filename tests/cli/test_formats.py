@@ -179,3 +179,19 @@ def test_damage_messages_name_the_flags(capsys: pytest.CaptureFixture[str]) -> N
     assert run("show", str(GOLDEN / "damaged_checksum"), "w")[0] == 3
     assert "--no-verify reads the damaged bytes" in capsys.readouterr().err
     assert run("show", str(GOLDEN / "damaged_checksum"), "w", "--no-verify")[0] == 0
+
+
+def test_a_directory_that_is_no_checkpoint_is_called_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("")
+    for argv in (
+        ["ls", str(tmp_path / "src")],
+        ["ls", str(tmp_path / "src"), "--allow-incomplete"],
+    ):
+        assert run(*argv)[0] == 3
+        err = capsys.readouterr().err
+        assert "is not a checkpoint" in err
+        assert "never finished" not in err
+    assert run("verify", str(tmp_path / "src"))[0] == 3

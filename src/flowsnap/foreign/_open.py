@@ -7,12 +7,18 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flowsnap.errors import ConversionError, SnapshotNotFoundError
+from flowsnap.errors import ConversionError, NotASnapshotError, SnapshotNotFoundError
 from flowsnap.foreign._npz import open_npz
 from flowsnap.foreign._safetensors import INDEX_SUFFIX, open_safetensors, open_sharded
 from flowsnap.foreign._tensor import ForeignTensor
 from flowsnap.foreign._torch import open_torch
-from flowsnap.format import Snapshot, StoredVariable, open_path
+from flowsnap.format import (
+    SNAPSHOT_DONE,
+    Snapshot,
+    StoredVariable,
+    is_variable_dir,
+    open_path,
+)
 
 FOREIGN_FORMATS = ("safetensors", "safetensors-sharded", "torch", "npz")
 FORMATS = ("flowsnap", *FOREIGN_FORMATS)
@@ -55,6 +61,8 @@ def detect_format(path: PathLike) -> str:
 
     Raises:
         SnapshotNotFoundError: ``path`` does not exist.
+        NotASnapshotError: a directory without ``snapshot_done``, variable directories or
+            OneFlow 0.6-0.9's ``pickled_data``.
         ConversionError: a file whose name tells no format.
     """
     p = os.fspath(path)
@@ -65,6 +73,7 @@ def detect_format(path: PathLike) -> str:
             return "safetensors-sharded"
         if any(e.endswith(INDEX_SUFFIX) for e in os.listdir(p)):
             return "safetensors-sharded"
+        _require_checkpoint(p)
         return "flowsnap"
     fmt = format_of_name(p)
     if fmt is not None:
@@ -140,13 +149,31 @@ def open_checkpoint(
     if fmt != "flowsnap":
         return open_foreign(path, fmt=fmt)
     if not os.path.lexists(path):
-        raise SnapshotNotFoundError(f"{os.fspath(path)} does not exist; check the path")
+        raise SnapshotNotFoundError(_not_found(os.fspath(path)))
+    _require_checkpoint(os.fspath(path))
     opened = open_path(path, verify=verify, allow_incomplete=allow_incomplete)
     if not shapes:
         return opened
     if isinstance(opened, StoredVariable):
         return with_shapes({opened.name: opened}, shapes)[opened.name]  # type: ignore[return-value]
     return with_shapes(opened, shapes)
+
+
+def _require_checkpoint(path: str) -> None:
+    """Refuse a directory that holds nothing of a checkpoint (a typo'd path, a source tree)
+    before it is taken for an unfinished save."""
+    if not os.path.isdir(path) or is_variable_dir(path):
+        return
+    names = os.listdir(path)
+    if SNAPSHOT_DONE in names or "pickled_data" in names:
+        return
+    if any(is_variable_dir(os.path.join(path, n)) for n in names):
+        return
+    raise NotASnapshotError(
+        f"{path} is not a checkpoint: it has no '{SNAPSHOT_DONE}' and no variable directories "
+        "(<name>/out); a OneFlow/flowsnap checkpoint is a directory with one sub-directory per "
+        "variable. Check the path."
+    )
 
 
 def with_shapes(
