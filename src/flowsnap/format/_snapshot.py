@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from flowsnap.format._meta import VariableMeta, parse_meta
 from flowsnap.format._names import DATA_FILENAME, MANIFEST_COPY, META_FILENAME, SNAPSHOT_DONE
 from flowsnap.format._parallel import map_with_progress
 from flowsnap.format._pickled import PICKLE_FILENAME, PICKLE_LIMIT, read_pickled_index
+from flowsnap.format._readahead import MANAGED_BYTES, Reader, Target
 from flowsnap.format._variable import StoredVariable
 
 META_LIMIT = 2**20
@@ -60,6 +61,7 @@ class Snapshot(Mapping[str, StoredVariable]):
         self.manifest = manifest
         self.complete = complete
         self._variables = dict(sorted(variables.items()))
+        self._reader = _attach_reader(self._variables.values())
 
     def __getitem__(self, name: str) -> StoredVariable:
         try:
@@ -104,13 +106,30 @@ class Snapshot(Mapping[str, StoredVariable]):
         """
         selected = [self[n] for n in (list(self._variables) if names is None else names)]
         arrays = map_with_progress(
-            lambda var: var.numpy(verify=verify),
+            lambda var: var._read_alone(verify=verify),
             selected,
             desc="load",
             progress=progress,
             workers=workers,
         )
         return {v.name: a for v, a in zip(selected, arrays, strict=True)}
+
+
+def _attach_reader(variables: Iterable[StoredVariable]) -> Reader | None:
+    """Give the large variables (in iteration order) one reader: split reads and read-ahead."""
+    managed = [
+        v for v in variables if v.nbytes >= MANAGED_BYTES and v.dtype is not None and v.shape
+    ]
+    if not managed:
+        return None
+    targets = [
+        Target(v.name, v.file_path, v.nbytes, v.shape or (), v.dtype, v._should_verify(None))  # type: ignore[arg-type]
+        for v in managed
+    ]
+    reader = Reader(targets)
+    for i, var in enumerate(managed):
+        var._reader, var._index = reader, i
+    return reader
 
 
 def _not_found(name: str, known: Mapping[str, object], where: str) -> str:

@@ -14,14 +14,25 @@ from typing import Any
 import numpy as np
 
 from flowsnap.errors import ChecksumMismatchError, MissingMetaError, SizeMismatchError
+from flowsnap.format import _readahead
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._dtypes import DataType, data_type_for
 from flowsnap.format._io import byte_view, open_regular, pread_exact
 from flowsnap.format._names import DATA_FILENAME
+from flowsnap.format._readahead import (
+    ChunkedRead,
+    ReadCancelledError,
+    Reader,
+    aligned_empty,
+    read_split,
+)
 
 # Reads go in slices of this size: large enough to amortize system calls, small enough that each
 # slice is still in cache when it is hashed.
 READ_CHUNK = 4 * 2**20
+# A variable without a snapshot's reader is split between this thread and a helper from this many
+# chunks on (starting the helper costs about as much as reading one chunk).
+SPLIT_CHUNKS = 4
 
 
 class StoredVariable:
@@ -39,9 +50,12 @@ class StoredVariable:
     """
 
     __slots__ = (
+        "__weakref__",
         "_data_path",
         "_data_type",
+        "_index",
         "_nbytes",
+        "_reader",
         "_shape",
         "expected_checksum",
         "has_meta",
@@ -72,6 +86,8 @@ class StoredVariable:
         self.expected_checksum = expected_checksum
         self.has_meta = has_meta
         self.verify = verify
+        self._reader: Reader | None = None  # set by the snapshot (read-ahead, split reads)
+        self._index = -1
         if shape is not None and data_type is not None:
             expected = math.prod(shape) * data_type.itemsize
             if expected != nbytes:
@@ -127,7 +143,7 @@ class StoredVariable:
             SizeMismatchError: the file size does not fit the shape and dtype.
         """
         data_type = data_type_for(dtype, what=f"variable {self.name!r}")
-        return StoredVariable(
+        var = StoredVariable(
             self.name,
             self.path,
             shape=tuple(int(d) for d in shape),
@@ -138,6 +154,8 @@ class StoredVariable:
             verify=self.verify,
             data_path=self._data_path,
         )
+        var._reader = self._reader  # its helpers, not its read-ahead (that needs a known shape)
+        return var
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -152,10 +170,19 @@ class StoredVariable:
         return self._shape, self._data_type.to_numpy()
 
     def numpy(self, *, verify: bool | None = None) -> np.ndarray:
-        """Read the whole variable into a new array (checksum verified unless ``verify=False``)."""
+        """Read the whole variable into a new array (checksum verified unless ``verify=False``).
+
+        The array is C-contiguous; from 64 KiB on it starts on a 64-byte boundary, so
+        ``jax.device_put`` on the CPU takes it without a copy. A large variable of a snapshot is
+        read by this thread and helper threads together, and while variables are read in the
+        snapshot's order the next ones are read ahead (at most 64 MiB, dropped with the snapshot).
+        """
         shape, dtype = self._known()
-        out = np.empty(shape, dtype=dtype)
-        self.readinto(out, verify=verify)
+        ahead = self._take_ahead(verify)
+        if ahead is not None:
+            return ahead
+        out = aligned_empty(shape, dtype)
+        self._fill(out, verify)
         return out
 
     def readinto(self, out: np.ndarray, *, verify: bool | None = None) -> None:
@@ -172,11 +199,52 @@ class StoredVariable:
                 f"dtype {out.dtype} (contiguous={out.flags.c_contiguous}); expected shape "
                 f"{shape}, dtype {dtype}, C-contiguous"
             )
+        ahead = self._take_ahead(verify)
+        if ahead is not None:
+            np.copyto(out, ahead)
+            return
+        self._fill(out, verify)
+
+    def _take_ahead(self, verify: bool | None) -> np.ndarray | None:
+        """This variable as read ahead by the snapshot's reader (finished here, verified), or
+        ``None``: there is no such copy, or its read failed (the caller reads it again and gets
+        the usual error)."""
+        if self._index < 0 or self._reader is None:
+            return None
+        hashed = self._should_verify(verify)
+        job = self._reader.take(self._index, hashed=hashed)
+        if job is None:
+            return None
+        try:
+            digest = self._reader.run(job)
+        except Exception:
+            return None
+        if hashed:
+            self._check_digest(digest or "", True)
+        return job.array
+
+    def _fill(self, out: np.ndarray, verify: bool | None, *, split: bool = True) -> None:
+        """Read into ``out`` (already checked): split between threads when large, else here."""
         if out.nbytes == 0:
             self._check_digest(new_hasher().hexdigest(), verify)
             return
+        hashed = self._should_verify(verify)
+        reader = self._reader
+        chunk = _readahead.CHUNK
+        if split and (
+            (reader is not None and self._nbytes > chunk) or self._nbytes >= SPLIT_CHUNKS * chunk
+        ):
+            job = ChunkedRead(self._open(), self.file_path, out, hashed=hashed)
+            try:
+                digest = read_split(job) if reader is None else reader.run(job)
+            except ReadCancelledError:  # the reader was closed meanwhile
+                self._fill(out, verify, split=False)
+                return
+            if hashed:
+                self._check_digest(digest or "", True)
+            return
         target = byte_view(out)
-        hasher = new_hasher() if self._should_verify(verify) else None
+        hasher = new_hasher() if hashed else None
         fd = self._open()
         try:
             for off in range(0, self._nbytes, READ_CHUNK):
@@ -188,6 +256,13 @@ class StoredVariable:
             os.close(fd)
         if hasher is not None:
             self._check_digest(hasher.hexdigest(), True)
+
+    def _read_alone(self, *, verify: bool | None = None) -> np.ndarray:
+        """Read into a new array on this thread only (for loads already parallel over variables)."""
+        shape, dtype = self._known()
+        out = aligned_empty(shape, dtype)
+        self._fill(out, verify, split=False)
+        return out
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Read rows ``start:stop`` of the leading axis (a slice for sharded loads).
