@@ -183,9 +183,23 @@ def _parser() -> _Parser:
         metavar="REGEX=REPL",
         help="rename tensors after the filters (repeatable; the first matching rule applies)",
     )
-    conv.add_argument("--dtype", choices=CASTS, help="cast floating-point tensors")
-    conv.add_argument("--from", dest="from_format", choices=FORMATS, help="source format")
-    conv.add_argument("--to", dest="to_format", choices=FORMATS, help="target format")
+    conv.add_argument(
+        "--dtype",
+        choices=CASTS,
+        metavar="bf16|fp16|fp32|fp64",
+        help="cast floating-point tensors (also bfloat16, float16, float32, float64)",
+    )
+    formats = "|".join(FORMATS)
+    conv.add_argument(
+        "--from",
+        dest="from_format",
+        choices=FORMATS,
+        metavar="FMT",
+        help=f"source format: {formats}",
+    )
+    conv.add_argument(
+        "--to", dest="to_format", choices=FORMATS, metavar="FMT", help=f"target format: {formats}"
+    )
     conv.add_argument(
         "--max-shard-size",
         type=_size,
