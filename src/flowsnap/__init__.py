@@ -1,7 +1,9 @@
 """flowsnap: OneFlow's lazy-mode model system and checkpoint format, rebuilt on JAX.
 
 ``import flowsnap as flow`` is meant to feel like ``import oneflow as flow``: ``flow.get_variable``,
-``@flow.global_function``, ``flow.layers.dense``, ``flow.optimizer.SGD``, ``flow.float``... The
+``@flow.global_function``, ``flow.layers.dense``, ``flow.optimizer.SGD``, ``flow.float``..., with
+OneFlow 0.5's signatures (``flowsnap.compat.facade("0.3"|"0.4"|"0.5")`` gives each version's
+exact API, as ``flowsnap run`` does for ``import oneflow``). The
 package root stays cheap to import: every name is bound lazily on first use (PEP 562), so tools
 that only read checkpoints (:mod:`flowsnap.format`, the ``flowsnap`` command) never load JAX.
 This module re-exports; it holds no logic.
@@ -19,6 +21,7 @@ from flowsnap._version import __version__ as __version__
 _SUBMODULES: dict[str, str] = {
     "checkpoint": "flowsnap.checkpoint",
     "cli": "flowsnap.cli",
+    "compat": "flowsnap.compat",
     "config": "flowsnap.config",
     "data": "flowsnap.data",
     "distribute": "flowsnap.distribute",
@@ -129,6 +132,7 @@ __all__ = [
     "clear_default_session",
     "cli",
     "clip_by_value",
+    "compat",
     "concat",
     "config",
     "constant",

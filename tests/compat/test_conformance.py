@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,33 @@ def test_coverage() -> None:
         assert c.provided > 0
     readme = (ROOT / "README.md").read_text()
     assert "| OneFlow | import | provided / total |" in readme
+
+
+def test_importing_the_facades_leaves_jax_out() -> None:
+    """``flowsnap run`` imports them before the script; signatures need no implementation."""
+    code = (
+        "import sys, inspect\n"
+        "from flowsnap.cli import _run\n"
+        "from flowsnap.compat import get_facade\n"
+        "f = get_facade('0.5'); f.module('nn'); f.signature('nn.conv2d')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_facade_classes_keep_isinstance_and_methods() -> None:
+    import flowsnap
+
+    for version in SHORT:
+        flow = get_facade(version).root
+        lr = flow.optimizer.PiecewiseConstantScheduler([], [0.1])
+        sgd = flow.optimizer.SGD(lr, momentum=0.5)
+        assert isinstance(sgd, flowsnap.optimizer.SGD)
+        assert callable(sgd.minimize)
+        assert isinstance(flow.FunctionConfig(), flowsnap.FunctionConfig)
+        assert flow.typing.Numpy is flowsnap.typing.Numpy
+        assert flow.float32 is flowsnap.float32

@@ -231,6 +231,7 @@ def bind_class(
             __module__=module,
             __qualname__=impl.__qualname__,
             __doc__=impl.__doc__,
+            __flowsnap_implementation__=impl,
         )
 
     return types.new_class(impl.__name__, (impl,), {}, body)
