@@ -141,13 +141,16 @@ def test_max_shard_size_on_a_safetensors_target_follows_hugging_face(
         ("out.safetensors", ["--to", "npz"]),
         ("out.npz", ["--to", "safetensors"]),
         ("out.txt", []),
+        ("out.safetensors/", []),
+        ("out.npz/", ["--max-shard-size", "1KB"]),
         ("out", ["--max-shard-size", "0"]),
     ],
 )
 def test_contradictions_are_refused_before_writing(
     ckpt: Path, tmp_path: Path, dst: str, options: list[str]
 ) -> None:
-    code, _ = run("convert", str(ckpt), str(tmp_path / dst), *options)
+    target = f"{tmp_path}/{dst}"  # (pathlib would drop a trailing slash)
+    code, _ = run("convert", str(ckpt), target, *options)
     assert code in (2, 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
 

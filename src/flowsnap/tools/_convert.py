@@ -94,9 +94,15 @@ def plan_target(
     """
     if dst_format is not None and dst_format not in FORMATS:
         raise ConversionError(f"--to {dst_format!r}: use one of {', '.join(FORMATS)}")
-    named = format_of_name(dst)
-    base = os.path.basename(dst.rstrip("/" + os.sep))
-    dir_like = dst.endswith(("/", os.sep)) or not os.path.splitext(base)[1]
+    trimmed = dst.rstrip("/" + os.sep)
+    named = format_of_name(trimmed)
+    if named is not None and trimmed != dst:
+        raise ConversionError(
+            f"{dst} names a directory, but {os.path.basename(trimmed)} is named like a {named} "
+            "file; drop the trailing slash, or choose a directory name without that suffix"
+        )
+    base = os.path.basename(trimmed)
+    dir_like = trimmed != dst or not os.path.splitext(base)[1]
     sharded = max_shard_bytes is not None or dst_format == "safetensors-sharded"
     if sharded or named == "safetensors-sharded":
         if dst_format not in (None, "safetensors", "safetensors-sharded"):
