@@ -116,11 +116,23 @@ class Plan(NamedTuple):
     targets: dict[str, str | None]  # version parameter -> implementation keyword (None: lacks it)
     unsupported: tuple[str, ...]  # version parameters the implementation does not take
     extra_required: tuple[str, ...]  # implementation parameters required but not in the version
+    by_position: tuple[str, ...] = ()  # "input->x": matched by position, the names differ
 
     @property
     def complete(self) -> bool:
-        """Every version parameter reaches the implementation and nothing else is required."""
-        return not self.unsupported and not self.extra_required
+        """Every version parameter reaches the implementation under its own name, and nothing
+        else is required."""
+        return not self.unsupported and not self.extra_required and not self.by_position
+
+    def gaps(self, version: str) -> str:
+        """What keeps the binding from being complete, in words."""
+        words = [f"{p}= not implemented" for p in self.unsupported]
+        words += [f"{p} by position (the implementation's name differs)" for p in self.by_position]
+        words += [
+            f"the implementation requires {p}= that OneFlow {version} lacks"
+            for p in self.extra_required
+        ]
+        return "; ".join(words)
 
 
 def plan(entry: ApiEntry, impl: Callable[..., Any], renames: Mapping[str, str]) -> Plan:
@@ -143,13 +155,25 @@ def plan(entry: ApiEntry, impl: Callable[..., Any], renames: Mapping[str, str]) 
         if found is None and _P.VAR_KEYWORD in kinds:
             found = renames.get(p.name, p.name)
         targets[p.name] = found
+    # a parameter the implementation spells differently in the same slot (0.3's `x`, 0.5's
+    # `input`): matched by position, and reported, so calls work while the names get aligned
+    slots = [n for n, q in params.items() if q.kind in _NAMED[:2]]
+    version_slots = [p.name for p in entry.params if p.kind in _NAMED[:2]]
+    taken = {t for t in targets.values() if t} | set(version_slots)
+    by_position = []
+    for i, name in enumerate(version_slots):
+        if targets[name] is None and i < len(slots) and slots[i] not in taken:
+            targets[name] = slots[i]
+            taken.add(slots[i])
+            by_position.append(f"{name}->{slots[i]}")
     used = {t for t in targets.values() if t}
     extra = tuple(
         name
         for name, p in params.items()
         if p.kind in _NAMED and p.default is _P.empty and name not in used
     )
-    return Plan(targets, tuple(k for k, v in targets.items() if v is None), extra)
+    missing = tuple(k for k, v in targets.items() if v is None)
+    return Plan(targets, missing, extra, tuple(by_position))
 
 
 def _translate(
@@ -165,13 +189,9 @@ def _translate(
         param = signature.parameters[name]
         target = steps.targets[name]
         if param.kind is _P.VAR_POSITIONAL:
-            if value and target is None:
-                raise UnsupportedFeatureError(f"{what}: flowsnap takes no extra positional values")
-            positional.extend(value)
+            positional.extend(value)  # the implementation's own parameters take them, or not
             continue
         if param.kind is _P.VAR_KEYWORD:
-            if value and target is None:
-                raise UnsupportedFeatureError(f"{what}: flowsnap does not take {sorted(value)}")
             keywords.update(value)
             continue
         if isinstance(value, SourceDefault):

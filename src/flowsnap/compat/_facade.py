@@ -162,11 +162,8 @@ class Facade:
             value = _bind.bind_function(what, module, signature, impl, steps)
         if steps.complete:
             return Resolution(name, "provided", "", value)
-        gaps = [f"{p}=" for p in steps.unsupported]
-        gaps += [
-            f"requires {p}= that OneFlow {self.table.version} lacks" for p in steps.extra_required
-        ]
-        return Resolution(name, "partial", "pending parameters: " + ", ".join(gaps), value)
+        why = "pending parameters: " + steps.gaps(self.table.version)
+        return Resolution(name, "partial", why, value)
 
 
 class _Internal:
