@@ -58,9 +58,18 @@ def values() -> dict[str, np.ndarray]:  # type: ignore[type-arg]
 
 
 def test_public_surface() -> None:
+    import inspect
+
     assert sorted(flowsnap.foreign.__all__) == sorted(FOREIGN_API)
     for name in FOREIGN_API:
-        assert getattr(flowsnap.foreign, name) is not None
+        obj = getattr(flowsnap.foreign, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert (obj.__doc__ or "").strip(), name
+            for attr, member in vars(obj).items() if inspect.isclass(obj) else []:
+                if not attr.startswith("_") and (
+                    inspect.isfunction(member) or isinstance(member, property)
+                ):
+                    assert member.__doc__, f"{name}.{attr}"
 
 
 def check_tensor(t: ForeignTensor, want: np.ndarray) -> None:  # type: ignore[type-arg]
