@@ -358,3 +358,11 @@ def test_completion_scripts() -> None:
     code, text = run("completion", "zsh")
     assert code == 0
     assert "bashcompinit" in text
+
+
+def test_regex_values_may_start_with_a_dash(ckpt: Path, tmp_path: Path) -> None:
+    code, text = run("convert", str(ckpt), str(tmp_path / "a.npz"), "--rename", "-=.", "--json")
+    assert code == 0, text
+    assert json.loads(text)["renamed"]["conv1-weight"] == "conv1.weight"
+    assert run("convert", str(ckpt), str(tmp_path / "b.npz"), "--include", "--json")[0] == 2
+    assert not (tmp_path / "b.npz").exists()
