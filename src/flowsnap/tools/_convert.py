@@ -207,6 +207,11 @@ def convert(
                 f"two tensors would be named {new!r} ({name!r} among them); fix the --rename rules"
             )
         out[new] = value
+    if excluded and not out:
+        raise ConversionError(
+            f"--include/--exclude leave none of the {len(excluded)} tensors of {src} to convert; "
+            "names are searched as they are in the source (flowsnap ls lists them)"
+        )
     require_shapes(out)
     for new, value in out.items():
         value_dtype = np.dtype(value.dtype)
