@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from flowsnap.cli._inputs import (
     Tensor,
     UsageError,
+    cli_words,
     human,
     open_input,
     open_tensors,
@@ -176,7 +177,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         for p in problems:
-            out.write(f"DAMAGED {p.name or '(snapshot)'}: {p.kind}: {_cli(p.message)}\n")
+            out.write(f"DAMAGED {p.name or '(snapshot)'}: {p.kind}: {cli_words(p.message)}\n")
         verdict = "OK" if ok else plural(len(problems), "problem")
         out.write(
             f"{verdict}: {plural(len(report.checked), 'variable')}, {human(report.nbytes)}, {how}\n"
@@ -184,14 +185,8 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if ok else EXIT_FOUND
 
 
-def _cli(message: str) -> str:
-    from flowsnap.cli._inputs import cli_words
-
-    return cli_words(message)
-
-
 def _problem(p: Any) -> dict[str, Any]:
-    return {"name": p.name, "kind": p.kind, "message": _cli(p.message)}
+    return {"name": p.name, "kind": p.kind, "message": cli_words(p.message)}
 
 
 def _verify_variable(args: argparse.Namespace, out: TextIO) -> int:
@@ -241,7 +236,7 @@ def _verify_foreign(args: argparse.Namespace, out: TextIO, fmt: str) -> int:
         out.write("\n")
     else:
         for p in report.problems:
-            out.write(f"DAMAGED {p.name or '(file)'}: {p.kind}: {_cli(p.message)}\n")
+            out.write(f"DAMAGED {p.name or '(file)'}: {p.kind}: {cli_words(p.message)}\n")
         verdict = "OK" if report.ok else plural(len(report.problems), "problem")
         out.write(
             f"{verdict}: {plural(len(report.checked), 'tensor')}, {human(report.nbytes)} "
