@@ -124,6 +124,46 @@ print("trained", last < first, [n for n in sorted(os.listdir(path)) if n[0] != "
 """
 
 
+# In the style of OneFlow's own legacy op tests: flow.unittest.TestCase, skip_unless_*,
+# unittest.main(); the multi-device case skips on one device.
+OP_TEST = """
+import unittest
+import numpy as np
+import oneflow.compatible.single_client as flow
+from oneflow.compatible.single_client import typing as tp
+
+
+def _check_relu(test_case, shape):
+    x = np.random.randn(*shape).astype(np.float32)
+
+    @flow.global_function(type="predict")
+    def relu_job(x: tp.Numpy.Placeholder(shape)) -> tp.Numpy:
+        return flow.math.relu(x)
+
+    test_case.assertTrue(np.allclose(relu_job(x), np.maximum(x, 0)))
+
+
+@flow.unittest.skip_unless_1n1d()
+class TestRelu(flow.unittest.TestCase):
+    def test_relu(test_case):
+        _check_relu(test_case, (3, 4))
+
+    def test_relu_in_a_fresh_session(test_case):
+        _check_relu(test_case, (2,))
+        test_case.assertEqual(flow.unittest.env.device_num(), 1)
+
+
+@flow.unittest.skip_unless_1n2d()
+class TestReluOnTwoDevices(flow.unittest.TestCase):
+    def test_relu(test_case):
+        raise AssertionError("runs only on two devices")
+
+
+if __name__ == "__main__":
+    unittest.main()
+"""
+
+
 def write(tmp_path: Path, text: str, name: str = "script.py") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -187,6 +227,17 @@ def test_only_the_versions_namespaces_import(
     assert "No module named 'oneflow.no_such_module'" in capsys.readouterr().err
     script = "import oneflow.unittest.env\nimport oneflow.compatible.single_client.unittest\n"
     assert main(["run", write(tmp_path, script, "b.py")]) == 0
+
+
+def test_a_oneflow_style_op_test_runs_unmodified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ONEFLOW_TEST_DEVICE_NUM", raising=False)
+    monkeypatch.delenv("ONEFLOW_TEST_NODE_LIST", raising=False)
+    assert main(["run", write(tmp_path, OP_TEST)]) == 0
+    err = capsys.readouterr().err
+    assert "Ran 3 tests" in err
+    assert "OK (skipped=1)" in err
 
 
 def test_a_missing_op_fails_with_its_name(

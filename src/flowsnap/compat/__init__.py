@@ -26,6 +26,7 @@ from flowsnap.compat._facade import Resolution as Resolution
 from flowsnap.compat._facade import facade as facade
 from flowsnap.compat._facade import get_facade as get_facade
 from flowsnap.compat._rules import GROUPS as GROUPS
+from flowsnap.compat._rules import IDENTITY_CLASSES as IDENTITY_CLASSES
 from flowsnap.compat._rules import NOT_PROVIDED as NOT_PROVIDED
 from flowsnap.compat._table import VERSIONS as VERSIONS
 from flowsnap.compat._table import ApiEntry as ApiEntry
@@ -36,6 +37,7 @@ from flowsnap.compat._table import normalize_version as normalize_version
 
 __all__ = [
     "GROUPS",
+    "IDENTITY_CLASSES",
     "NOT_PROVIDED",
     "ROOT_NAMES",
     "VERSIONS",

@@ -33,9 +33,18 @@ PARAM_RENAMES: dict[str, dict[str, str]] = {
 }
 
 # Classes a facade hands out unchanged, whatever their signature: their identity matters
-# (``tp.Numpy`` as a return annotation is compared with ``is``).
+# (``tp.Numpy`` as a return annotation is compared with ``is``), or their constructor belongs to
+# Python (``unittest.TestCase(methodName)``; OneFlow's table lists no parameters since its
+# ``__init__`` is outside OneFlow's tree).
 IDENTITY_CLASSES = frozenset(
-    {"typing.Numpy", "typing.ListNumpy", "typing.ListListNumpy", "typing.Bundle", "typing.Callback"}
+    {
+        "typing.Numpy",
+        "typing.ListNumpy",
+        "typing.ListListNumpy",
+        "typing.Bundle",
+        "typing.Callback",
+        "unittest.TestCase",
+    }
 )
 
 _PROTO = (
