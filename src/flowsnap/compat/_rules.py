@@ -12,6 +12,8 @@ checks the two agree.
 
 from __future__ import annotations
 
+import re
+
 # dotted OneFlow name -> dotted name under flowsnap (moved or renamed implementations)
 IMPLEMENTATIONS: dict[str, str] = {
     "linalg.matmul": "matmul",
@@ -72,6 +74,11 @@ NOT_PROVIDED: dict[str, str] = {
         "Python functions with no such object"
     ),
 }
+
+# Methods of OneFlow's classes that fill its protobuf job configuration (``SGD.train_conf``,
+# ``Scheduler.SetLrFieldsInOptimizerConf``, ``warmup_conf``...): internals of OneFlow's C++
+# runtime, which flowsnap does not have; its optimizers are pure update rules instead.
+PROTOBUF_METHODS = re.compile(r"(^Set\w*Fields\w*Conf$|_conf$)")
 
 # Names whose work belongs to another issue: listed as pending by the conformance test until it
 # lands (name prefixes; a prefix ending in "." is a whole group).
