@@ -129,7 +129,21 @@ def test_format_surface() -> None:
 
 
 FACADE_SURFACES = {
-    "layers": ["batch_normalization", "conv2d", "dense", "layer_norm", "prelu"],
+    "layers": [
+        "batch_normalization",
+        "batch_normalization_add_relu",
+        "batch_normalization_relu",
+        "categorical_ordinal_encoder",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "dense",
+        "layer_norm",
+        "layer_norm_grad",
+        "layer_norm_param_grad",
+        "prelu",
+        "upsample_2d",
+    ],
     "scope": ["consistent_view", "mirrored_view", "namespace", "placement"],
     "distribute": ["broadcast", "split"],
     "typing": ["Bundle", "Callback", "ListListNumpy", "ListNumpy", "Numpy", "PlaceholderDef"],

@@ -12,7 +12,7 @@ import pytest
 
 import flowsnap as flow
 from flowsnap.errors import ArgumentError
-from flowsnap.ops._nn import padding_pairs
+from flowsnap.ops._conv import padding_pairs
 
 RNG = np.random.default_rng(0)
 

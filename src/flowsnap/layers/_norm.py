@@ -172,3 +172,139 @@ def prelu(
         trainable=trainable,
     )
     return jnp.where(inputs > 0, inputs, alpha * inputs)
+
+
+def batch_normalization_add_relu(
+    inputs: Blob,
+    addend: Blob | None = None,
+    axis: int = -1,
+    momentum: float = 0.99,
+    epsilon: float = 0.001,
+    center: bool = True,
+    scale: bool = True,
+    beta_initializer: Initializer | None = None,
+    gamma_initializer: Initializer | None = None,
+    beta_regularizer: RegularizerLike | None = None,
+    gamma_regularizer: RegularizerLike | None = None,
+    moving_mean_initializer: Initializer | None = None,
+    moving_variance_initializer: Initializer | None = None,
+    trainable: bool = True,
+    training: bool = True,
+    name: str = "BatchNorm",
+    gamma_name: str | None = None,
+    beta_name: str | None = None,
+    moving_mean_name: str | None = None,
+    moving_variance_name: str | None = None,
+) -> Blob:
+    """``relu(batch_normalization(inputs) + addend)`` (``addend`` optional): OneFlow's fused
+    ResNet layer, with :func:`batch_normalization`'s variables, statistics and defaults."""
+    out = batch_normalization(
+        inputs,
+        axis=axis,
+        momentum=momentum,
+        epsilon=epsilon,
+        center=center,
+        scale=scale,
+        beta_initializer=beta_initializer,
+        gamma_initializer=gamma_initializer,
+        beta_regularizer=beta_regularizer,
+        gamma_regularizer=gamma_regularizer,
+        moving_mean_initializer=moving_mean_initializer,
+        moving_variance_initializer=moving_variance_initializer,
+        trainable=trainable,
+        training=training,
+        name=name,
+        gamma_name=gamma_name,
+        beta_name=beta_name,
+        moving_mean_name=moving_mean_name,
+        moving_variance_name=moving_variance_name,
+    )
+    if addend is not None:
+        if addend.shape != out.shape:
+            raise ArgumentError(
+                f"flow.layers.batch_normalization_add_relu(name={name!r}): addend of shape "
+                f"{addend.shape} does not match inputs {out.shape}"
+            )
+        out = out + addend
+    return jnp.maximum(out, 0)
+
+
+def batch_normalization_relu(
+    inputs: Blob,
+    axis: int = -1,
+    momentum: float = 0.99,
+    epsilon: float = 0.001,
+    center: bool = True,
+    scale: bool = True,
+    beta_initializer: Initializer | None = None,
+    gamma_initializer: Initializer | None = None,
+    beta_regularizer: RegularizerLike | None = None,
+    gamma_regularizer: RegularizerLike | None = None,
+    moving_mean_initializer: Initializer | None = None,
+    moving_variance_initializer: Initializer | None = None,
+    trainable: bool = True,
+    training: bool = True,
+    name: str = "BatchNorm",
+) -> Blob:
+    """``relu(batch_normalization(inputs))``: :func:`batch_normalization_add_relu` without an
+    addend."""
+    return batch_normalization_add_relu(
+        inputs,
+        axis=axis,
+        momentum=momentum,
+        epsilon=epsilon,
+        center=center,
+        scale=scale,
+        beta_initializer=beta_initializer,
+        gamma_initializer=gamma_initializer,
+        beta_regularizer=beta_regularizer,
+        gamma_regularizer=gamma_regularizer,
+        moving_mean_initializer=moving_mean_initializer,
+        moving_variance_initializer=moving_variance_initializer,
+        trainable=trainable,
+        training=training,
+        name=name,
+    )
+
+
+def _leading(stat: Blob, x: Blob, axis: int) -> Blob:
+    """``stat`` (one value per leading index of ``x`` before ``axis``) shaped to broadcast."""
+    return stat.reshape(*x.shape[:axis], *([1] * (x.ndim - axis)))
+
+
+def layer_norm_grad(
+    dy: Blob,
+    x: Blob,
+    mean: Blob,
+    inv_variance: Blob,
+    begin_norm_axis: int = 1,
+    name: str = "LayerNormGrad",
+) -> Blob:
+    """The gradient with respect to ``x`` of layer normalization over the axes from
+    ``begin_norm_axis`` on (before any scale and shift), given ``dy``, the statistics ``mean``
+    and ``inv_variance`` (one per leading index):
+    ``inv * (dy - mean(dy) - xhat * mean(dy * xhat))`` with ``xhat = (x - mean) * inv``."""
+    del name
+    axis = begin_norm_axis % x.ndim
+    axes = tuple(range(axis, x.ndim))
+    inv = _leading(inv_variance, x, axis)
+    xhat = (x - _leading(mean, x, axis)) * inv
+    mean_dy = jnp.mean(dy, axis=axes, keepdims=True)
+    mean_dy_xhat = jnp.mean(dy * xhat, axis=axes, keepdims=True)
+    return inv * (dy - mean_dy - xhat * mean_dy_xhat)
+
+
+def layer_norm_param_grad(
+    dy: Blob,
+    norm: Blob,
+    gamma: Blob,
+    begin_params_axis: int = -1,
+    name: str = "LayerNormParamGrad",
+) -> tuple[Blob, Blob, Blob]:
+    """The gradients of ``y = norm * gamma + beta`` (parameters of shape
+    ``norm.shape[begin_params_axis:]``): ``(dy * gamma, d beta, d gamma)``, the last two summed
+    over the leading axes."""
+    del name
+    axis = begin_params_axis % norm.ndim
+    leading = tuple(range(axis))
+    return dy * gamma, jnp.sum(dy, axis=leading), jnp.sum(dy * norm, axis=leading)

@@ -1,205 +1,33 @@
-"""Neural-network ops: ``flow.nn.conv2d``, pooling, ``bias_add``, ``dropout``, softmax and losses.
+"""``flow.nn`` ops that are neither convolutions, pooling, normalizations nor losses:
+``bias_add`` and its fused forms, dropout and ``random_mask_like``, softmax and its gradient,
+``PixelShuffle``, the fused self-attention op, ``ctc_greedy_decoder`` and OneFlow 0.3's
+``nn.Module`` base class.
 
-Padding follows OneFlow (reference 4.2): ``"SAME"`` is ``"SAME_LOWER"`` (the larger half of an odd
-total padding goes *before*, the opposite of TensorFlow), ``"SAME_UPPER"`` is TensorFlow's rule,
-``"VALID"`` pads nothing, and a list gives explicit pairs. Average pooling divides by the number of
-elements inside the input (padding excluded). Dropout draws its mask from the train step's key, so
-a resumed run draws the same masks.
+Random ops draw from the train step's key, so a resumed run draws the same masks; they are
+identities (dropout) in predict jobs, as in OneFlow.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from flowsnap._engine import is_training, random_key
 from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 
 Blob = jax.Array
-IntOrPair = int | Sequence[int]
 
 
-def _pair(value: IntOrPair | None, n: int, what: str, default: int = 1) -> tuple[int, ...]:
-    if value is None:
-        return (default,) * n
-    if isinstance(value, int):
-        return (value,) * n
-    values = tuple(int(v) for v in value)
-    if len(values) != n:
-        raise ArgumentError(f"{what}: expected an int or {n} ints, got {value!r}")
-    return values
-
-
-def _spatial_axes(data_format: str, ndim: int, what: str) -> tuple[bool, list[int]]:
-    """Whether channels come first, and the spatial axes."""
-    if data_format.startswith("NC"):
-        return True, list(range(2, ndim))
+def _bias_axis(value: Blob, data_format: str | None, what: str) -> int:
+    if data_format is None or data_format.startswith("NC"):
+        return 1 if value.ndim > 1 else 0
     if data_format.startswith("N") and data_format.endswith("C"):
-        return False, list(range(1, ndim - 1))
-    raise ArgumentError(f"{what}: data_format must be NCHW or NHWC, got {data_format!r}")
-
-
-def padding_pairs(
-    padding: Any,
-    sizes: Sequence[int],
-    kernel: Sequence[int],
-    strides: Sequence[int],
-    dilations: Sequence[int],
-    what: str,
-    channels_first: bool = True,
-) -> list[tuple[int, int]]:
-    """(before, after) padding of each spatial dimension, by OneFlow's rules."""
-    if isinstance(padding, str):
-        mode = padding.upper()
-        if mode == "VALID":
-            return [(0, 0)] * len(sizes)
-        if mode not in ("SAME", "SAME_LOWER", "SAME_UPPER"):
-            raise ArgumentError(
-                f"{what}: padding must be 'SAME', 'SAME_LOWER', 'SAME_UPPER', 'VALID' or a list "
-                f"of pairs, got {padding!r}"
-            )
-        same: list[tuple[int, int]] = []
-        for size, k, s, d in zip(sizes, kernel, strides, dilations, strict=True):
-            effective = (k - 1) * d + 1
-            out = math.ceil(size / s)
-            total = max(0, (out - 1) * s + effective - size)
-            small, big = total // 2, total - total // 2
-            same.append((small, big) if mode == "SAME_UPPER" else (big, small))
-        return same
-    pairs: list[tuple[int, ...]] = [tuple(int(v) for v in p) for p in padding]
-    if len(pairs) == len(sizes) + 2:  # a pair for every axis: batch and channel must be (0, 0)
-        spatial = pairs[2:] if channels_first else pairs[1:-1]
-        others = pairs[:2] if channels_first else [pairs[0], pairs[-1]]
-        if any(p != (0, 0) for p in others):
-            raise ArgumentError(f"{what}: padding of the batch and channel axes must be (0, 0)")
-        pairs = spatial
-    if len(pairs) != len(sizes) or any(len(p) != 2 or min(p) < 0 for p in pairs):
-        raise ArgumentError(
-            f"{what}: explicit padding needs one (before, after) pair per spatial "
-            f"dimension, got {padding!r}"
-        )
-    return [(p[0], p[1]) for p in pairs]
-
-
-def conv2d(
-    input: Blob,
-    filters: Blob,
-    strides: IntOrPair = 1,
-    padding: Any = "VALID",
-    bias: Blob | None = None,
-    data_format: str = "NCHW",
-    dilations: IntOrPair | None = None,
-    groups: int = 1,
-    name: str | None = None,
-) -> Blob:
-    """2-D convolution. ``filters`` is ``(out, in/groups, kh, kw)`` for NCHW and
-    ``(out, kh, kw, in)`` for NHWC, OneFlow's layouts. OneFlow 0.5's order: ``bias`` (added per
-    output channel) comes fifth, before ``data_format``."""
-    del name
-    what = "flow.nn.conv2d"
-    if input.ndim != 4 or filters.ndim != 4:
-        raise ArgumentError(
-            f"{what}: input and filters must be 4-D, got {input.shape}, {filters.shape}"
-        )
-    channels_first, axes = _spatial_axes(data_format, 4, what)
-    stride, dilation = _pair(strides, 2, what), _pair(dilations, 2, what)
-    kernel = filters.shape[2:] if channels_first else filters.shape[1:3]
-    sizes = [input.shape[a] for a in axes]
-    pads = padding_pairs(padding, sizes, kernel, stride, dilation, what, channels_first)
-    c_in = input.shape[1 if channels_first else 3]
-    w_in = filters.shape[1 if channels_first else 3]
-    if c_in != w_in * groups:
-        raise ArgumentError(
-            f"{what}: input has {c_in} channels but filters expect {w_in} x groups={groups}"
-        )
-    dims = ("NCHW", "OIHW", "NCHW") if channels_first else ("NHWC", "OHWI", "NHWC")
-    out = jax.lax.conv_general_dilated(
-        input,
-        filters,
-        stride,
-        pads,
-        rhs_dilation=dilation,
-        dimension_numbers=dims,
-        feature_group_count=groups,
+        return value.ndim - 1
+    raise ArgumentError(
+        f"{what}: data_format must be of the form N...C or NC..., got {data_format!r}"
     )
-    if bias is None:
-        return out
-    return out + bias.reshape((1, -1, 1, 1) if channels_first else (1, 1, 1, -1))
-
-
-def _pool(
-    x: Blob,
-    ksize: IntOrPair,
-    strides: IntOrPair,
-    padding: Any,
-    data_format: str,
-    what: str,
-    average: bool,
-) -> Blob:
-    if x.ndim != 4:
-        raise ArgumentError(f"{what}: input must be 4-D, got shape {x.shape}")
-    first, axes = _spatial_axes(data_format, 4, what)
-    k, s = _pair(ksize, 2, what), _pair(strides, 2, what)
-    pads = padding_pairs(padding, [x.shape[a] for a in axes], k, s, (1, 1), what, first)
-    window, step, full_pads = [1] * 4, [1] * 4, [(0, 0)] * 4
-    for axis, kk, ss, pp in zip(axes, k, s, pads, strict=True):
-        window[axis], step[axis], full_pads[axis] = kk, ss, pp
-    # init values must be constants, not traced arrays, for reduce_window to differentiate
-    if not average:
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            init = np.array(-np.inf, x.dtype)
-        else:
-            init = np.array(np.iinfo(x.dtype).min, x.dtype)
-        peak: Blob = jax.lax.reduce_window(x, init, jax.lax.max, window, step, full_pads)
-        return peak
-    zero = np.array(0, x.dtype)
-    total = jax.lax.reduce_window(x, zero, jax.lax.add, window, step, full_pads)
-    ones = jnp.ones([x.shape[a] if a in axes else 1 for a in range(4)], x.dtype)
-    count = jax.lax.reduce_window(ones, zero, jax.lax.add, window, step, full_pads)
-    mean: Blob = total / count
-    return mean
-
-
-def max_pool2d(
-    input: Blob,
-    ksize: IntOrPair,
-    strides: IntOrPair,
-    padding: Any,
-    data_format: str = "NCHW",
-    ceil_mode: bool = False,
-    name: str | None = None,
-) -> Blob:
-    """2-D max pooling (NCHW or NHWC)."""
-    del name
-    _no_ceil(ceil_mode, "flow.nn.max_pool2d")
-    return _pool(input, ksize, strides, padding, data_format, "flow.nn.max_pool2d", False)
-
-
-def avg_pool2d(
-    input: Blob,
-    ksize: IntOrPair,
-    strides: IntOrPair,
-    padding: Any,
-    data_format: str = "NCHW",
-    ceil_mode: bool = False,
-    name: str | None = None,
-) -> Blob:
-    """2-D average pooling; padded positions are not counted."""
-    del name
-    _no_ceil(ceil_mode, "flow.nn.avg_pool2d")
-    return _pool(input, ksize, strides, padding, data_format, "flow.nn.avg_pool2d", True)
-
-
-def _no_ceil(ceil_mode: bool, what: str) -> None:
-    if ceil_mode:
-        raise UnsupportedFeatureError(
-            f"{what}: ceil_mode=True is not supported; pad explicitly instead"
-        )
 
 
 def bias_add(
@@ -208,13 +36,13 @@ def bias_add(
     """Add ``bias`` along the channel axis: axis 1 for ``None``/``NC...``, the last for
     ``N...C``."""
     del name
+    what = "flow.nn.bias_add"
     if bias.ndim != 1:
-        raise ArgumentError(f"flow.nn.bias_add: bias must be 1-D, got shape {bias.shape}")
-    last = data_format is not None and data_format.startswith("N") and data_format.endswith("C")
-    axis = value.ndim - 1 if last or value.ndim == 1 else 1
+        raise ArgumentError(f"{what}: bias must be 1-D, got shape {bias.shape}")
+    axis = _bias_axis(value, data_format, what)
     if value.shape[axis] != bias.shape[0]:
         raise ArgumentError(
-            f"flow.nn.bias_add: value has {value.shape[axis]} channels on axis {axis}, bias has "
+            f"{what}: value has {value.shape[axis]} channels on axis {axis}, bias has "
             f"{bias.shape[0]}"
         )
     shape = [1] * value.ndim
@@ -222,26 +50,81 @@ def bias_add(
     return value + bias.reshape(shape)
 
 
+def fused_bias_add_gelu(
+    value: Blob, bias: Blob, data_format: str | None = None, name: str | None = None
+) -> Blob:
+    """``gelu(bias_add(value, bias, data_format))`` (exact, erf-based GELU)."""
+    return jax.nn.gelu(bias_add(value, bias, data_format, name), approximate=False)
+
+
+def _check_rate(rate: float, what: str) -> None:
+    if rate is None or not 0 <= rate < 1:
+        raise ArgumentError(f"{what}: rate must be in [0, 1), got {rate}")
+
+
+def random_mask_like(
+    like: Blob,
+    rate: float,
+    seed: int | None = None,
+    noise_shape: Any = None,
+    name: str | None = None,
+) -> Blob:
+    """An int8 mask of ``like``'s shape: 1 with probability ``1 - rate``, else 0. Drawn from the
+    train step's key (folded with ``seed`` if given, which needs a ``name``, as in OneFlow);
+    only in train jobs."""
+    what = "flow.nn.random_mask_like"
+    _check_rate(rate, what)
+    if noise_shape is not None:
+        raise UnsupportedFeatureError(
+            f"{what}: noise_shape is not supported (nor was it in OneFlow)"
+        )
+    if seed is not None and name is None:
+        raise ArgumentError(f"{what}: a seed requires a name")
+    key = random_key(name)
+    if seed is not None:
+        key = jax.random.fold_in(key, seed)
+    return (jax.random.uniform(key, like.shape) > rate).astype(jnp.int8)
+
+
+def _masked(x: Blob, rate: float, noise_shape: Any, seed: int | None, name: str | None) -> Blob:
+    mask_name = None if name is None else f"{name}-dropout_random_mask_like"
+    mask = random_mask_like(x, rate, seed, noise_shape, mask_name)
+    return jnp.where(mask != 0, x * (1 / (1 - rate)), 0).astype(x.dtype)
+
+
 def dropout(
     x: Blob, rate: float, noise_shape: Any = None, seed: int | None = None, name: str | None = None
 ) -> Blob:
     """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``, in
     train jobs; ``x`` unchanged in predict jobs or when ``rate == 0``."""
-    if not 0 <= rate < 1:
-        raise ArgumentError(f"flow.nn.dropout: rate must be in [0, 1), got {rate}")
+    _check_rate(rate, "flow.nn.dropout")
+    if seed is not None and name is None:
+        raise ArgumentError("flow.nn.dropout: a seed requires a name")
     if noise_shape is not None:
         raise UnsupportedFeatureError(
             "flow.nn.dropout: noise_shape is not supported (nor was it in OneFlow)"
         )
-    if seed is not None and name is None:
-        raise ArgumentError("flow.nn.dropout: a seed requires a name")
     if rate == 0 or not is_training():
         return x
-    key = random_key(name)
-    if seed is not None:
-        key = jax.random.fold_in(key, seed)
-    keep = jax.random.uniform(key, x.shape) > rate
-    return jnp.where(keep, x * (1 / (1 - rate)), 0).astype(x.dtype)
+    return _masked(x, rate, noise_shape, seed, name)
+
+
+def fused_bias_add_dropout(
+    value: Blob,
+    bias: Blob,
+    data_format: str | None = None,
+    rate: float = 0.0,
+    noise_shape: Any = None,
+    seed: int | None = None,
+    name: str | None = None,
+) -> Blob:
+    """``dropout(bias_add(value, bias, data_format), rate)``; just the bias add in predict jobs
+    or when ``rate == 0``."""
+    _check_rate(rate, "flow.nn.fused_bias_add_dropout")
+    out = bias_add(value, bias, data_format)
+    if rate == 0 or not is_training():
+        return out
+    return _masked(out, rate, noise_shape, seed, name)
 
 
 def softmax(logits: Blob, axis: int | None = None, name: str | None = None) -> Blob:
@@ -250,82 +133,129 @@ def softmax(logits: Blob, axis: int | None = None, name: str | None = None) -> B
     return jax.nn.softmax(logits, axis=-1 if axis is None else axis)
 
 
-def log_softmax(logits: Blob, axis: int | None = None, name: str | None = None) -> Blob:
-    """Log-softmax over ``axis`` (the last by default)."""
+def logsoftmax(logits: Blob, axis: int | None = None, name: str | None = None) -> Blob:
+    """Log-softmax over ``axis`` (the last by default), computed stably."""
     del name
     return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
 
 
-def sparse_softmax_cross_entropy_with_logits(
-    labels: Blob, logits: Blob, name: str | None = None
+log_softmax = logsoftmax  # flowsnap's earlier spelling
+
+
+def softmax_grad(y: Blob, dy: Blob, axis: int | None = None, name: str | None = None) -> Blob:
+    """The gradient of :func:`softmax` given its output ``y``: ``y * (dy - sum(dy * y))`` along
+    ``axis``."""
+    del name
+    axis = -1 if axis is None else axis
+    return y * (dy - jnp.sum(dy * y, axis=axis, keepdims=True))
+
+
+def PixelShufflev2(  # noqa: N802 - OneFlow's name
+    input: Blob, h_upscale_factor: int, w_upscale_factor: int, name: str | None = None
 ) -> Blob:
-    """Per-example loss ``-log softmax(logits)[label]`` (labels first, as OneFlow).
-
-    ``labels`` has shape ``logits.shape[:-1]`` (or that with a trailing 1); the result has shape
-    ``logits.shape[:-1]``.
-    """
+    """Rearrange ``(N, C * h * w, H, W)`` into ``(N, C, H * h, W * w)`` (PyTorch's
+    ``pixel_shuffle`` with separate height and width factors)."""
     del name
-    what = "flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)"
-    if labels.shape == (*logits.shape[:-1], 1):
-        labels = labels[..., 0]
-    if labels.shape != logits.shape[:-1]:
+    what = "flow.nn.PixelShufflev2"
+    if h_upscale_factor <= 0 or w_upscale_factor <= 0:
+        raise ArgumentError(f"{what}: the upscale factors must be positive")
+    if input.ndim != 4:
+        raise ArgumentError(f"{what}: input must be 4-D, got shape {input.shape}")
+    n, c, h, w = input.shape
+    if c % (h_upscale_factor * w_upscale_factor):
         raise ArgumentError(
-            f"{what}: labels of shape {labels.shape} do not match logits {logits.shape}; labels "
-            "come first and have the logits' shape without the class axis"
+            f"{what}: {c} channels are not divisible by {h_upscale_factor} x {w_upscale_factor}"
         )
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise ArgumentError(f"{what}: labels must be integers, got {labels.dtype}")
-    logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)))
-    picked = jnp.take_along_axis(logp, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
-    return (-picked).astype(logits.dtype)
+    c_out = c // (h_upscale_factor * w_upscale_factor)
+    out = input.reshape(n, c_out, h_upscale_factor, w_upscale_factor, h, w)
+    out = out.transpose(0, 1, 4, 2, 5, 3)
+    return out.reshape(n, c_out, h * h_upscale_factor, w * w_upscale_factor)
 
 
-def softmax_cross_entropy_with_logits(labels: Blob, logits: Blob, name: str | None = None) -> Blob:
-    """Per-example loss ``-sum(labels * log softmax(logits))`` with dense labels."""
-    del name
-    if labels.shape != logits.shape:
-        raise ArgumentError(
-            f"flow.nn.softmax_cross_entropy_with_logits: labels {labels.shape} and logits "
-            f"{logits.shape} must have the same shape"
-        )
-    return -jnp.sum(labels * jax.nn.log_softmax(logits), axis=-1)
+def PixelShuffle(  # noqa: N802
+    input: Blob, upscale_factor: int, name: str | None = None
+) -> Blob:
+    """:func:`PixelShufflev2` with the same factor for height and width."""
+    return PixelShufflev2(input, upscale_factor, upscale_factor, name)
 
 
-def sigmoid_cross_entropy_with_logits(labels: Blob, logits: Blob, name: str | None = None) -> Blob:
-    """Elementwise ``max(x, 0) - x * z + log(1 + exp(-|x|))``."""
-    del name
-    return jnp.maximum(logits, 0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))
-
-
-def moments(
-    x: Blob, axes: Sequence[int], keepdims: bool = False, name: str | None = None
+def fused_self_attention_query_mul_key_and_value(
+    x: Blob, head_size: int, alpha: float = 1.0, name: str | None = None
 ) -> tuple[Blob, Blob]:
-    """Mean and biased variance over ``axes``."""
+    """Self-attention scores and values from packed hidden states ``x`` of shape
+    ``(seq, batch, heads * 3 * head_size)`` (each head's query, key and value side by side):
+    returns ``alpha * q @ k^T`` ``(batch, heads, seq, seq)`` and ``v`` ``(batch, heads, seq,
+    head_size)``."""
     del name
-    mean = jnp.mean(x, axis=tuple(axes), keepdims=True)
-    variance = jnp.mean(jnp.square(x - mean), axis=tuple(axes), keepdims=True)
-    if not keepdims:
-        mean, variance = jnp.squeeze(mean, tuple(axes)), jnp.squeeze(variance, tuple(axes))
-    return mean, variance
+    what = "flow.nn.fused_self_attention_query_mul_key_and_value"
+    if x.ndim != 3 or x.shape[2] % (3 * head_size):
+        raise ArgumentError(
+            f"{what}: x must be (seq, batch, heads * 3 * head_size) with head_size={head_size}, "
+            f"got shape {x.shape}"
+        )
+    seq, batch, _ = x.shape
+    packed = x.reshape(seq, batch, -1, 3 * head_size).transpose(1, 2, 0, 3)
+    q, k, v = (packed[..., i * head_size : (i + 1) * head_size] for i in range(3))
+    return alpha * jnp.matmul(q, jnp.swapaxes(k, -1, -2)), v
 
 
-def batch_normalization(
-    x: Blob,
-    mean: Blob,
-    variance: Blob,
-    offset: Blob | None = None,
-    scale: Blob | None = None,
-    variance_epsilon: float = 1e-5,
-    axis: int = 1,
-    name: str | None = None,
-) -> Blob:
-    """``(x - mean) / sqrt(variance + eps) * scale + offset``, parameters along ``axis`` (OneFlow's
-    default 1: the channels of NCHW)."""
+def ctc_greedy_decoder(
+    log_probs: Blob, input_lengths: Blob, merge_repeated: bool = True, name: str | None = None
+) -> tuple[Blob, Blob]:
+    """Greedy (best path) CTC decoding of ``log_probs`` ``(T, N, C)`` with the blank the last
+    class, as OneFlow's kernel: returns the decoded labels ``(N, T)`` (left-aligned, zero-filled;
+    repeats merged when ``merge_repeated``; int32, flowsnap's index width, where OneFlow's were
+    int64) and ``-sum(max log_probs)`` over each
+    sequence's first ``input_lengths[n]`` steps, ``(N, 1)``."""
     del name
-    shape = [1] * x.ndim
-    shape[axis] = x.shape[axis]
-    inv = jax.lax.rsqrt(variance.reshape(shape) + variance_epsilon)
-    if scale is not None:
-        inv = inv * scale.reshape(shape)
-    out = (x - mean.reshape(shape)) * inv
-    return out if offset is None else out + offset.reshape(shape)
+    if log_probs.ndim != 3 or input_lengths.shape != (log_probs.shape[1],):
+        raise ArgumentError(
+            f"flow.nn.ctc_greedy_decoder: log_probs must be (T, N, C) and input_lengths (N,), "
+            f"got {log_probs.shape}, {input_lengths.shape}"
+        )
+    steps, _, classes = log_probs.shape
+    best = jnp.argmax(log_probs, axis=-1).T  # (N, T)
+    valid = jnp.arange(steps)[None, :] < input_lengths[:, None]
+    neg_sum = -jnp.sum(jnp.where(valid, jnp.max(log_probs, axis=-1).T, 0), axis=1, keepdims=True)
+    previous = jnp.concatenate([jnp.full_like(best[:, :1], -1), best[:, :-1]], axis=1)
+    keep = valid & (best != classes - 1)
+    if merge_repeated:
+        keep = keep & (best != previous)
+    slot = jnp.cumsum(keep, axis=1) - 1  # where each kept label goes
+    rows = jnp.arange(best.shape[0])[:, None]
+    target = jnp.where(keep, slot, steps)  # dropped labels go past the end
+    decoded = jnp.zeros((best.shape[0], steps + 1), best.dtype).at[rows, target].set(best)
+    return decoded[:, :steps].astype(jnp.int32), neg_sum.astype(log_probs.dtype)
+
+
+class Module:
+    """OneFlow 0.3's ``flow.nn.Module``: a named callable whose ``forward`` subclasses define;
+    ``call_seq_no`` counts the calls so far."""
+
+    _count = 0
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is None:
+            name = f"Module_{Module._count}"
+            Module._count += 1
+        self._name = name
+        self._calls = 0
+
+    @property
+    def module_name(self) -> str:
+        """The module's name (``Module_<n>`` when none was given)."""
+        return self._name
+
+    @property
+    def call_seq_no(self) -> int:
+        """How many times the module has been called."""
+        return self._calls
+
+    def forward(self, *args: Any) -> Any:
+        """The computation; subclasses define it (call the module, not ``forward``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any) -> Any:
+        result = self.forward(*args)
+        self._calls += 1
+        return result
