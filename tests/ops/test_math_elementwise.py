@@ -251,7 +251,7 @@ BINARY: dict[str, tuple[Callable[..., Arr], Callable[..., Arr], Callable[..., Ar
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(pair=broadcast_pair())
 def test_binary_ops_broadcast_like_numpy(name: str, pair: tuple[Arr, Arr]) -> None:
     forward, dfdx, dfdy, safe = BINARY[name]

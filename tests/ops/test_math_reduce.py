@@ -61,7 +61,7 @@ def np_axis(axis: object) -> object:
 
 
 @pytest.mark.parametrize("name", sorted(NUMPY))
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(case=array_and_axis(), keepdims=st.booleans())
 def test_reductions_match_numpy(name: str, case: tuple[Arr, object], keepdims: bool) -> None:
     x, axis = case

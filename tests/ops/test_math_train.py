@@ -1,0 +1,137 @@
+"""flow.math ops inside @global_function jobs: predict jobs return what the ops compute, and train
+jobs push OneFlow's gradients into a variable (one SGD step of rate 1 from zeros leaves
+``w == -dloss/dw``, which is compared with an oracle written in NumPy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import flowsnap as flow
+import flowsnap.typing as tp
+
+RNG = np.random.default_rng(3)
+Arr = np.ndarray[Any, Any]
+SHAPE = (3, 4)
+
+
+def gradient_through_train_job(op: Callable[[jax.Array], jax.Array], x: Arr, dy: Arr) -> Arr:
+    """Run one train step of ``loss = sum(op(x + w) * dy)`` with ``w = 0`` and return the
+    gradient with respect to ``w`` that the step applied."""
+
+    @flow.global_function(type="train")
+    def train(a: tp.Numpy.Placeholder(SHAPE), b: tp.Numpy.Placeholder(dy.shape)) -> tp.Numpy:
+        w = flow.get_variable("w", shape=SHAPE, initializer=flow.zeros_initializer())
+        loss = flow.math.reduce_sum(flow.math.multiply(op(a + w), b))
+        flow.optimizer.SGD(
+            flow.optimizer.PiecewiseConstantScheduler([], [1.0]), momentum=0
+        ).minimize(loss)
+        return loss
+
+    train(x, dy)
+    return -np.asarray(flow.get_all_variables()["w"].numpy())
+
+
+X = RNG.normal(size=SHAPE).astype(np.float32)
+X[0, :] = [2.0, -1.0, 2.0, 0.5]  # a tie for the row maximum
+Y = RNG.normal(size=SHAPE).astype(np.float32)
+
+
+def np_max_grad(x: Arr, dy: Arr) -> Arr:
+    top = x == x.max(axis=1, keepdims=True)
+    return top / top.sum(axis=1, keepdims=True) * dy
+
+
+CASES: dict[str, tuple[Callable[[jax.Array], jax.Array], Callable[[Arr], Arr], tuple[int, ...]]] = {
+    # name: (op of the blob, gradient of sum(op * dy) given dy (from NumPy), shape of op's result)
+    "reduce_max_ties": (
+        lambda v: flow.math.reduce_max(v, axis=1, keepdims=True),
+        lambda dy: np_max_grad(X, dy),
+        (3, 1),
+    ),
+    "maximum_ties_go_to_y": (
+        lambda v: flow.math.maximum(v, flow.constant(2.0, shape=SHAPE)),
+        lambda dy: (X > 2.0) * dy,
+        SHAPE,
+    ),
+    "clip_by_value": (
+        lambda v: flow.math.clip_by_value(v, -0.5, 0.5),
+        lambda dy: ((X >= -0.5) & (X <= 0.5)) * dy,
+        SHAPE,
+    ),
+    "square_then_rsqrt": (
+        lambda v: flow.math.rsqrt(flow.math.square(v) + 1),
+        lambda dy: -X * (X * X + 1) ** -1.5 * dy,
+        SHAPE,
+    ),
+    "xlogy": (
+        lambda v: flow.math.xlogy(v, flow.constant(3.0, shape=SHAPE)),
+        lambda dy: np.log(3.0) * dy,
+        SHAPE,
+    ),
+    "fused_scale_tril": (
+        lambda v: flow.math.fused_scale_tril(v, diagonal=0, fill_value=-5.0, scale=3.0),
+        lambda dy: np.tril(dy) * 3.0,
+        SHAPE,
+    ),
+    "unsorted_segment_sum": (
+        lambda v: flow.math.unsorted_segment_sum(v, jnp.asarray([1, 0, 1, 7], jnp.int32), 2, 1),
+        lambda dy: np.stack([dy[:, 1], dy[:, 0], dy[:, 1], np.zeros(3, np.float32)], axis=1),
+        (3, 2),
+    ),
+    "reduce_logsumexp": (
+        lambda v: flow.math.reduce_logsumexp(v, axis=[1]),
+        lambda dy: np.exp(X) / np.exp(X).sum(axis=1, keepdims=True) * dy[:, None],
+        (3,),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradients_through_a_train_job(name: str) -> None:
+    op, oracle, out_shape = CASES[name]
+    dy = RNG.normal(size=out_shape).astype(np.float32)
+    got = gradient_through_train_job(op, X, dy)
+    np.testing.assert_allclose(got, oracle(dy), rtol=1e-5, atol=1e-6)
+
+
+def test_predict_job_returns_int_results_of_index_ops() -> None:
+    @flow.global_function()
+    def job(
+        x: tp.Numpy.Placeholder(SHAPE), labels: tp.Numpy.Placeholder((3,), dtype=flow.int32)
+    ) -> tuple[tp.Numpy, tp.Numpy, tp.Numpy, tp.Numpy]:
+        return (
+            flow.math.top_k(x, k=2),
+            flow.math.argmax(x, axis=0),
+            flow.math.in_top_k(labels, x, 2),
+            flow.math.greater_equal(x, 0.0),
+        )
+
+    labels = np.array([0, 3, 1], np.int32)
+    top, am, hit, ge = job(X, labels)
+    np.testing.assert_array_equal(top, np.argsort(-X, axis=1, kind="stable")[:, :2])
+    np.testing.assert_array_equal(am, X.argmax(axis=0))
+    rank = (X[np.arange(3), labels][:, None] < X).sum(axis=1)
+    np.testing.assert_array_equal(hit, (rank < 2).astype(np.int8))
+    assert ge.dtype == np.int8
+    np.testing.assert_array_equal(ge, (X >= 0).astype(np.int8))
+
+
+def test_predict_job_reductions_and_polyval() -> None:
+    @flow.global_function()
+    def job(x: tp.Numpy.Placeholder(SHAPE)) -> tuple[tp.Numpy, tp.Numpy, tp.Numpy]:
+        return (
+            flow.math.reduce_std(x, axis=1),
+            flow.math.reduce_euclidean_norm(x, axis=[0], keepdims=True),
+            flow.math.polyval([1.0, 0.0, -2.0], x),
+        )
+
+    std, norm, poly = job(X)
+    np.testing.assert_allclose(std, X.std(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(norm, np.linalg.norm(X, axis=0, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(poly, X * X - 2, rtol=1e-5)
