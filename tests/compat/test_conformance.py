@@ -136,10 +136,17 @@ def test_the_not_provided_list_is_documented_in_runtime_md() -> None:
     assert len(NOT_PROVIDED) <= 15, "the not-provided list is meant to stay short"
 
 
-def test_coverage() -> None:
-    """Prints the README's status table (``pytest -s -k coverage``)."""
+def test_coverage(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m flowsnap.compat`` prints the README's status table (``pytest -s`` shows it)."""
+    from flowsnap.compat.__main__ import main
+
     table = coverage_table()
-    print("\n" + table)
+    assert main([]) == 0
+    assert capsys.readouterr().out.strip() == table
+    assert main(["0.5"]) == 0
+    assert "not-provided  ConfigProto: a protobuf message" in capsys.readouterr().out
+    with capsys.disabled():
+        print("\n" + table)
     for short in SHORT:
         c = coverage(short)
         assert c.provided + c.partial + c.pending + c.not_provided == c.total
