@@ -92,6 +92,7 @@ class AsyncSaver:
         durable: bool,
         metadata: Mapping[str, Any] | None,
         legacy: bool,
+        overwrite: bool = False,
     ) -> SaveHandle:
         """Stage ``values`` (host copies) and write them to ``path`` in the background."""
         target = os.path.abspath(os.fspath(path))
@@ -124,7 +125,13 @@ class AsyncSaver:
             raise
         sources = {name: staged[name] for name in values}
         future = self._pool.submit(
-            write_snapshot, target, sources, durable=durable, metadata=metadata, legacy=legacy
+            write_snapshot,
+            target,
+            sources,
+            durable=durable,
+            metadata=metadata,
+            legacy=legacy,
+            overwrite=overwrite,
         )
         handle = SaveHandle(target, nbytes, future)
         with self._lock:

@@ -5,7 +5,8 @@ Checkpoints live in ``root/<prefix><step, 12 digits>`` (default prefix ``snapsho
 checkpoints (with ``snapshot_done``) count; temporary directories left by crashed saves are
 swept when the manager opens and before each save. Retention never deletes the only complete
 checkpoint, nor one still being written, and deletes by first renaming the directory to a
-temporary name, so a deletion cut short never leaves a damaged checkpoint that looks complete.
+temporary name (made durable before any file goes, whatever ``durable`` says), so a deletion cut
+short, by a kill or a power loss, never leaves a damaged checkpoint that looks complete.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import math
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +24,7 @@ from flowsnap.checkpoint._report import LoadReport
 from flowsnap.checkpoint._save import get, save
 from flowsnap.errors import SnapshotNotFoundError
 from flowsnap.format import SNAPSHOT_DONE, Snapshot, sweep_temporaries
-from flowsnap.format.internals import temporary_name
+from flowsnap.format.internals import delete_snapshot
 
 
 class CheckpointManager:
@@ -122,9 +122,13 @@ class CheckpointManager:
         *,
         metrics: Mapping[str, float] | None = None,
         force: bool = False,
+        overwrite: bool = False,
     ) -> bool:
         """Save at ``step`` if it is due (or ``force``), then apply retention; return whether a
-        save was started. ``metrics`` are stored in the manifest (and rank best checkpoints)."""
+        save was started. ``metrics`` are stored in the manifest (and rank best checkpoints).
+        ``overwrite`` (with ``force``) replaces an existing checkpoint of ``step`` atomically
+        (``flow.checkpoint.save(overwrite=True)``); without it, saving a step that already has
+        a checkpoint raises ``TargetExistsError``."""
         if not isinstance(step, int) or step < 0:
             raise ValueError(f"CheckpointManager.save: step must be an int >= 0, got {step!r}")
         if not (force or self.should_save(step)):
@@ -139,10 +143,21 @@ class CheckpointManager:
         metadata = {"step": step, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
         if self.async_save:
             self._pending[step] = save(
-                self.path(step), var_dict, durable=self.durable, metadata=metadata, blocking=False
+                self.path(step),
+                var_dict,
+                durable=self.durable,
+                metadata=metadata,
+                blocking=False,
+                overwrite=overwrite,
             )
         else:
-            save(self.path(step), var_dict, durable=self.durable, metadata=metadata)
+            save(
+                self.path(step),
+                var_dict,
+                durable=self.durable,
+                metadata=metadata,
+                overwrite=overwrite,
+            )
         self._retain()
         return True
 
@@ -185,15 +200,11 @@ class CheckpointManager:
         return value if self.best_mode == "max" else -value
 
     def _delete(self, step: int) -> None:
-        # Renamed away first (atomic): the step directory is complete or gone, never half
-        # deleted; a deletion cut short leaves a temporary directory the next sweep removes.
-        path = self.path(step)
-        doomed = os.path.join(self.root, temporary_name(os.path.basename(path)))
-        try:
-            os.rename(path, doomed)
-        except FileNotFoundError:
-            return
-        shutil.rmtree(doomed, ignore_errors=True)
+        # Renamed away first (atomic), and that rename is fsynced before any file goes (always:
+        # one directory fsync per deletion), so no crash, power loss included, leaves a half-
+        # deleted step directory; a deletion cut short leaves a temporary directory that the next
+        # sweep removes.
+        delete_snapshot(self.path(step))
 
     # -- restoring -------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     blocking: Literal[True] = True,
+    overwrite: bool = False,
 ) -> SavedCheckpoint: ...
 
 
@@ -47,6 +48,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     blocking: Literal[False],
+    overwrite: bool = False,
 ) -> SaveHandle: ...
 
 
@@ -58,11 +60,13 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     blocking: bool = True,
+    overwrite: bool = False,
 ) -> SavedCheckpoint | SaveHandle:
     """Save variables to the snapshot directory ``path`` (OneFlow's ``flow.checkpoint.save``).
 
     Args:
-        path: a new or empty directory (parents are created); saving never overwrites.
+        path: a new or empty directory (parents are created); saving never overwrites unless
+            ``overwrite=True``.
         var_dict: ``{name: value}``: live variables, values from :func:`get`, NumPy or JAX arrays.
             Default: every variable of the session (optimizer slots and train steps included).
         durable: fsync before returning (default).
@@ -70,6 +74,10 @@ def save(
         progress: draw a progress bar (default: for large saves on a terminal).
         blocking: if False, return a :class:`SaveHandle` as soon as the values are copied to
             host memory; the files are written in the background (``handle.wait()``).
+        overwrite: replace an existing checkpoint at ``path`` (never anything else: a directory
+            holding other files is refused). The old checkpoint stays complete until the new one
+            is published in one atomic step, and a crash at any point leaves exactly one complete
+            checkpoint at ``path``. Default: never overwrite.
 
     Returns:
         A :class:`SavedCheckpoint` (path, variable count and size in a one-line repr; the full
@@ -81,7 +89,8 @@ def save(
     layout (``out`` files only).
 
     Raises:
-        TargetExistsError: ``path`` is a file or a non-empty directory.
+        TargetExistsError: ``path`` is a file or a non-empty directory (with ``overwrite``: a
+            file, a symlink or a directory that is not a checkpoint).
         SnapshotWriteError: the OS failed a write; nothing is published.
     """
     session = current_session()
@@ -92,7 +101,9 @@ def save(
     legacy = session.settings.legacy_model_io
     background = saver()
     if not blocking:
-        return background.save(path, values, durable=durable, metadata=metadata, legacy=legacy)
+        return background.save(
+            path, values, durable=durable, metadata=metadata, legacy=legacy, overwrite=overwrite
+        )
     background.raise_unobserved_failure()
     manifest = write_snapshot(
         path,
@@ -101,6 +112,7 @@ def save(
         metadata=metadata,
         legacy=legacy,
         progress=progress,
+        overwrite=overwrite,
     )
     return SavedCheckpoint(os.fspath(path), manifest)
 

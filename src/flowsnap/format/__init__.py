@@ -28,6 +28,7 @@ from flowsnap.format._names import DATA_FILENAME as DATA_FILENAME
 from flowsnap.format._names import META_FILENAME as META_FILENAME
 from flowsnap.format._names import SNAPSHOT_DONE as SNAPSHOT_DONE
 from flowsnap.format._names import validate_name as validate_name
+from flowsnap.format._publish import sweep_temporaries as sweep_temporaries
 from flowsnap.format._snapshot import Snapshot as Snapshot
 from flowsnap.format._snapshot import is_variable_dir as is_variable_dir
 from flowsnap.format._snapshot import open_path as open_path
@@ -39,7 +40,6 @@ from flowsnap.format._verify import Problem as Problem
 from flowsnap.format._verify import VerifyReport as VerifyReport
 from flowsnap.format._verify import verify_snapshot as verify_snapshot
 from flowsnap.format._writer import DeferredArray as DeferredArray
-from flowsnap.format._writer import sweep_temporaries as sweep_temporaries
 from flowsnap.format._writer import write_snapshot as write_snapshot
 
 __all__ = [

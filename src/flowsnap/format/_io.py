@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.errors import SizeMismatchError, SnapshotWriteError, UnsafePathError
+from flowsnap.format import _fs
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -40,32 +41,23 @@ def write_error(exc: OSError, what: str) -> SnapshotWriteError:
 
 
 def write_chunks(path: str, chunks: Iterable[memoryview], *, durable: bool) -> int:
-    """Create ``path`` (it must not exist) and write every chunk; return the bytes written."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
+    """Create ``path`` (it must not exist) and write every chunk; return the bytes written.
+    Durable: fsync the file before closing it. Every step goes through the :mod:`._fs` seam."""
+    fd = _fs.create(path)
     total = 0
     try:
         for chunk in chunks:
-            view = chunk
-            while len(view):
-                written = os.write(fd, view)
-                if written <= 0:  # pragma: no cover - POSIX write returns > 0 or raises
-                    raise OSError(errno.EIO, "write returned 0", path)
-                total += written
-                view = view[written:]
+            total += _fs.write_all(fd, chunk, path=path)
         if durable:
-            os.fsync(fd)
+            _fs.fsync(fd)
     finally:
-        os.close(fd)
+        _fs.close(fd)
     return total
 
 
 def fsync_dir(path: str) -> None:
     """Flush a directory's entries to disk (makes created/renamed names durable)."""
-    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fs.fsync_dir(path)
 
 
 def inside(root_real: str, path: str, *, what: str) -> str:

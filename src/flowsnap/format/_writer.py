@@ -5,11 +5,7 @@ from __future__ import annotations
 import errno
 import math
 import os
-import re
-import secrets
-import shutil
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +20,8 @@ from flowsnap.errors import (
     MissingMetaError,
     SizeMismatchError,
     SnapshotWriteError,
-    TargetExistsError,
 )
+from flowsnap.format import _fs
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._dtypes import DataType, data_type_for
 from flowsnap.format._io import byte_view, fsync_dir, write_chunks, write_error
@@ -40,11 +36,11 @@ from flowsnap.format._names import (
 )
 from flowsnap.format._parallel import WRITE_BATCH, run_parallel
 from flowsnap.format._progress import Progress
+from flowsnap.format._publish import check_target, publish, sweep_temporaries, temporary_name
 from flowsnap.format._variable import StoredVariable
 
 # Data goes to disk in slices of this size, each hashed just before it is written (still in cache).
 WRITE_CHUNK = 2**20
-TMP_MARKER = ".flowsnap-tmp-"
 
 PathLike = str | os.PathLike[str]
 
@@ -84,16 +80,19 @@ def write_snapshot(
     legacy: bool = False,
     workers: int | None = None,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> Manifest:
     """Save variables as a OneFlow snapshot directory, atomically.
 
     Everything is written into a sibling temporary directory, ``snapshot_done`` (holding the
     manifest) last, then published with one ``rename``: a crash leaves no snapshot or a complete
-    one. Variables stream to disk in slices (no extra copy), on several threads.
+    one. Variables stream to disk in slices (no extra copy), on several threads. With
+    ``overwrite``, an existing checkpoint at ``path`` stays complete until the new one replaces
+    it in one atomic exchange, and is deleted only after that (SPEC.md section 8).
 
     Args:
-        path: the snapshot directory; it must not exist or be an empty directory. Missing parent
-            directories are created.
+        path: the snapshot directory; it must not exist or be an empty directory (or, with
+            ``overwrite``, a checkpoint). Missing parent directories are created.
         variables: ``{name: value}`` or ``(name, value)`` pairs. A value is a NumPy array, a JAX
             array, anything with ``__array__`` or the buffer protocol, or a :class:`StoredVariable`
             (copied from its file in slices).
@@ -103,6 +102,8 @@ def write_snapshot(
         legacy: write the pre-0.3.2 OneFlow layout (``out`` files only, no ``meta``).
         workers: I/O threads (default: a few per core).
         progress: draw a progress bar (default: for large saves on a terminal).
+        overwrite: replace an existing checkpoint at ``path`` atomically. Only a checkpoint
+            directory is ever replaced: a directory holding anything else is refused.
 
     Returns:
         The manifest written into ``snapshot_done``.
@@ -110,23 +111,27 @@ def write_snapshot(
     Raises:
         InvalidNameError: a name is invalid or repeated.
         UnsupportedDtypeError: a value's dtype has no OneFlow DataType.
-        TargetExistsError: ``path`` is a file, a symlink or a non-empty directory.
+        TargetExistsError: ``path`` is a file, a symlink or a non-empty directory (with
+            ``overwrite``: a file, a symlink or a directory that is not a checkpoint).
         SnapshotWriteError: the OS failed a write (disk full, permissions...); nothing is published.
     """
     target = os.path.abspath(os.fspath(path))
     sources = _collect_sources(variables)
     meta_doc = _validate_metadata(metadata)
-    _check_target(target)
-
     parent = os.path.dirname(target)
+    if os.path.isdir(parent):  # leftovers of crashed saves here; undoes an interrupted overwrite
+        sweep_temporaries(parent, base=os.path.basename(target))
+    replace = check_target(target, overwrite=overwrite)
     try:
-        os.makedirs(parent, exist_ok=True)
+        created = _fs.makedirs(parent)
+        if durable:  # a new parent's own name must survive a power loss too
+            for directory in created:
+                fsync_dir(os.path.dirname(directory))
     except OSError as exc:
         raise write_error(exc, f"creating the parent directory {parent}") from None
-    sweep_temporaries(parent, base=os.path.basename(target))  # leftovers of crashed saves here
     tmp = os.path.join(parent, temporary_name(os.path.basename(target)))
     try:
-        os.mkdir(tmp, 0o777)
+        _fs.mkdir(tmp, 0o777)
     except OSError as exc:
         raise write_error(exc, f"creating the temporary directory {tmp}") from None
 
@@ -146,9 +151,9 @@ def write_snapshot(
             writer=f"flowsnap {__version__}",
         )
         _write_marker(tmp, manifest, durable=durable)
-        _publish(tmp, target)
+        retired = publish(tmp, target, replace=replace)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _fs.rmtree(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
             raise write_error(exc, f"writing {exc.filename or tmp}") from exc
         raise
@@ -165,6 +170,10 @@ def write_snapshot(
                 f"{parent} failed ({os.strerror(code)}), so a power loss could still lose it. "
                 "Check the file system.",
             ) from exc
+    if retired is not None:
+        # Only now, with the new name durable, may the old checkpoint's files go: removing them
+        # earlier could let a power loss keep the removals but not the exchange.
+        _fs.rmtree(retired)
     return manifest
 
 
@@ -282,26 +291,6 @@ def _validate_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise TypeError(f"metadata must be JSON-serializable: {exc}") from None
 
 
-def _check_target(target: str) -> None:
-    problem = None
-    if os.path.islink(target):
-        problem = "is a symlink"
-    elif os.path.lexists(target):
-        if not os.path.isdir(target):
-            problem = "is a file"
-        elif os.listdir(target):
-            problem = "is a non-empty directory"
-    if problem is not None:
-        raise TargetExistsError(
-            errno.EEXIST,
-            f"cannot save to {target}: it {problem}. A snapshot is a directory with one "
-            "sub-directory per variable, so the target must be a new or empty directory (this "
-            "protects earlier checkpoints from being overwritten). Choose another path or remove "
-            "the old one.",
-            target,
-        )
-
-
 # -- writing ---------------------------------------------------------------------------------
 
 
@@ -309,7 +298,7 @@ def _write_variable(
     tmp: str, source: _Source, *, durable: bool, legacy: bool, bar: Progress
 ) -> ManifestEntry:
     vdir = os.path.join(tmp, source.name)
-    os.mkdir(vdir)
+    _fs.mkdir(vdir)
     hasher = new_hasher()
 
     def hashed() -> Iterator[memoryview]:
@@ -344,73 +333,3 @@ def _write_marker(tmp: str, manifest: Manifest, *, durable: bool) -> None:
     write_chunks(os.path.join(tmp, SNAPSHOT_DONE), [data], durable=durable)
     if durable:
         fsync_dir(tmp)
-
-
-def _publish(tmp: str, target: str) -> None:
-    try:
-        os.rename(tmp, target)  # atomically replaces an empty directory
-    except OSError as exc:
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-            raise TargetExistsError(
-                errno.EEXIST,
-                f"cannot save to {target}: something was created there while saving (another "
-                "save won the race?). Nothing was written; choose another path.",
-                target,
-            ) from None
-        raise
-
-
-# -- temporary directories -------------------------------------------------------------------
-
-_TMP_RE = re.compile(r"^\..+" + re.escape(TMP_MARKER) + r"(?:(\d+)-)?[0-9a-f]+$")
-
-
-def temporary_name(base: str) -> str:
-    """The name of a save's temporary directory: ``.<base>.flowsnap-tmp-<pid>-<random>``."""
-    return f".{base}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(6)}"
-
-
-def sweep_temporaries(
-    directory: PathLike, *, min_age_s: float = 3600.0, base: str | None = None
-) -> list[str]:
-    """Remove the temporary directories that crashed saves left in ``directory``; return them.
-    With ``base``, only those of saves to ``directory/base``.
-
-    A temporary directory is stale when the process that created it (its name holds the pid) no
-    longer runs; one without a pid (older writers) when it is older than ``min_age_s``. Saves in
-    progress, in this process or another, are never touched.
-    """
-    root = os.fspath(directory)
-    try:
-        names = os.listdir(root)
-    except FileNotFoundError:
-        return []
-    removed = []
-    for name in names:
-        match = _TMP_RE.match(name)
-        path = os.path.join(root, name)
-        if match is None or not os.path.isdir(path) or os.path.islink(path):
-            continue
-        if base is not None and not name.startswith(f".{base}{TMP_MARKER}"):
-            continue
-        if match[1] is not None:
-            stale = not _alive(int(match[1]))
-        else:
-            try:
-                stale = time.time() - os.lstat(path).st_mtime > min_age_s
-            except FileNotFoundError:
-                continue
-        if stale:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True

@@ -1,11 +1,19 @@
 """Building blocks the format layer lends to flowsnap's own engine-free tools (``flowsnap.tools``,
-the checkpoint manager): progress bars, the checksum, safe opening of regular files and the
-temporary names of unpublished saves. Not a public API: names here may change between releases.
+the checkpoint manager): progress bars, the checksum, safe opening of regular files, the
+temporary names of unpublished saves and the crash-safe deletion of a checkpoint. Not a public
+API: names here may change between releases.
 """
 
 from flowsnap.format._checksum import Hasher, new_hasher
 from flowsnap.format._io import open_regular
 from flowsnap.format._progress import Progress
-from flowsnap.format._writer import temporary_name
+from flowsnap.format._publish import delete_snapshot, temporary_name
 
-__all__ = ["Hasher", "Progress", "new_hasher", "open_regular", "temporary_name"]
+__all__ = [
+    "Hasher",
+    "Progress",
+    "delete_snapshot",
+    "new_hasher",
+    "open_regular",
+    "temporary_name",
+]
