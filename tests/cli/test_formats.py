@@ -195,3 +195,6 @@ def test_a_directory_that_is_no_checkpoint_is_called_so(
         assert "is not a checkpoint" in err
         assert "never finished" not in err
     assert run("verify", str(tmp_path / "src"))[0] == 3
+    np.savez(tmp_path / "src" / "weights.npz", w=np.ones(2))
+    assert run("ls", str(tmp_path / "src"))[0] == 3
+    assert "It holds weights.npz: name that file" in capsys.readouterr().err

@@ -169,10 +169,16 @@ def _require_checkpoint(path: str) -> None:
         return
     if any(is_variable_dir(os.path.join(path, n)) for n in names):
         return
+    files = sorted(n for n in names if format_of_name(n) is not None)
+    hint = (
+        f" It holds {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}: name that file."
+        if files
+        else " Check the path."
+    )
     raise NotASnapshotError(
         f"{path} is not a checkpoint: it has no '{SNAPSHOT_DONE}' and no variable directories "
         "(<name>/out); a OneFlow/flowsnap checkpoint is a directory with one sub-directory per "
-        "variable. Check the path."
+        f"variable.{hint}"
     )
 
 
