@@ -216,3 +216,18 @@ def test_class_methods(version: str) -> None:
             ]
     if missing:
         pytest.skip(f"OneFlow {version}: {len(missing)} methods pending: {missing}")
+
+
+@pytest.mark.parametrize("version", SHORT)
+def test_every_default_in_the_tables_evaluates(version: str) -> None:
+    """Every default of every name (provided or not) means a flowsnap value, except OneFlow's
+    internal helpers, so a name that becomes provided gets OneFlow's defaults."""
+    facade = get_facade(version)
+    texts = {
+        p.default
+        for entry in facade.table.entries.values()
+        for p in entry.params
+        if p.default is not None
+        and isinstance(evaluate_default(p.default, facade.namespace), SourceDefault)
+    }
+    assert texts <= {"GetVariablesForCurrentJob", "_ClearDefaultSession"}, texts
