@@ -135,3 +135,32 @@ def test_predict_job_reductions_and_polyval() -> None:
     np.testing.assert_allclose(std, X.std(axis=1), rtol=1e-5)
     np.testing.assert_allclose(norm, np.linalg.norm(X, axis=0, keepdims=True), rtol=1e-5)
     np.testing.assert_allclose(poly, X * X - 2, rtol=1e-5)
+
+
+def test_fused_scale_tril_softmax_dropout_in_a_train_job() -> None:
+    shape, rate, scale = (2, 6, 6), 0.4, 0.5
+    x = RNG.normal(size=shape).astype(np.float32)
+    dy = RNG.normal(size=shape).astype(np.float32)
+
+    @flow.global_function(type="train")
+    def train(a: tp.Numpy.Placeholder(shape), b: tp.Numpy.Placeholder(shape)) -> tp.Numpy:
+        w = flow.get_variable("w", shape=shape, initializer=flow.zeros_initializer())
+        y = flow.math.fused_scale_tril_softmax_dropout(
+            a + w, diagonal=0, fill_value=-10000.0, scale=scale, rate=rate, seed=3
+        )
+        flow.optimizer.SGD(
+            flow.optimizer.PiecewiseConstantScheduler([], [1.0]), momentum=0
+        ).minimize(flow.math.reduce_sum(y * b))
+        return y
+
+    y = train(x, dy)
+    grad = -np.asarray(flow.get_all_variables()["w"].numpy())
+    z = np.where(np.tril(np.ones(shape[1:], bool)), x * scale, -10000.0)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    kept = y != 0
+    assert 0 < kept[p > 1e-6].mean() < 1  # some dropped, some kept
+    np.testing.assert_allclose(y, np.where(kept, p / (1 - rate), 0), rtol=1e-5, atol=1e-7)
+    g = np.where(kept, dy / (1 - rate), 0)
+    want = np.tril(np.ones(shape[1:])) * scale * p * (g - (g * p).sum(-1, keepdims=True))
+    np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-6)

@@ -205,10 +205,11 @@ def minimum(x: Blob, y: Blob, name: str | None = None) -> Blob:
 def add_n(inputs: Sequence[Blob], name: str | None = None) -> Blob:
     """The elementwise sum of a list of blobs."""
     del name
-    if not isinstance(inputs, list | tuple) or not inputs:
+    items = list(inputs)
+    if not items:
         raise ArgumentError("flow.math.add_n: inputs must be a non-empty list of blobs")
-    total = jnp.asarray(inputs[0])
-    for item in inputs[1:]:
+    total = jnp.asarray(items[0])
+    for item in items[1:]:
         total = total + item
     return total
 

@@ -58,10 +58,14 @@ def fused_scale_tril_softmax_dropout(
 ) -> Blob:
     """``dropout(softmax(fused_scale_tril(x, diagonal, fill_value, scale)), rate)``: the masked,
     scaled scores' softmax over the last axis, then dropout as ``flow.nn.dropout`` (train jobs
-    only; kept values scaled by ``1 / (1 - rate)``). ``fill_value`` is usually a large negative
-    number so that masked places get ~0 probability."""
+    only, as OneFlow's ``flow.nn.dropout``; OneFlow's fused kernel also dropped in predict jobs;
+    kept values scaled by ``1 / (1 - rate)``). ``fill_value`` is usually a large negative number
+    so that masked places get ~0 probability."""
     masked = fused_scale_tril(x, diagonal, fill_value, scale)
     probs = softmax(masked, axis=-1)
     if rate == 0:
         return probs
+    if seed is not None and name is None:
+        # OneFlow named the op itself, so a seed alone was enough; name the mask by the seed
+        name = f"fused_scale_tril_softmax_dropout-seed{seed}"
     return dropout(probs, rate, noise_shape, seed, name)
