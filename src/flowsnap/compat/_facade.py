@@ -140,7 +140,7 @@ class Facade:
         impl = _implementation(name, entry.same)
         if impl is None:
             owner = _rules.pending_elsewhere(name)
-            why = f"pending ({owner})" if owner else "pending: not implemented yet"
+            why = f"pending on {owner}" if owner else "not implemented yet (pending)"
             return Resolution(name, "pending", why, None)
         if entry.kind == "attribute" or (
             # 0.3's dtypes are classes used as tokens (flow.float32); flowsnap's are values
@@ -148,7 +148,7 @@ class Facade:
         ):
             return Resolution(name, "provided", "", impl)
         if isinstance(impl, types.ModuleType) or not callable(impl):
-            why = f"pending: flowsnap's {name} is a {type(impl).__name__}, not a {entry.kind}"
+            why = f"not implemented yet (flowsnap's {name} is a {type(impl).__name__})"
             return Resolution(name, "pending", why, None)
         if entry.kind == "class" and name in _rules.IDENTITY_CLASSES:
             return Resolution(name, "provided", "", impl)
