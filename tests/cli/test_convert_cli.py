@@ -370,3 +370,23 @@ def test_regex_values_may_start_with_a_dash(ckpt: Path, tmp_path: Path) -> None:
     code, _ = run("convert", str(ckpt), str(tmp_path / "c.npz"), "--include", "^nothing")
     assert code == 3
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_rename_rules_as_the_readme_recipe_orders_them(tmp_path: Path) -> None:
+    write_snapshot(
+        tmp_path / "ck",
+        {
+            n: np.zeros(2, np.float32)
+            for n in ("dense1-weight", "conv1-bias", "layer1-conv1-weight")
+        },
+        durable=False,
+    )
+    dst = tmp_path / "m.npz"
+    code, text = run(
+        "convert", str(tmp_path / "ck"), str(dst),
+        "--rename", r"^dense1-(weight|bias)$=fc1.\1",
+        "--rename", r"^(\w+)-(\w+)-(weight|bias)$=\1.\2.\3",
+        "--rename", r"-(weight|bias)$=.\1",
+    )  # fmt: skip
+    assert code == 0, text
+    assert sorted(open_foreign(dst)) == ["conv1.bias", "fc1.weight", "layer1.conv1.weight"]

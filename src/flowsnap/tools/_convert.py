@@ -239,8 +239,12 @@ def _check_name(old: str, new: str, target_format: str) -> None:
         try:
             validate_name(new)
         except InvalidNameError as exc:
+            what = repr(old) if old == new else f"{old!r} (renamed {new!r})"
             raise InvalidNameError(
-                f"{old!r} -> {new!r} cannot name a variable directory: {exc}"
+                f"{what} cannot name a variable directory of a flowsnap/OneFlow checkpoint: "
+                f"{exc} With flowsnap convert, --rename REGEX=REPL gives it such a name (the "
+                "first rule that matches rewrites the name once, e.g. "
+                "'^(\\w+)/(\\w+)/(\\w+)$=\\1-\\2-\\3')."
             ) from None
 
 
