@@ -460,3 +460,24 @@ def test_clip_by_value_and_its_aliases() -> None:
     np.testing.assert_array_equal(np.asarray(ints), [2, 5, 6])
     with pytest.raises(ArgumentError, match="cannot both be None"):
         flow.clip(jnp.asarray(x))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_stays_half(dtype: Any) -> None:
+    x = jnp.asarray(POSITIVE, dtype)
+    ops: list[Callable[[jax.Array], jax.Array]] = [
+        lambda a: flow.math.xdivy(a, a),
+        lambda a: flow.math.xlogy(a, a),
+        lambda a: flow.math.pow(a, a),
+        lambda a: flow.math.maximum(a, a),
+        lambda a: flow.math.clip_by_value(a, 0.5, 1),
+        flow.math.reciprocal_no_nan,
+        flow.math.abs,
+        flow.math.relu,
+        lambda a: flow.math.tril(a, fill_value=-1),
+        lambda a: flow.math.reduce_sum(a, axis=1),
+        lambda a: flow.math.reduce_std(a, axis=1),
+        lambda a: flow.math.squared_difference(a, 1.0),
+    ]
+    for op in ops:
+        assert op(x).dtype == dtype

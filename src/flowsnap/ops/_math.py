@@ -161,7 +161,9 @@ def atan2(x: Operand, y: Operand, name: str | None = None) -> Blob:
 
 
 def _zero_where_x_is_zero(x: Operand, y: Operand) -> tuple[Blob, Blob, Blob]:
-    dtype = jnp.result_type(x, y, jnp.float32)
+    dtype = jnp.result_type(x, y)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        dtype = jnp.dtype(jnp.float32)
     a, b = jnp.broadcast_arrays(jnp.asarray(x, dtype), jnp.asarray(y, dtype))
     zero = a == 0
     return a, jnp.where(zero, jnp.ones_like(b), b), zero
