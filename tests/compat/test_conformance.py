@@ -231,3 +231,13 @@ def test_every_default_in_the_tables_evaluates(version: str) -> None:
         and isinstance(evaluate_default(p.default, facade.namespace), SourceDefault)
     }
     assert texts <= {"GetVariablesForCurrentJob", "_ClearDefaultSession"}, texts
+
+
+def test_the_0_4_facade_answers_names_only_0_3_had() -> None:
+    """``import oneflow`` (0.4 by default) serves 0.2-0.3 programs too."""
+    old_only = set(load_table("0.3").entries) - set(load_table("0.4").entries)
+    assert "typing.ListListNumpy" in old_only
+    flow = get_facade("0.4").root
+    assert flow.typing.ListListNumpy is get_facade("0.3").root.typing.ListListNumpy
+    with pytest.raises(MissingOpError, match=r"not part of OneFlow 0\.5\.0"):
+        get_facade("0.5").get("typing.ListListNumpy")

@@ -22,6 +22,10 @@ from flowsnap.errors import MissingOpError
 
 ROOT_NAMES = {"0.3": "oneflow", "0.4": "oneflow", "0.5": "oneflow.compatible.single_client"}
 
+# The 0.4 facade (what `import oneflow` is by default, for 0.2-0.4 programs) also answers the
+# few names 0.3 had and 0.4 dropped (`typing.ListListNumpy`...), with 0.3's signatures.
+FALLBACK = {"0.4": "0.3"}
+
 
 class Resolution(NamedTuple):
     """What a facade makes of one public name."""
@@ -97,6 +101,9 @@ class Facade:
         if dotted in self._submodules:
             return self.module(dotted)
         if dotted not in self.table.entries:
+            older = FALLBACK.get(self.version)
+            if older is not None and dotted in load_table(older).entries:
+                return get_facade(older).get(dotted)
             raise MissingOpError(
                 f"flow.{dotted} is not provided by flowsnap: it is not part of OneFlow "
                 f"{self.table.version}'s public API ({self.root_name}); check the spelling, or "
