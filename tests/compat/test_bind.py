@@ -55,6 +55,8 @@ def test_each_version_keeps_its_positional_order_and_defaults() -> None:
         "data_format": "NHWC",
     }
     assert call("x", "w", 2, "SAME")["data_format"] == "NCHW"  # the version's default wins
+    with pytest.raises(TypeError, match=r"flow\.nn\.conv2d\(input, .*'bias'"):
+        call("x", "w", 2, "SAME", bias=None)  # 0.5's parameter, not 0.3's
 
 
 def test_defaults_are_evaluated_or_kept_as_text() -> None:

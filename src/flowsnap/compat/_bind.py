@@ -180,7 +180,10 @@ def _translate(
     what: str, signature: inspect.Signature, steps: Plan, args: Any, kwargs: Any
 ) -> tuple[list[Any], dict[str, Any]]:
     """The implementation's ``(args, kwargs)`` for a call made with the version's signature."""
-    bound = signature.bind(*args, **kwargs)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:  # name the function, as Python's own message would
+        raise TypeError(f"{what}{signature}: {exc}") from None
     bound.apply_defaults()
     has_varargs = any(p.kind is _P.VAR_POSITIONAL for p in signature.parameters.values())
     positional: list[Any] = []
