@@ -195,3 +195,17 @@ def test_show_and_diff_draw_progress_bars_when_asked(
     assert "show w: " in err
     assert "diff: " in err
     assert "\r" not in err  # stderr is not a terminal: one line each, no frames
+
+
+def test_json_output_is_strict_json_even_with_nan_and_inf(tmp_path: Path) -> None:
+    values = np.array([np.nan, np.inf, -np.inf, 1.0], np.float32)
+    write_snapshot(tmp_path / "a", {"w": values})
+    write_snapshot(tmp_path / "b", {"w": np.zeros(4, np.float32)})
+    code, text = run("show", str(tmp_path / "a"), "w", "--json")
+    assert code == 0
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+    assert doc["preview"] == ["nan", "inf", "-inf", 1.0]
+    code, text = run("diff", str(tmp_path / "a"), str(tmp_path / "b"), "--json")
+    assert code == 1
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+    assert doc["variables"][0]["max_abs_diff"] == "inf"

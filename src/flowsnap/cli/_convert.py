@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TextIO
 
 from flowsnap.cli._inputs import (
@@ -12,6 +11,7 @@ from flowsnap.cli._inputs import (
     human,
     plural,
     shapes_from,
+    write_json,
 )
 
 
@@ -44,8 +44,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         verify=not args.no_verify,
     )
     if args.json:
-        json.dump(done.__dict__, out, indent=1)
-        out.write("\n")
+        write_json(done.__dict__, out)
         return 0
     parts = [
         plural(done.tensors, "tensor"),

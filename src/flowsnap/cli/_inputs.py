@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from flowsnap.errors import FlowsnapError, MissingMetaError
 from flowsnap.foreign import ForeignTensor, open_checkpoint
@@ -20,6 +21,23 @@ Tensor = StoredVariable | ForeignTensor
 
 class UsageError(Exception):
     """Bad arguments found after parsing (exit code 2)."""
+
+
+def write_json(doc: Any, out: TextIO) -> None:
+    """Write ``doc`` as strict JSON (NaN and infinities as the strings ``"nan"``, ``"inf"``,
+    ``"-inf"``, which every JSON parser accepts), then a newline."""
+    json.dump(_finite(doc), out, indent=1, allow_nan=False)
+    out.write("\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def human(nbytes: int) -> str:

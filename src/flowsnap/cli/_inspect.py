@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import os
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -18,6 +17,7 @@ from flowsnap.cli._inputs import (
     open_tensors,
     plural,
     require_shapes,
+    write_json,
 )
 from flowsnap.errors import SnapshotNotFoundError, VariableNotFoundError
 from flowsnap.foreign import ForeignTensor, detect_format, verify_foreign
@@ -55,8 +55,7 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
     fmt = detect_format(args.path)
     if args.json:
         doc = {"path": args.path, "format": fmt, "variables": rows, "nbytes": total}
-        json.dump(doc, out, indent=1)
-        out.write("\n")
+        write_json(doc, out)
         return EXIT_OK
     kind = "OneFlow" if fmt == "flowsnap" else fmt
     table = [
@@ -113,8 +112,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"--preview {args.preview}: give a number of values >= 0")
     stats = variable_stats(var, preview=args.preview, verify=not args.no_verify)
     if args.json:
-        json.dump(stats.as_dict(), out, indent=1)
-        out.write("\n")
+        write_json(stats.as_dict(), out)
         return EXIT_OK
     out.write(f"{stats.name}: {stats.dtype} {stats.shape}, {plural(stats.count, 'element')}\n")
     if stats.min is not None:
@@ -173,8 +171,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
             "checks": how,
             "problems": [_problem(p) for p in problems],
         }
-        json.dump(doc, out, indent=1)
-        out.write("\n")
+        write_json(doc, out)
     else:
         for p in problems:
             out.write(f"DAMAGED {p.name or '(snapshot)'}: {p.kind}: {cli_words(p.message)}\n")
@@ -208,8 +205,7 @@ def _verify_variable(args: argparse.Namespace, out: TextIO) -> int:
         doc = {"path": args.path, "format": "flowsnap", "ok": not problems, "checked": 1,
                "nbytes": var.nbytes, "has_manifest": var.expected_checksum is not None,
                "checks": how, "problems": problems}  # fmt: skip
-        json.dump(doc, out, indent=1)
-        out.write("\n")
+        write_json(doc, out)
     else:
         for p in problems:
             out.write(f"DAMAGED {p['name']}: {p['kind']}: {p['message']}\n")
@@ -232,8 +228,7 @@ def _verify_foreign(args: argparse.Namespace, out: TextIO, fmt: str) -> int:
             "not_checked": report.unchecked,
             "problems": [_problem(p) for p in report.problems],
         }
-        json.dump(doc, out, indent=1)
-        out.write("\n")
+        write_json(doc, out)
     else:
         for p in report.problems:
             out.write(f"DAMAGED {p.name or '(file)'}: {p.kind}: {cli_words(p.message)}\n")
@@ -262,8 +257,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
             "same": not changed,
             "variables": [d.as_dict() for d in diffs],
         }
-        json.dump(doc, out, indent=1)
-        out.write("\n")
+        write_json(doc, out)
         return EXIT_OK if not changed else EXIT_FOUND
     width = max((len(d.name) for d in changed), default=0)
     for d in changed:

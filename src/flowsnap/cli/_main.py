@@ -13,14 +13,13 @@ the output went away (``flowsnap ls CKPT | head -1``), quietly, as Unix tools do
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from flowsnap._version import __version__
-from flowsnap.cli._inputs import UsageError, describe
+from flowsnap.cli._inputs import UsageError, describe, write_json
 from flowsnap.errors import FlowsnapError
 
 EXIT_OK = 0
@@ -285,8 +284,7 @@ def _report(command: str, exc: BaseException, code: int, as_json: bool, stream: 
     print(f"flowsnap {command}: error: {message}", file=sys.stderr)
     if as_json:
         doc = {"ok": False, "error": {"kind": kind, "message": message, "exit_code": code}}
-        json.dump(doc, stream, indent=1)
-        stream.write("\n")
+        write_json(doc, stream)
     return code
 
 
