@@ -211,3 +211,43 @@ def test_a_zero_copy_view_survives_a_donating_step() -> None:
         y.block_until_ready()
     np.testing.assert_array_equal(view, np.arange(1000, dtype=np.float32))
     assert not x.is_deleted()  # not donated: it has an external reference
+
+
+def test_save_overwrite_sync_async_and_manager(tmp_path: Path) -> None:
+    """``overwrite=True`` through every entry point: the checkpoint is replaced, the default
+    still refuses, and nothing is left beside it."""
+    define_train()
+    flow.checkpoint.save(tmp_path / "c")
+    with pytest.raises(TargetExistsError, match="overwrite=True"):
+        flow.checkpoint.save(tmp_path / "c")
+    flow.checkpoint.save(tmp_path / "c", {"w": np.full(64, 2, np.float32)}, overwrite=True)
+    assert open_snapshot(tmp_path / "c")["w"].numpy()[0] == 2
+    handle = flow.checkpoint.save(
+        tmp_path / "c", {"w": np.full(64, 3, np.float32)}, blocking=False, overwrite=True
+    )
+    handle.wait()
+    assert open_snapshot(tmp_path / "c")["w"].numpy()[0] == 3
+    assert os.listdir(tmp_path) == ["c"]
+
+    manager = flow.CheckpointManager(tmp_path / "run")
+    manager.save(5, {"w": np.ones(2, np.float32)})
+    assert not manager.save(5, {"w": np.zeros(2, np.float32)})  # not due: already saved
+    with pytest.raises(TargetExistsError):
+        manager.save(5, {"w": np.zeros(2, np.float32)}, force=True)
+    assert manager.save(5, {"w": np.zeros(2, np.float32)}, force=True, overwrite=True)
+    assert open_snapshot(manager.path(5))["w"].numpy().tolist() == [0.0, 0.0]
+    assert manager.all_steps() == [5]
+
+
+def test_retention_deletes_through_the_seam_and_sync_the_rename(tmp_path: Path) -> None:
+    from flowsnap.format import _fs
+
+    manager = flow.CheckpointManager(tmp_path, max_to_keep=1, durable=False)
+    manager.save(1, {"w": np.ones(2, np.float32)})
+    with _fs.recording() as rec:
+        manager.save(2, {"w": np.ones(2, np.float32)})
+    kinds = [(op.kind, os.path.basename(op.path)) for op in rec.ops]
+    rename = kinds.index(("rename", "snapshot_000000000001"))
+    first_unlink = next(i for i, (kind, _) in enumerate(kinds) if kind == "unlink")
+    assert ("fsync_dir", os.path.basename(tmp_path)) in kinds[rename:first_unlink]
+    assert manager.all_steps() == [2]

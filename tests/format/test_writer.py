@@ -263,3 +263,121 @@ def test_the_next_save_sweeps_its_target_s_crashed_temporaries(tmp_path: Path) -
     write_snapshot(tmp_path / "ckpt", {"w": np.ones(2)}, durable=False)
     assert not mine.exists()
     assert other.exists()  # another target's: left to that target's next save or a manager
+
+
+# -- overwrite=True --------------------------------------------------------------------------
+
+
+def _values(path: Path) -> dict[str, list[float]]:
+    return {k: v.numpy().tolist() for k, v in open_snapshot(path).items()}
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_overwrite_replaces_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    from flowsnap.format import _fs
+
+    monkeypatch.setattr(_fs._state, "exchange_disabled", not exchange)
+    write_snapshot(tmp_path / "c", {"w": np.ones(3), "old-only": np.zeros(2)})
+    with pytest.raises(TargetExistsError, match="overwrite=True"):
+        write_snapshot(tmp_path / "c", {"w": np.full(3, 2.0)})  # the default never overwrites
+    write_snapshot(tmp_path / "c", {"w": np.full(3, 2.0)}, overwrite=True)
+    assert _values(tmp_path / "c") == {"w": [2.0, 2.0, 2.0]}
+    assert os.listdir(tmp_path) == ["c"]  # the old one is gone, nothing left over
+    write_snapshot(tmp_path / "new", {"w": np.ones(1)}, overwrite=True)  # nothing to replace
+    assert _values(tmp_path / "new") == {"w": [1.0]}
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        (lambda d: (d / "notes.txt").write_text("mine"), "'notes.txt', which is not a variable"),
+        (lambda d: (d / "src").mkdir() or (d / "src" / "a.py").write_text(""), "'src'"),
+        (lambda d: (d / "out").write_bytes(b"1234"), "single variable"),
+    ],
+    ids=["user-file", "user-directory", "variable-directory"],
+)
+def test_overwrite_refuses_what_is_not_a_checkpoint(
+    tmp_path: Path, setup: object, fragment: str
+) -> None:
+    target = tmp_path / "c"
+    target.mkdir()
+    setup(target)  # type: ignore[operator]
+    before = sorted(p.name for p in target.rglob("*"))
+    with pytest.raises(TargetExistsError, match="not a OneFlow/flowsnap checkpoint") as info:
+        write_snapshot(target, {"w": np.ones(3)}, overwrite=True)
+    assert fragment in str(info.value)
+    assert sorted(p.name for p in target.rglob("*")) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_overwrite_refuses_a_file_or_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    write_snapshot(tmp_path / "real", {"w": np.ones(1)})
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for name in ("f", "link"):
+        with pytest.raises(TargetExistsError):
+            write_snapshot(tmp_path / name, {"w": np.ones(3)}, overwrite=True)
+    assert (tmp_path / "f").read_text() == "x"
+    assert _values(tmp_path / "real") == {"w": [1.0]}
+
+
+def test_overwrite_accepts_oneflow_checkpoints(tmp_path: Path) -> None:
+    """An empty snapshot_done (OneFlow's), or none at all with variable directories."""
+    for name, marker in (("of", True), ("incomplete", False)):
+        target = tmp_path / name
+        (target / "w").mkdir(parents=True)
+        (target / "w" / "out").write_bytes(np.ones(2, np.float32).tobytes())
+        (target / "w" / "meta").write_text("shape {\n  dim: 2\n}\ndata_type: kFloat\n")
+        if marker:
+            (target / "snapshot_done").write_bytes(b"")
+        write_snapshot(target, {"v": np.zeros(1)}, overwrite=True)
+        assert _values(target) == {"v": [0.0]}
+
+
+def test_a_failed_overwrite_keeps_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+
+    def full(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_writer, "write_chunks", full)
+    with pytest.raises(SnapshotWriteError, match="disk is full"):
+        write_snapshot(tmp_path / "c", {"w": np.zeros(3)}, overwrite=True)
+    assert _values(tmp_path / "c") == {"w": [1.0, 1.0, 1.0]}
+    assert os.listdir(tmp_path) == ["c"]
+
+
+def test_an_overwrite_cut_between_its_two_renames_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two-rename fallback: old moved aside, new not yet in, writer dead. The next save to
+    that path (or the manager, or sweep_temporaries) puts the old one back."""
+    from flowsnap.format import _publish, sweep_temporaries
+
+    write_snapshot(tmp_path / "c", {"w": np.ones(3)})
+    aside = tmp_path / ".c.flowsnap-old-999999999-abcdef"
+    (tmp_path / "c").rename(aside)
+    (tmp_path / ".c.flowsnap-tmp-999999999-012345").mkdir()  # the new one, unfinished
+    monkeypatch.setattr(_publish, "_alive", lambda pid: False)
+    with pytest.raises(TargetExistsError, match="overwrite=True"):
+        write_snapshot(tmp_path / "c", {"w": np.zeros(3)})  # recovers first, then refuses
+    assert _values(tmp_path / "c") == {"w": [1.0, 1.0, 1.0]}
+    assert os.listdir(tmp_path) == ["c"]
+    # with the new one published, a leftover old copy is removed instead
+    aside.mkdir()
+    (aside / "snapshot_done").write_text("")
+    assert sweep_temporaries(tmp_path) == [str(aside)]
+    assert os.listdir(tmp_path) == ["c"]
+
+
+def test_an_overwrite_in_progress_is_never_swept(tmp_path: Path) -> None:
+    from flowsnap.format import sweep_temporaries
+
+    aside = tmp_path / f".c.flowsnap-old-{os.getpid()}-abcdef"
+    aside.mkdir()
+    assert sweep_temporaries(tmp_path) == []
+    assert aside.exists()
