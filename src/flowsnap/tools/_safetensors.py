@@ -31,6 +31,7 @@ from flowsnap.errors import (
     UnsupportedDtypeError,
 )
 from flowsnap.foreign import INDEX_SUFFIX, SAFETENSORS_DTYPES
+from flowsnap.format.internals import Progress
 
 _NAMES = {dt: code for code, dt in SAFETENSORS_DTYPES.items()}
 
@@ -85,6 +86,14 @@ def _header(items: list[tuple[str, Any]], metadata: Mapping[str, str] | None) ->
 
 
 def _stream(f: BinaryIO, raw: bytes, items: list[tuple[str, Any]]) -> None:
+    bar = Progress(sum(nbytes_of(v) for _, v in items), desc="write", enabled=None)
+    try:
+        _stream_items(f, raw, items, bar)
+    finally:
+        bar.close()
+
+
+def _stream_items(f: BinaryIO, raw: bytes, items: list[tuple[str, Any]], bar: Progress) -> None:
     f.write(len(raw).to_bytes(8, "little"))
     f.write(raw)
     for _, value in items:
@@ -95,6 +104,7 @@ def _stream(f: BinaryIO, raw: bytes, items: list[tuple[str, Any]]) -> None:
             array = array.astype(array.dtype.newbyteorder("<"))
         flat: Any = array.reshape(-1).view(np.uint8)
         f.write(memoryview(flat))
+        bar.update(array.nbytes)
 
 
 def shard_groups(items: list[tuple[str, Any]], max_shard_bytes: int) -> list[list[tuple[str, Any]]]:
