@@ -56,7 +56,7 @@ def check_target(target: str, *, overwrite: bool) -> bool:
         elif not os.listdir(target):
             return False
         elif overwrite:
-            why = why_not_checkpoint(target)
+            why = _stable_why_not_checkpoint(target)
             if why is None:
                 return True
             raise TargetExistsError(
@@ -85,6 +85,21 @@ def check_target(target: str, *, overwrite: bool) -> bool:
     )
 
 
+def _stable_why_not_checkpoint(path: str) -> str | None:
+    """:func:`why_not_checkpoint`, looked at again when another save replaced the directory
+    while it was being listed (its files may then vanish under the listing)."""
+    why = None
+    for _ in range(8):
+        try:
+            before = os.lstat(path).st_ino
+            why = why_not_checkpoint(path)
+            if why is None or os.lstat(path).st_ino == before:
+                return why
+        except FileNotFoundError:
+            continue  # replaced or moved aside this very moment: look again
+    return why
+
+
 def why_not_checkpoint(path: str) -> str | None:
     """Why the non-empty directory ``path`` is not a checkpoint ``overwrite`` may replace, or
     None if it is one: every entry is ``snapshot_done``, ``.flowsnap-manifest`` (regular files)
@@ -108,14 +123,16 @@ def why_not_checkpoint(path: str) -> str | None:
 # -- publishing ------------------------------------------------------------------------------
 
 
-def publish(tmp: str, target: str, *, replace: bool) -> str | None:
+def publish(tmp: str, target: str, *, replace: bool, overwrite: bool = False) -> str | None:
     """Move the finished snapshot ``tmp`` to ``target`` in one atomic step.
 
     Without ``replace``: ``rename(tmp, target)``, which replaces only an empty directory.
     With ``replace``: ``renameat2(RENAME_EXCHANGE)`` swaps the two names (``target`` is the old
     checkpoint, then the new one, never absent); without that system call, the two-rename
     fallback moves the old one aside to ``.<base>.flowsnap-old-<pid>-<random>`` and renames
-    ``tmp`` in (a crash between the two is undone by :func:`sweep_temporaries`).
+    ``tmp`` in (a crash between the two is undone by :func:`sweep_temporaries`). With
+    ``overwrite``, a checkpoint that another save published at ``target`` meanwhile is replaced
+    too.
 
     Returns:
         The path now holding the replaced checkpoint, for the caller to delete once the new name
@@ -124,21 +141,26 @@ def publish(tmp: str, target: str, *, replace: bool) -> str | None:
     Raises:
         TargetExistsError: ``target`` became something that may not be replaced meanwhile.
     """
-    if replace:
+    for _ in range(8):
+        if replace:
+            try:
+                if _fs.exchange(tmp, target):
+                    return tmp
+            except FileNotFoundError:
+                pass  # the old checkpoint went away meanwhile: publish as new
+            else:
+                return _replace_by_renames(tmp, target)
         try:
-            if _fs.exchange(tmp, target):
-                return tmp
-        except FileNotFoundError:
-            replace = False  # the old checkpoint went away meanwhile: publish as new
-        else:
-            return _replace_by_renames(tmp, target)
-    try:
-        _fs.rename(tmp, target)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-            raise _raced(target) from None
-        raise
-    return None
+            _fs.rename(tmp, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+            if not overwrite or _stable_why_not_checkpoint(target) is not None:
+                raise _raced(target) from None
+            replace = True  # another save published a checkpoint there: replace it
+            continue
+        return None
+    raise _raced(target)
 
 
 def _replace_by_renames(tmp: str, target: str) -> str | None:

@@ -151,7 +151,7 @@ def write_snapshot(
             writer=f"flowsnap {__version__}",
         )
         _write_marker(tmp, manifest, durable=durable)
-        retired = publish(tmp, target, replace=replace)
+        retired = publish(tmp, target, replace=replace, overwrite=overwrite)
     except BaseException as exc:
         _fs.rmtree(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
