@@ -62,9 +62,15 @@ def test_conv1d_trains_like_torch() -> None:
     @flow.global_function(type="train")
     def train(inp: tp.Numpy.Placeholder((3, 2, 8))) -> tp.Numpy:
         y = flow.layers.conv1d(
-            inp, 4, 3, strides=2, padding="VALID", name="c1",
-            kernel_initializer=flow.constant_initializer(0.0), bias_initializer=flow.constant_initializer(0.5),
-        )  # fmt: skip
+            inp,
+            4,
+            3,
+            strides=2,
+            padding="VALID",
+            name="c1",
+            kernel_initializer=flow.constant_initializer(0.0),
+            bias_initializer=flow.constant_initializer(0.5),
+        )
         loss = flow.math.reduce_sum(y * y)
         flow.optimizer.SGD(
             flow.optimizer.PiecewiseConstantScheduler([], [lr]), momentum=0
