@@ -16,6 +16,7 @@ from flowsnap.layers._params import declare_weight_and_bias
 from flowsnap.ops.nn import bias_add
 
 Blob = jax.Array
+BROADCAST = Distribute(None)  # flow.distribute.broadcast(), OneFlow's default
 
 
 def dense(
@@ -29,7 +30,7 @@ def dense(
     bias_regularizer: RegularizerLike | None = None,
     trainable: bool = True,
     name: str = "Dense",
-    model_distribute: Distribute | None = None,
+    model_distribute: Distribute | None = BROADCAST,
 ) -> Blob:
     """``activation(inputs @ weight.T + bias)``.
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from flowsnap import initializers
 from flowsnap._engine import assign_variable, is_training
-from flowsnap._store import RegularizerLike
+from flowsnap._store import Distribute, RegularizerLike
 from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
+from flowsnap.layers._dense import BROADCAST
 from flowsnap.layers._params import declare_param
 
 Blob = jax.Array
@@ -150,11 +150,10 @@ def prelu(
     shared_axes: Sequence[int] | None = None,
     trainable: bool = True,
     name: str = "PRelu",
-    model_distribute: Any = None,
+    model_distribute: Distribute | None = BROADCAST,
 ) -> Blob:
     """``x if x > 0 else alpha * x`` with a learned ``<name>-alpha`` of shape
     ``inputs.shape[1:]`` (1 on each of ``shared_axes``), initialized to 0 by default."""
-    del model_distribute
     shape = list(inputs.shape[1:])
     for axis in shared_axes or ():
         if not 1 <= axis < inputs.ndim:
@@ -170,6 +169,7 @@ def prelu(
         initializer=alpha_initializer or initializers.constant_initializer(0),
         regularizer=alpha_regularizer,
         trainable=trainable,
+        distribute=model_distribute,
     )
     return jnp.where(inputs > 0, inputs, alpha * inputs)
 
