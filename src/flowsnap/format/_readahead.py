@@ -117,6 +117,10 @@ class ChunkedRead:
     def has_unclaimed(self) -> bool:
         return self._error is None and self._claimed < self._nchunks
 
+    def is_settled(self) -> bool:
+        with self._cond:
+            return self._settled()
+
     def work(self, should_yield: Callable[[], bool] | None = None) -> None:
         """Claim and read chunks until none is left (or ``should_yield()`` says stop)."""
         cond = self._cond
@@ -442,6 +446,20 @@ class Reader:
             shared.cond.notify_all()
         try:
             job.work()
+            # While helpers finish their last chunks of it, read ahead instead of waiting idle.
+            while not job.is_settled():
+                with shared.cond:
+                    ahead = next(
+                        (
+                            j
+                            for j in shared.prefetched.values()
+                            if j is not None and j.has_unclaimed()
+                        ),
+                        None,
+                    )
+                if ahead is None:
+                    break
+                ahead.work(_one_chunk)
             return job.wait()
         except BaseException:
             job.cancel()  # a failed read, or this thread was interrupted: stop the helpers
@@ -449,6 +467,10 @@ class Reader:
         finally:
             with shared.cond:
                 shared.active.remove(job)
+
+
+def _one_chunk() -> bool:
+    return True
 
 
 def _still_valid(job: ChunkedRead, target: Target, hashed: bool) -> bool:
