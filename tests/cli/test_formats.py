@@ -198,3 +198,16 @@ def test_a_directory_that_is_no_checkpoint_is_called_so(
     np.savez(tmp_path / "src" / "weights.npz", w=np.ones(2))
     assert run("ls", str(tmp_path / "src"))[0] == 3
     assert "It holds weights.npz: name that file" in capsys.readouterr().err
+
+
+def test_a_damaged_variable_directory_is_damage(tmp_path: Path) -> None:
+    write_snapshot(tmp_path / "ck", values(), durable=False)
+    out = tmp_path / "ck" / "dense1-bias" / "out"
+    out.write_bytes(out.read_bytes()[:-4])  # truncated
+    code, text = run("verify", str(tmp_path / "ck" / "dense1-bias"))
+    assert code == 1
+    assert text.startswith("DAMAGED dense1-bias: SizeMismatchError")
+    write_snapshot(tmp_path / "other", {"x": np.zeros(1, np.float32)}, durable=False)
+    code, text = run("diff", str(GOLDEN / "legacy_out_only"), str(tmp_path / "other"))
+    assert code == 1
+    assert "- dense1-weight  ? ?  (only in A)" in text

@@ -120,7 +120,7 @@ def parse_shapes(spec: str) -> dict[str, tuple[tuple[int, ...], Any]]:
 
 def require_shapes(tensors: Mapping[str, Tensor], names: Sequence[str] | None = None) -> None:
     """Refuse, in command-line words, legacy variables whose shape is still unknown."""
-    unknown = [n for n in (names or list(tensors)) if tensors[n].shape is None]
+    unknown = [n for n in (list(tensors) if names is None else names) if tensors[n].shape is None]
     if unknown:
         shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise MissingMetaError(

@@ -19,7 +19,7 @@ from flowsnap.cli._inputs import (
     require_shapes,
     write_json,
 )
-from flowsnap.errors import SnapshotNotFoundError, VariableNotFoundError
+from flowsnap.errors import CorruptCheckpointError, SnapshotNotFoundError, VariableNotFoundError
 from flowsnap.foreign import ForeignTensor, detect_format, verify_foreign
 from flowsnap.format import StoredVariable, open_variable, verify_snapshot
 
@@ -95,6 +95,8 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Statistics and a preview of one variable."""
     from flowsnap.tools import variable_stats
 
+    if args.preview < 0:
+        raise UsageError(f"--preview {args.preview}: give a number of values >= 0")
     opened = open_input(args.path, args)
     if isinstance(opened, StoredVariable):
         var: Tensor = opened
@@ -108,8 +110,6 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
             )
         var = _pick(opened, args.name, args.path)
     require_shapes({var.name: var})
-    if args.preview < 0:
-        raise UsageError(f"--preview {args.preview}: give a number of values >= 0")
     stats = variable_stats(var, preview=args.preview, verify=not args.no_verify)
     if args.json:
         write_json(stats.as_dict(), out)
@@ -187,8 +187,20 @@ def _problem(p: Any) -> dict[str, Any]:
 
 
 def _verify_variable(args: argparse.Namespace, out: TextIO) -> int:
-    var = open_variable(args.path)
-    problems = []
+    problems: list[dict[str, Any]] = []
+    try:
+        var = open_variable(args.path)
+    except CorruptCheckpointError as exc:  # sizes or meta wrong: damage, reported as such
+        problem = {"name": os.path.basename(os.path.abspath(args.path)), "kind": type(exc).__name__,
+                   "message": cli_words(str(exc))}  # fmt: skip
+        if args.json:
+            doc = {"path": args.path, "format": "flowsnap", "ok": False, "checked": 0,
+                   "nbytes": 0, "problems": [problem]}  # fmt: skip
+            write_json(doc, out)
+        else:
+            out.write(f"DAMAGED {problem['name']}: {problem['kind']}: {problem['message']}\n")
+            out.write("1 problem: 1 variable\n")
+        return EXIT_FOUND
     if var.expected_checksum is not None:
         digest = var.compute_checksum()
         if digest != var.expected_checksum:
@@ -240,6 +252,10 @@ def _verify_foreign(args: argparse.Namespace, out: TextIO, fmt: str) -> int:
     return EXIT_OK if report.ok else EXIT_FOUND
 
 
+def _kind(dtype: str | None, shape: tuple[int, ...] | None) -> str:
+    return f"{'?' if dtype in (None, 'None') else dtype} {'?' if shape is None else shape}"
+
+
 def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     """Variables added, removed or changed between A and B (any formats)."""
     from flowsnap.tools import diff_snapshots
@@ -262,9 +278,9 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     width = max((len(d.name) for d in changed), default=0)
     for d in changed:
         if d.status == "added":
-            mark, detail = "+", f"{d.dtype_b} {d.shape_b}  (only in B)"
+            mark, detail = "+", f"{_kind(d.dtype_b, d.shape_b)}  (only in B)"
         elif d.status == "removed":
-            mark, detail = "-", f"{d.dtype_a} {d.shape_a}  (only in A)"
+            mark, detail = "-", f"{_kind(d.dtype_a, d.shape_a)}  (only in A)"
         elif d.differing is None:
             mark, detail = "~", f"{d.dtype_a} {d.shape_a} -> {d.dtype_b} {d.shape_b}"
         else:
