@@ -146,7 +146,17 @@ FACADE_SURFACES = {
     ],
     "scope": ["consistent_view", "mirrored_view", "namespace", "placement"],
     "distribute": ["broadcast", "split"],
-    "typing": ["Bundle", "Callback", "ListListNumpy", "ListNumpy", "Numpy", "PlaceholderDef"],
+    "typing": [
+        "Bundle",
+        "Callback",
+        "FixedTensorDef",
+        "ListListNumpy",
+        "ListNumpy",
+        "MirroredTensorDef",
+        "MirroredTensorListDef",
+        "Numpy",
+        "PlaceholderDef",
+    ],
     "checkpoint": [
         "CheckpointManager",
         "LoadReport",

@@ -9,6 +9,10 @@ and the return annotation says what a call gives back: ``tp.Numpy`` (a NumPy arr
 ``tp.ListNumpy`` (a list with one array per device), ``tp.ListListNumpy``, tuples, lists and
 dicts of them, ``tp.Bundle[T]`` (nested tuples/lists/dicts of ``T``), ``None``, or
 ``tp.Callback[T]`` (the call returns ``f``; ``f(cb)`` runs ``cb(result)`` in the background).
+
+A parameter may also take a tuple of arrays (``xs: Tuple[tp.Numpy.Placeholder((2,)), ...]``, as
+OneFlow's tests wrote it), or declare its placeholder as its default with the classes that came
+before this module (``x=flow.FixedTensorDef((2, 3))``, ``flow.MirroredTensorDef``).
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from flowsnap.errors import JobDefinitionError
 __all__ = [
     "Bundle",
     "Callback",
+    "FixedTensorDef",
     "ListListNumpy",
     "ListNumpy",
+    "MirroredTensorDef",
+    "MirroredTensorListDef",
     "Numpy",
     "PlaceholderDef",
 ]
@@ -109,3 +116,42 @@ class Callback(Generic[T]):
 
 class Bundle(Generic[T]):
     """Return annotation ``tp.Bundle[T]``: any nesting of tuples, lists and dicts of ``T``."""
+
+
+class _TensorDef(PlaceholderDef):
+    """OneFlow's pre-``typing`` placeholders, written as a job parameter's default:
+    ``def job(x=flow.FixedTensorDef((2, 3), dtype=flow.float))``."""
+
+    _kind = "Numpy"
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        dtype: Any = dtypes.float32,
+        batch_axis: int | None = 0,
+        name: str | None = None,
+    ) -> None:
+        del name
+        made = _placeholder(self._kind, shape, dtype, batch_axis)
+        super().__init__(made.kind, made.shape, made.dtype, made.batch_axis)
+
+
+class FixedTensorDef(_TensorDef):
+    """A parameter fed with one array of exactly ``shape`` (``tp.Numpy.Placeholder``'s
+    predecessor): ``def job(x=flow.FixedTensorDef((2, 3)))``."""
+
+    _kind = "Numpy"
+
+
+class MirroredTensorDef(_TensorDef):
+    """A parameter fed with a list of one array per device, each no larger than ``shape``
+    (``tp.ListNumpy.Placeholder``'s predecessor)."""
+
+    _kind = "ListNumpy"
+
+
+class MirroredTensorListDef(_TensorDef):
+    """A parameter fed with a list (per device) of lists of arrays
+    (``tp.ListListNumpy.Placeholder``'s predecessor)."""
+
+    _kind = "ListListNumpy"

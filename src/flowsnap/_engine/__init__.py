@@ -1,6 +1,11 @@
 """The engine: turns legacy job bodies into pure compiled steps (internal)."""
 
 from flowsnap._engine import process_config as process_config
+from flowsnap._engine._current import Scope as Scope
+from flowsnap._engine._current import cast_to_current_logical_view as cast_to_current_logical_view
+from flowsnap._engine._current import current_machine_id as current_machine_id
+from flowsnap._engine._current import current_resource as current_resource
+from flowsnap._engine._current import current_scope as current_scope
 from flowsnap._engine._decorator import global_function as global_function
 from flowsnap._engine._function_config import FunctionConfig as FunctionConfig
 from flowsnap._engine._function_config import initializer_from_conf as initializer_from_conf
@@ -26,21 +31,34 @@ from flowsnap._engine._scope import namespace_prefix as namespace_prefix
 from flowsnap._engine._scope import placement as placement
 from flowsnap._engine._scope import split as split
 from flowsnap._engine._trace import current_trace as current_trace
+from flowsnap._engine._watch import watch as watch
+from flowsnap._engine._watch import watch_diff as watch_diff
+from flowsnap.typing import FixedTensorDef as FixedTensorDef
+from flowsnap.typing import MirroredTensorDef as MirroredTensorDef
+from flowsnap.typing import MirroredTensorListDef as MirroredTensorListDef
 
 __all__ = [
     "TRAIN_STEP_PREFIX",
+    "FixedTensorDef",
     "FunctionConfig",
     "JobFunction",
     "LazyResult",
     "LocalBlob",
     "LogicalView",
+    "MirroredTensorDef",
+    "MirroredTensorListDef",
     "RegularizerLike",
+    "Scope",
     "SlotSpec",
     "Slots",
     "TrainingOptimizer",
     "assign_variable",
     "broadcast",
+    "cast_to_current_logical_view",
     "consistent_view",
+    "current_machine_id",
+    "current_resource",
+    "current_scope",
     "current_trace",
     "get_variable",
     "global_function",
@@ -54,4 +72,6 @@ __all__ = [
     "random_key",
     "record_minimize",
     "split",
+    "watch",
+    "watch_diff",
 ]

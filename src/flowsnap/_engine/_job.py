@@ -88,7 +88,9 @@ class JobFunction:
         jax.eval_shape(body, *abstract_inputs(self.params))
         specs = list(ctx.specs.values())
         self.device = resolve_device(ctx.device_tag)
-        self._plan = dataclasses.replace(self._plan, var_names=tuple(ctx.specs))
+        self._plan = dataclasses.replace(
+            self._plan, var_names=tuple(ctx.specs), watches_diff=bool(ctx.diff_watches)
+        )
         if self.is_train:
             specs += self._train_specs(ctx)
         self._compiled = None

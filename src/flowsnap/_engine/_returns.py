@@ -11,6 +11,7 @@ through a ``tp.Callback``, or, for a job without an annotation, as a :class:`Laz
 
 from __future__ import annotations
 
+import logging
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from flowsnap import typing as tp
 from flowsnap._store import Session
 from flowsnap.errors import JobDefinitionError, TraceError
 
+_log = logging.getLogger("flowsnap")
 _LEAVES = {tp.Numpy: "Numpy", tp.ListNumpy: "ListNumpy", tp.ListListNumpy: "ListListNumpy"}
 
 
@@ -182,17 +184,45 @@ def _convert(spec: ReturnSpec, value: Any) -> Any:
 
 
 class LocalBlob:
-    """A computed result of a job without a return annotation (OneFlow's ``LocalMirroredTensor``):
-    ``.numpy()`` gives the array; other attributes are the array's (``blob.mean()``)."""
+    """A computed result of a job without a return annotation, or what an un-annotated
+    ``flow.watch``/``watch_diff`` handler gets (OneFlow's ``LocalBlob``): ``.numpy()`` gives the
+    array, ``.numpy_list()`` a list with one array per device (one here); other attributes and
+    operators are the array's (``blob.mean()``, ``blob * 2``)."""
 
-    __slots__ = ("_array",)
+    __slots__ = ("_array", "_dynamic")
 
-    def __init__(self, array: np.ndarray[Any, Any]) -> None:
+    def __init__(self, array: np.ndarray[Any, Any], is_dynamic: bool = False) -> None:
         self._array = array
+        self._dynamic = is_dynamic
 
-    def numpy(self) -> np.ndarray[Any, Any]:
-        """The result as a NumPy array."""
+    def numpy(self, parallel_id: int | None = None) -> np.ndarray[Any, Any]:
+        """The result as a NumPy array (``parallel_id``: 0 or None, there is one device)."""
+        if parallel_id not in (None, 0):
+            raise ValueError(f"LocalBlob.numpy: parallel_id {parallel_id} on one device")
         return self._array
+
+    def numpy_list(self) -> list[np.ndarray[Any, Any]]:
+        """The result of each device: a list of one array."""
+        return [self._array]
+
+    def ndarray(self) -> np.ndarray[Any, Any]:
+        """Deprecated spelling of :meth:`numpy`."""
+        _log.warning("LocalBlob.ndarray is deprecated, please use LocalBlob.numpy()")
+        return self._array
+
+    def ndarray_list(self) -> list[np.ndarray[Any, Any]]:
+        """Deprecated spelling of :meth:`numpy_list`."""
+        _log.warning("LocalBlob.ndarray_list is deprecated, please use LocalBlob.numpy_list()")
+        return [self._array]
+
+    def parallel_num(self) -> int:
+        """The number of devices the result came from (1)."""
+        return 1
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether it came from a dynamically shaped (``ListNumpy``) blob."""
+        return self._dynamic
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._array, name)
@@ -203,6 +233,61 @@ class LocalBlob:
 
     def __repr__(self) -> str:
         return f"LocalBlob({self._array!r})"
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def __iter__(self) -> Any:
+        return iter(self._array)
+
+
+def _forward(op: str) -> Callable[..., Any]:
+    def method(self: LocalBlob, *args: Any) -> Any:
+        plain = [a.numpy() if isinstance(a, LocalBlob) else a for a in args]
+        return getattr(self.numpy(), op)(*plain)
+
+    method.__name__ = op
+    return method
+
+
+# operators act on the array, as OneFlow's LocalBlob forwarded every ndarray dunder
+for _op in [
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__floordiv__",
+    "__rfloordiv__",
+    "__mod__",
+    "__rmod__",
+    "__pow__",
+    "__rpow__",
+    "__matmul__",
+    "__rmatmul__",
+    "__neg__",
+    "__pos__",
+    "__abs__",
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__getitem__",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__and__",
+    "__or__",
+    "__xor__",
+    "__invert__",
+]:
+    setattr(LocalBlob, _op, _forward(_op))
+LocalBlob.__hash__ = None  # type: ignore[assignment]
 
 
 class LazyResult:

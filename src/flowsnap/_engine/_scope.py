@@ -92,7 +92,26 @@ def placement(device_tag: str, machine_device_ids: str | Sequence[str] = "0:0") 
     ctx = current_trace()
     if ctx is not None and ctx.device_tag is None:
         ctx.device_tag = (where.device_tag, where.devices[0])
-    yield
+    token = _placement.set(where)
+    try:
+        yield
+    finally:
+        _placement.reset(token)
+
+
+_placement: contextvars.ContextVar[Placement | None] = contextvars.ContextVar(
+    "flowsnap_placement", default=None
+)
+
+
+def current_placement() -> Placement:
+    """The innermost ``flow.scope.placement`` entered, else device 0 of JAX's default backend
+    (``"gpu"`` when that is a GPU)."""
+    where = _placement.get()
+    if where is not None:
+        return where
+    platform = jax.devices()[0].platform
+    return Placement("gpu" if platform in ("gpu", "cuda", "rocm") else "cpu", (0,))
 
 
 def resolve_device(tag: tuple[str, int] | None) -> jax.Device:

@@ -9,8 +9,9 @@ shape) before anything runs; :func:`abstract_inputs` gives the shapes the discov
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Union
 
 import jax
 import numpy as np
@@ -19,7 +20,9 @@ from flowsnap import typing as tp
 from flowsnap._engine._returns import _EMPTY, ReturnSpec, parse_return
 from flowsnap.errors import JobArgumentError, JobDefinitionError
 
-Placeholders = dict[str, tp.PlaceholderDef]
+# one parameter: a placeholder, or a tuple of them (nested: ``Tuple[Tuple[...], ...]``)
+ParamSpec = Union[tp.PlaceholderDef, tuple["ParamSpec", ...]]  # noqa: UP007 - a runtime alias
+Placeholders = dict[str, ParamSpec]
 
 
 def parse_signature(
@@ -40,16 +43,35 @@ def parse_signature(
                 f"job {job!r}: parameter {name!r} must be a plain positional parameter "
                 "(no *args, **kwargs or keyword-only parameters)"
             )
-        if not isinstance(annotation, tp.PlaceholderDef):
+        if annotation is inspect.Parameter.empty and isinstance(param.default, tp.PlaceholderDef):
+            annotation = param.default  # def job(x=flow.FixedTensorDef((2, 3)))
+        spec = _param_spec(annotation)
+        if spec is None:
             raise JobDefinitionError(
                 f"job {job!r}: parameter {name!r} must be annotated with a placeholder, e.g. "
-                f"{name}: tp.Numpy.Placeholder((100, 784), dtype=flow.float); got "
+                f"{name}: tp.Numpy.Placeholder((100, 784), dtype=flow.float), or a "
+                f"Tuple[...] of them; got "
                 f"{annotation if annotation is not inspect.Parameter.empty else 'no annotation'}"
             )
-        params[name] = annotation
+        params[name] = spec
     ret = signature.return_annotation
     ret = _EMPTY if ret is inspect.Signature.empty else _resolve(ret, func, localns)
     return params, parse_return(ret, job)
+
+
+def _param_spec(annotation: Any) -> ParamSpec | None:
+    """The placeholder(s) an annotation declares, or None if it is not one."""
+    if isinstance(annotation, tp.PlaceholderDef):
+        return annotation
+    if typing.get_origin(annotation) is tuple:
+        args = typing.get_args(annotation)
+        if not args or Ellipsis in args:
+            return None
+        items = [_param_spec(a) for a in args]
+        if any(item is None for item in items):
+            return None
+        return tuple(item for item in items if item is not None)
+    return None
 
 
 def _resolve(annotation: Any, func: Callable[..., Any], localns: Mapping[str, Any]) -> Any:
@@ -65,12 +87,16 @@ def _resolve(annotation: Any, func: Callable[..., Any], localns: Mapping[str, An
     return annotation
 
 
-def abstract_inputs(params: Placeholders) -> tuple[jax.ShapeDtypeStruct, ...]:
-    """One abstract array per placeholder (at its maximum shape), for the discovery trace."""
-    return tuple(
-        jax.ShapeDtypeStruct(p.shape, jax.dtypes.canonicalize_dtype(p.dtype))  # type: ignore[no-untyped-call]
-        for p in params.values()
-    )
+def abstract_inputs(params: Placeholders) -> tuple[Any, ...]:
+    """One abstract array per placeholder (at its maximum shape; tuples for tuple parameters),
+    for the discovery trace."""
+
+    def abstract(spec: ParamSpec) -> Any:
+        if isinstance(spec, tuple):
+            return tuple(abstract(s) for s in spec)
+        return jax.ShapeDtypeStruct(spec.shape, jax.dtypes.canonicalize_dtype(spec.dtype))  # type: ignore[no-untyped-call]
+
+    return tuple(abstract(p) for p in params.values())
 
 
 def bind_inputs(
@@ -97,11 +123,27 @@ def bind_inputs(
     missing = [n for n in names if n not in given]
     if missing:
         raise JobArgumentError(f"job {job!r} is missing argument(s) {', '.join(missing)}")
-    return tuple(_check_input(job, name, params[name], given[name]) for name in names)
+    return tuple(
+        _check_param(f"job {job!r}, argument {name!r}", params[name], given[name]) for name in names
+    )
 
 
-def _check_input(job: str, name: str, p: tp.PlaceholderDef, value: Any) -> Any:
-    where = f"job {job!r}, argument {name!r}"
+def _check_param(where: str, spec: ParamSpec, value: Any) -> Any:
+    if not isinstance(spec, tuple):
+        return _check_input(where, spec, value)
+    if not isinstance(value, tuple | list) or len(value) != len(spec):
+        raise JobArgumentError(
+            f"{where}: expected a tuple of {len(spec)} array(s) (its annotation is a "
+            f"Tuple[...] of placeholders), got {type(value).__name__}"
+            + (f" of {len(value)}" if isinstance(value, tuple | list) else "")
+        )
+    return tuple(
+        _check_param(f"{where}, item {i}", s, v)
+        for i, (s, v) in enumerate(zip(spec, value, strict=True))
+    )
+
+
+def _check_input(where: str, p: tp.PlaceholderDef, value: Any) -> Any:
     if p.kind != "Numpy":
         if not isinstance(value, list | tuple) or len(value) != 1:
             raise JobArgumentError(

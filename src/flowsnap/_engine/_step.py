@@ -19,9 +19,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import Literal
 
 from flowsnap._engine._protocol import TrainingOptimizer
 from flowsnap._engine._trace import TraceContext, tracing
+from flowsnap._engine._watch import deliver_diffs
 from flowsnap._store import RegularizerLike, name_hash
 from flowsnap.errors import TraceError
 from flowsnap.initializers import Initializer
@@ -49,6 +51,8 @@ class StepPlan:
         step_name: train jobs: the name of the train-step variable.
         regularizers: train jobs: each trainable variable's regularizer, or None.
         seed: the session's seed (train jobs draw this step's random key from it).
+        watches_diff: train jobs: the body calls ``flow.watch_diff`` (the step then also
+            differentiates with respect to the watched blobs).
     """
 
     job: str
@@ -61,6 +65,7 @@ class StepPlan:
     step_name: str = ""
     regularizers: Mapping[str, RegularizerLike | None] = field(default_factory=dict)
     seed: int = 0
+    watches_diff: bool = False
 
     def context(
         self,
@@ -120,9 +125,11 @@ def train_step(
     base = jax.random.fold_in(jax.random.key(plan.seed), name_hash(plan.job))
     rng = jax.random.fold_in(base, t)
     recorded: list[TrainingOptimizer] = []
+    contexts: list[TraceContext] = []
 
     def loss_fn(trainable: Arrays) -> tuple[jax.Array, tuple[Any, Arrays]]:
         ctx = plan.context(discovering=False, params={**state, **trainable}, rng=rng)
+        contexts.append(ctx)
         outputs = run_body(plan, ctx, inputs)
         if ctx.optimizer is None or not ctx.losses:
             raise TraceError(f"train job {plan.job!r} did not call minimize() when compiled")
@@ -133,7 +140,10 @@ def train_step(
         updates = jax.tree_util.tree_map(jax.lax.stop_gradient, ctx.updates)
         return total, (outputs, updates)
 
-    (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    if plan.watches_diff:
+        outputs, updates, grads = _grads_and_diffs(loss_fn, trainable, contexts)
+    else:
+        (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
     (optimizer,) = recorded
     slots = {
         name: {s: state[slot_variable_name(name, s)] for s in plan.slots[name]}
@@ -147,6 +157,92 @@ def train_step(
             new_state[slot_variable_name(name, suffix)] = value
     new_state[plan.step_name] = step + 1
     return outputs, new_trainable, new_state
+
+
+def _grads_and_diffs(
+    loss_fn: Callable[[Arrays], tuple[jax.Array, tuple[Any, Arrays]]],
+    trainable: Arrays,
+    contexts: list[TraceContext],
+) -> tuple[Any, Arrays, Arrays]:
+    """``value_and_grad`` of ``loss_fn`` that also delivers the gradient with respect to each
+    blob the body gave ``flow.watch_diff``.
+
+    A blob is an intermediate value of the trace, so the body is traced once to a jaxpr with the
+    watched blobs as extra outputs; that locates each one's variable in the jaxpr. The jaxpr is
+    then evaluated again with a zero *probe* added where each watched variable is defined, and
+    differentiated with respect to the trainable variables and the probes: a probe's gradient is
+    its blob's. The loss is the mean of the losses (flowsnap's training loss), so the diff is
+    scaled by the number of loss instances to OneFlow's (the gradient of their sum).
+    """
+    watched: list[Any] = []
+
+    def traced(trainable: Arrays) -> Any:
+        total, aux = loss_fn(trainable)
+        ctx = contexts[-1]
+        watched[:] = [(blob, call) for blob, call in ctx.diff_watches]
+        return total, aux, [blob for blob, _ in watched]
+
+    closed, shape = jax.make_jaxpr(traced, return_shape=True)(trainable)
+    _, out_tree = jax.tree_util.tree_flatten(shape)
+    jaxpr = closed.jaxpr
+    watched_vars = jaxpr.outvars[len(jaxpr.outvars) - len(watched) :]
+    probe_of: dict[Any, list[int]] = {}
+    for i, var in enumerate(watched_vars):
+        if not isinstance(var, Literal):
+            probe_of.setdefault(var, []).append(i)
+    instances = contexts[-1].losses[0].size
+
+    def probed(trainable: Arrays, probes: list[jax.Array]) -> tuple[jax.Array, Any]:
+        flat = _eval_jaxpr_with_probes(
+            jaxpr, closed.consts, jax.tree_util.tree_leaves(trainable), probe_of, probes
+        )
+        total, aux, _ = jax.tree_util.tree_unflatten(out_tree, flat)
+        return total, aux
+
+    zeros = [jnp.zeros(s.shape, s.dtype) for s in shape[2]]
+    (_, (outputs, updates)), (grads, diffs) = jax.value_and_grad(
+        probed, argnums=(0, 1), has_aux=True
+    )(trainable, zeros)
+    deliver_diffs([call for _, call in watched], [d * instances for d in diffs])
+    return outputs, updates, grads
+
+
+def _eval_jaxpr_with_probes(
+    jaxpr: Any,
+    consts: list[Any],
+    args: list[Any],
+    probe_of: Mapping[Any, list[int]],
+    probes: list[jax.Array],
+) -> list[Any]:
+    """Evaluate ``jaxpr`` (as ``jax.core.eval_jaxpr`` does), adding ``probes[i]`` to each
+    variable ``probe_of`` maps to ``i`` where the variable is defined."""
+    env: dict[Any, Any] = {}
+
+    def read(v: Any) -> Any:
+        return v.val if isinstance(v, Literal) else env[v]
+
+    def write(v: Any, value: Any) -> None:
+        for i in probe_of.get(v, ()):
+            value = value + probes[i]
+        env[v] = value
+
+    for v, value in zip(jaxpr.constvars, consts, strict=True):
+        write(v, value)
+    for v, value in zip(jaxpr.invars, args, strict=True):
+        write(v, value)
+    for eqn in jaxpr.eqns:
+        params = eqn.primitive.get_bind_params(eqn.params)
+        subfuns: list[Any] = []
+        if isinstance(params, tuple):  # older JAX: (subfuns, params)
+            subfuns, params = params
+        with eqn.ctx.manager:
+            out = eqn.primitive.bind(*subfuns, *map(read, eqn.invars), **params)
+        if eqn.primitive.multiple_results:
+            for v, value in zip(eqn.outvars, out, strict=True):
+                write(v, value)
+        else:
+            write(eqn.outvars[0], out)
+    return [read(v) for v in jaxpr.outvars]
 
 
 def compile_step(plan: StepPlan) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ class TraceContext:
         losses: what the body passed to ``minimize``.
         optimizer: the optimizer whose ``minimize`` was called.
         device_tag: the first placement the body entered (``"cpu"``/``"gpu"``), with device index.
+        diff_watches: ``flow.watch_diff`` calls: each blob and the host function of its gradient.
     """
 
     job: str
@@ -57,6 +58,7 @@ class TraceContext:
     losses: list[jax.Array] = field(default_factory=list)
     optimizer: TrainingOptimizer | None = None
     device_tag: tuple[str, int] | None = None
+    diff_watches: list[tuple[jax.Array, Callable[[Any], None]]] = field(default_factory=list)
     _rng_count: int = 0
 
     def next_key(self, name: str | None) -> jax.Array:

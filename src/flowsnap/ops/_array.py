@@ -39,9 +39,15 @@ def reshape(x: Blob, shape: Sequence[int], name: str | None = None) -> Blob:
     return jnp.reshape(x, dims)
 
 
-def flatten(x: Blob, start_dim: int = 0, end_dim: int = -1, name: str | None = None) -> Blob:
+def flatten(
+    input: Blob,
+    start_dim: int = 0,
+    end_dim: int = -1,
+    name: str | None = None,
+) -> Blob:
     """Merge dimensions ``start_dim..end_dim`` (inclusive) into one."""
     del name
+    x = input
     nd = x.ndim
     start, end = start_dim % nd if nd else 0, end_dim % nd if nd else 0
     if start > end:
@@ -50,10 +56,15 @@ def flatten(x: Blob, start_dim: int = 0, end_dim: int = -1, name: str | None = N
 
 
 def transpose(
-    a: Blob, perm: Sequence[int] | None = None, conjugate: bool = False, name: str | None = None
+    a: Blob,
+    perm: Sequence[int] | None = None,
+    conjugate: bool = False,
+    batch_axis_non_change: bool = False,
+    name: str | None = None,
 ) -> Blob:
-    """Permute dimensions (reverse them when ``perm`` is None)."""
-    del conjugate, name
+    """Permute dimensions (reverse them when ``perm`` is None). ``conjugate`` and
+    ``batch_axis_non_change`` (0.3's batch-axis bookkeeping) change nothing for real blobs."""
+    del conjugate, batch_axis_non_change, name
     return jnp.transpose(a, None if perm is None else tuple(perm))
 
 
@@ -96,16 +107,20 @@ def slice(
     return x[tuple(index)]
 
 
-def squeeze(x: Blob, axis: Sequence[int] | int | None = None, name: str | None = None) -> Blob:
+def squeeze(
+    input: Blob,
+    axis: Sequence[int] | int | None = None,
+    name: str | None = None,
+) -> Blob:
     """Remove size-1 dimensions (all, or those in ``axis``)."""
     del name
-    return jnp.squeeze(x, axis=None if axis is None else tuple(np.atleast_1d(axis).tolist()))
+    return jnp.squeeze(input, axis=None if axis is None else tuple(np.atleast_1d(axis).tolist()))
 
 
-def expand_dims(x: Blob, axis: int, name: str | None = None) -> Blob:
+def expand_dims(input: Blob, axis: int, name: str | None = None) -> Blob:
     """Insert a size-1 dimension at ``axis``."""
     del name
-    return jnp.expand_dims(x, axis)
+    return jnp.expand_dims(input, axis)
 
 
 def identity(x: Blob, name: str | None = None) -> Blob:

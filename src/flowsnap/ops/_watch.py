@@ -1,28 +1,21 @@
-"""``flow.watch``: see a blob's value from inside a job, each time the job runs."""
+"""``flow.watch`` / ``flow.watch_diff`` (see the engine, which runs them) and the job-body
+queries of where a body runs: ``flow.current_scope``, ``flow.current_machine_id``,
+``flow.current_resource``, ``flow.cast_to_current_logical_view``."""
 
-from __future__ import annotations
+from flowsnap._engine import (
+    cast_to_current_logical_view,
+    current_machine_id,
+    current_resource,
+    current_scope,
+    watch,
+    watch_diff,
+)
 
-from collections.abc import Callable
-from typing import Any
-
-import jax
-import numpy as np
-
-from flowsnap._engine import current_trace
-
-
-def watch(blob: jax.Array, handler: Callable[[np.ndarray[Any, Any]], None] | None = None) -> None:
-    """Call ``handler(value)`` with the NumPy value of ``blob`` each time the job runs (printing
-    it when no handler is given). Handlers run on the host, in order, during the step."""
-    ctx = current_trace()
-    if ctx is not None and ctx.discovering:
-        return
-
-    def call(value: Any) -> None:
-        array = np.asarray(value)
-        if handler is None:
-            print(array)
-        else:
-            handler(array)
-
-    jax.debug.callback(call, blob, ordered=False)
+__all__ = [
+    "cast_to_current_logical_view",
+    "current_machine_id",
+    "current_resource",
+    "current_scope",
+    "watch",
+    "watch_diff",
+]
