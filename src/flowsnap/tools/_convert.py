@@ -24,6 +24,7 @@ from flowsnap.errors import (
     ConversionError,
     InvalidNameError,
     MissingMetaError,
+    TargetExistsError,
     UnsupportedDtypeError,
 )
 from flowsnap.foreign import (
@@ -177,6 +178,11 @@ def convert(
         TargetExistsError: ``dst`` exists.
     """
     target_format, layout = plan_target(dst, dst_format=dst_format, max_shard_bytes=max_shard_bytes)
+    if os.path.lexists(dst):
+        raise TargetExistsError(
+            f"cannot convert to {dst}: it already exists (convert never overwrites); remove it "
+            "or choose a new name"
+        )
     src_format = src_format or detect_format(src)
     cast_to = None
     if dtype is not None:
