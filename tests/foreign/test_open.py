@@ -214,3 +214,13 @@ def test_errors_are_flowsnap_errors(tmp_path: Path) -> None:
     (tmp_path / "e.safetensors").write_bytes(b"")
     with pytest.raises(FlowsnapError, match="too short"):
         open_foreign(tmp_path / "e.safetensors")
+
+
+def test_big_endian_npz_members_read_as_little_endian(tmp_path: Path) -> None:
+    want = np.arange(6, dtype=">f4").reshape(2, 3)
+    np.savez(tmp_path / "be.npz", w=want)
+    t = open_foreign(tmp_path / "be.npz")["w"]
+    assert t.dtype == np.dtype("<f4")
+    np.testing.assert_array_equal(t.numpy(), want)
+    convert(str(tmp_path / "be.npz"), str(tmp_path / "be.safetensors"))
+    np.testing.assert_array_equal(open_foreign(tmp_path / "be.safetensors")["w"].numpy(), want)

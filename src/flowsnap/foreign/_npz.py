@@ -46,8 +46,9 @@ def open_npz(path: str) -> dict[str, ForeignTensor]:
         out = {}
         for name in npz.files:
             shape, dtype = _member_header(npz, name)
+            little = dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype
             out[name] = ForeignTensor(
-                name, path, "npz", shape=shape, dtype=dtype, load=_Member(npz, name, path)
+                name, path, "npz", shape=shape, dtype=little, load=_Member(npz, name, path, little)
             )
         return out
     except NPZ_ERRORS as exc:
@@ -81,8 +82,10 @@ def _member_header(npz: Any, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]
 class _Member:
     """Decompresses one member when called (zip's CRC-32 is checked as it is read)."""
 
-    def __init__(self, npz: Any, name: str, path: str) -> None:
-        self.npz, self.name, self.path = npz, name, path
+    __slots__ = ("dtype", "name", "npz", "path")
+
+    def __init__(self, npz: Any, name: str, path: str, dtype: np.dtype[Any]) -> None:
+        self.npz, self.name, self.path, self.dtype = npz, name, path, dtype
 
     def __call__(self) -> np.ndarray[Any, Any]:
         try:
@@ -91,4 +94,5 @@ class _Member:
             raise CorruptCheckpointError(
                 f"{self.path}: member {self.name!r} is damaged: {exc}"
             ) from None
-        return array
+        # big-endian members are read as little-endian, the byte order of every other format
+        return array if array.dtype == self.dtype else array.astype(self.dtype)
