@@ -324,10 +324,13 @@ def test_overwrite_refuses_a_file_or_a_symlink(tmp_path: Path) -> None:
 
 
 def test_overwrite_accepts_oneflow_checkpoints(tmp_path: Path) -> None:
-    """An empty snapshot_done (OneFlow's), or none at all with variable directories."""
-    for name, marker in (("of", True), ("incomplete", False)):
+    """An empty snapshot_done (OneFlow's), none at all with variable directories, or OneFlow
+    0.6-0.9's flow.save directory (pickled_data)."""
+    (tmp_path / "saved" / "w").mkdir(parents=True)
+    (tmp_path / "saved" / "pickled_data").write_bytes(b"\x80\x02}q\x00.")
+    for name, marker in (("of", True), ("incomplete", False), ("saved", False)):
         target = tmp_path / name
-        (target / "w").mkdir(parents=True)
+        (target / "w").mkdir(parents=True, exist_ok=True)
         (target / "w" / "out").write_bytes(np.ones(2, np.float32).tobytes())
         (target / "w" / "meta").write_text("shape {\n  dim: 2\n}\ndata_type: kFloat\n")
         if marker:

@@ -76,8 +76,9 @@ def save(
             host memory; the files are written in the background (``handle.wait()``).
         overwrite: replace an existing checkpoint at ``path`` (never anything else: a directory
             holding other files is refused). The old checkpoint stays complete until the new one
-            is published in one atomic step, and a crash at any point leaves exactly one complete
-            checkpoint at ``path``. Default: never overwrite.
+            is published in one atomic step, and a crash at any point (with ``durable``, a power
+            loss too) leaves exactly one complete checkpoint at ``path``. Default: never
+            overwrite.
 
     Returns:
         A :class:`SavedCheckpoint` (path, variable count and size in a one-line repr; the full

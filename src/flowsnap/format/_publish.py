@@ -24,6 +24,9 @@ PathLike = str | os.PathLike[str]
 TMP_MARKER = ".flowsnap-tmp-"  # a save in progress, a crashed save, or a retired checkpoint
 OLD_MARKER = ".flowsnap-old-"  # a checkpoint moved aside by an overwrite (two-rename fallback)
 
+# OneFlow 0.6-0.9's flow.save index (SPEC.md section 11); its tensor_<n>/ are variable directories.
+PICKLED_DATA = "pickled_data"
+
 _TMP_RE = re.compile(r"^\.(.+)" + re.escape(TMP_MARKER) + r"(?:(\d+)-)?[0-9a-f]+$")
 _OLD_RE = re.compile(r"^\.(.+)" + re.escape(OLD_MARKER) + r"(\d+)-[0-9a-f]+$")
 
@@ -102,13 +105,14 @@ def _stable_why_not_checkpoint(path: str) -> str | None:
 
 def why_not_checkpoint(path: str) -> str | None:
     """Why the non-empty directory ``path`` is not a checkpoint ``overwrite`` may replace, or
-    None if it is one: every entry is ``snapshot_done``, ``.flowsnap-manifest`` (regular files)
-    or a variable directory (a real directory holding ``out`` and at most ``meta``)."""
+    None if it is one: every entry is ``snapshot_done``, ``.flowsnap-manifest``, OneFlow 0.6-0.9's
+    ``pickled_data`` (regular files) or a variable directory (a real directory holding ``out``
+    and at most ``meta``)."""
     if os.path.lexists(os.path.join(path, DATA_FILENAME)):
         return "is a single variable's directory (it has its own 'out' file)"
     with os.scandir(path) as entries:
         for entry in entries:
-            if entry.name in (SNAPSHOT_DONE, MANIFEST_COPY):
+            if entry.name in (SNAPSHOT_DONE, MANIFEST_COPY, PICKLED_DATA):
                 if not entry.is_file(follow_symlinks=False):
                     return f"has a {entry.name} that is not a regular file"
                 continue
