@@ -185,3 +185,14 @@ def test_l2_normalize() -> None:
     )
     tiny = np.asarray(flow.math.l2_normalize(jnp.zeros((2,)), axis=0, epsilon=1e-12))
     np.testing.assert_array_equal(tiny, [0, 0])
+
+
+def test_numpy_integer_and_repeated_axes() -> None:
+    x = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(
+        np.asarray(flow.math.reduce_sum(jnp.asarray(x), np.int64(1))), x.sum(1), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.asarray(flow.math.reduce_max(jnp.asarray(x), [np.int32(2), 0, -1])), x.max((0, 2))
+    )
+    assert flow.math.top_k(jnp.asarray(x), np.int64(0), np.int64(1)).shape == (1, 3, 4)

@@ -21,6 +21,7 @@ two-stage max/min, ``reduced_shape_elem_cnt`` and ``l2_normalize``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,12 +41,22 @@ def _sqrt_zero_safe(x: Blob) -> Blob:
     return jnp.where(zero, jnp.zeros_like(x), jnp.sqrt(jnp.where(zero, jnp.ones_like(x), x)))
 
 
+def _index(value: Any) -> int | None:
+    """``value`` as an int if it is one (Python or NumPy integer, not bool), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def _axes(x: Blob, axis: Axis, what: str) -> tuple[int, ...]:
-    """``axis`` as a tuple of non-negative axes of ``x`` (all of them for None)."""
+    """``axis`` as a tuple of distinct non-negative axes of ``x`` (all of them for None)."""
     ndim = jnp.ndim(x)
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
+    if _index(axis) is not None:
         items: Sequence[Any] = [axis]
     elif isinstance(axis, list | tuple):
         items = axis
@@ -53,13 +64,14 @@ def _axes(x: Blob, axis: Axis, what: str) -> tuple[int, ...]:
         raise ArgumentError(
             f"flow.math.{what}: axis must be None, an int or a list of ints, got {axis!r}"
         )
-    out = []
+    out: dict[int, None] = {}
     for a in items:
-        if not isinstance(a, int) or not -ndim <= a < ndim:
+        i = _index(a)
+        if i is None or not -ndim <= i < ndim:
             raise ArgumentError(
                 f"flow.math.{what}: axis {axis!r} is out of range for a blob of rank {ndim}"
             )
-        out.append(a % ndim)
+        out[i % ndim] = None  # a repeated axis reduces once, as OneFlow's reduced shape
     return tuple(out)
 
 

@@ -8,6 +8,9 @@ go to the lower index, as OneFlow's kernels. None of them is differentiable.
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -16,11 +19,21 @@ from flowsnap.errors import ArgumentError
 Blob = jax.Array
 
 
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def _axis(x: Blob, axis: int, what: str) -> int:
     ndim = jnp.ndim(x)
-    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+    i = _int(axis)
+    if i is None or not -ndim <= i < ndim:
         raise ArgumentError(f"flow.math.{what}: axis {axis!r} is out of range for rank {ndim}")
-    return axis % ndim
+    return i % ndim
 
 
 def argmax(input: Blob, axis: int = -1, name: str | None = None) -> Blob:
@@ -38,10 +51,11 @@ def top_k(
     ``k``; flowsnap returns them sorted either way."""
     del sorted, name
     ax = _axis(input, axis, "top_k")
-    if not isinstance(k, int) or k < 1:
+    count = _int(k)
+    if count is None or count < 1:
         raise ArgumentError(f"flow.math.top_k: k must be a positive int, got {k!r}")
     moved = jnp.moveaxis(input, ax, -1)
-    indices = jax.lax.top_k(moved, min(k, moved.shape[-1]))[1]
+    indices = jax.lax.top_k(moved, min(count, moved.shape[-1]))[1]
     return jnp.moveaxis(indices, -1, ax).astype(jnp.int32)
 
 
