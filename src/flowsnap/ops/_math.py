@@ -5,9 +5,11 @@
 Every binary op broadcasts (NumPy's rules, which are OneFlow's ``broadcast_*`` rules) and takes a
 Python number on either side where OneFlow did. OneFlow's kernels decide the details kept here:
 
-- ``divide`` of two integer blobs truncates toward zero (C's ``/``); OneFlow's shortcut for an
-  integer blob divided by a Python number multiplied by ``1 / y`` (so ``x / 4`` gave 0 and ``x / 0``
-  gave 0): flowsnap divides (truncating for integers, IEEE for floats) and says so here.
+- ``divide`` of two integer blobs truncates toward zero (C's ``/``). OneFlow divided a blob by a
+  Python number by multiplying with ``1 / y`` (``x / 0`` gave 0, and an integer blob lost its
+  quotient); flowsnap divides (truncating for integers, IEEE for floats: ``x / 0`` is inf).
+- OneFlow 0.3's ``subtract``/``divide`` computed ``y - x`` and ``y / x`` when ``x`` had shape
+  ``(1,)`` (a slip fixed in 0.4); flowsnap computes ``x - y`` and ``x / y`` for every version.
 - ``mod`` is the floor modulo (the result has the sign of ``y``, like Python's ``%``).
 - ``floordiv`` is ``floor(x / y)`` with zero gradient.
 - ``maximum``/``minimum`` send the whole gradient to ``x`` where ``x > y`` (``x < y``) and to ``y``
@@ -27,13 +29,6 @@ import jax
 import jax.numpy as jnp
 
 from flowsnap.errors import ArgumentError
-
-# flow.nn (ops/nn.py) imports these activations from here: explicit re-exports
-from flowsnap.ops._math_activation import gelu as gelu  # noqa: PLC0414
-from flowsnap.ops._math_activation import leaky_relu as leaky_relu  # noqa: PLC0414
-from flowsnap.ops._math_activation import relu as relu  # noqa: PLC0414
-from flowsnap.ops._math_activation import relu6 as relu6  # noqa: PLC0414
-from flowsnap.ops._math_activation import sigmoid as sigmoid  # noqa: PLC0414
 
 Blob = jax.Array
 Operand = jax.Array | float | int
