@@ -1,10 +1,12 @@
 """OneFlow's optimizers and learning-rate schedules, built from pure functions.
 
-Here: the optimizer classes (``SGD``, ``SGDW``, ``Adam``, ``AdamW``, ``RMSProp``, ``LAMB``) whose
-``minimize(loss)`` trains a job; the schedules (``PiecewiseConstantScheduler`` and friends) and
-warmups, each a frozen record whose call maps a train step to a float32 learning rate (also inside
-``jax.jit``); the per-variable update rules (``SGDRule``, ``AdamRule``, ``RMSPropRule``,
-``LAMBRule``) with OneFlow's slot names and sign conventions; and the regularizers.
+Here: the optimizer classes (``SGD``, ``SGDW``, ``Adam``, ``AdamW``, ``LazyAdam``, ``RMSProp``,
+``LAMB``, ``LARS``, and ``CombinedOptimizer`` over several of them) whose ``minimize(loss)`` trains
+a job; the schedules (``PiecewiseConstantScheduler`` and friends, ``CustomScheduler`` reading a
+blob of the job) and warmups, each a frozen record whose call maps a train step to a float32
+learning rate (also inside ``jax.jit``); the per-variable update rules (``SGDRule``,
+``AdamRule``, ``RMSPropRule``, ``LAMBRule``, ``LARSRule``, ``LazyAdamRule``) with OneFlow's slot
+names and sign conventions; and the regularizers.
 """
 
 from flowsnap.errors import missing_name
@@ -12,15 +14,21 @@ from flowsnap.optimizers import grad_clipping as grad_clipping
 from flowsnap.optimizers import loss_scale as loss_scale
 from flowsnap.optimizers import regularizers as regularizers
 from flowsnap.optimizers import warmup as warmup
+from flowsnap.optimizers._custom_scheduler import CustomScheduler as CustomScheduler
 from flowsnap.optimizers._optimizer import LAMB as LAMB
+from flowsnap.optimizers._optimizer import LARS as LARS
 from flowsnap.optimizers._optimizer import SGD as SGD
 from flowsnap.optimizers._optimizer import SGDW as SGDW
 from flowsnap.optimizers._optimizer import Adam as Adam
 from flowsnap.optimizers._optimizer import AdamW as AdamW
+from flowsnap.optimizers._optimizer import CombinedOptimizer as CombinedOptimizer
+from flowsnap.optimizers._optimizer import LazyAdam as LazyAdam
 from flowsnap.optimizers._optimizer import Optimizer as Optimizer
 from flowsnap.optimizers._optimizer import RMSProp as RMSProp
 from flowsnap.optimizers._rules import AdamRule as AdamRule
 from flowsnap.optimizers._rules import LAMBRule as LAMBRule
+from flowsnap.optimizers._rules import LARSRule as LARSRule
+from flowsnap.optimizers._rules import LazyAdamRule as LazyAdamRule
 from flowsnap.optimizers._rules import RMSPropRule as RMSPropRule
 from flowsnap.optimizers._rules import SGDRule as SGDRule
 from flowsnap.optimizers._rules import UpdateRule as UpdateRule
@@ -42,15 +50,21 @@ PolynomialSchduler = PolynomialScheduler  # OneFlow's misspelled, deprecated ali
 
 __all__ = [
     "LAMB",
+    "LARS",
     "SGD",
     "SGDW",
     "Adam",
     "AdamRule",
     "AdamW",
+    "CombinedOptimizer",
     "CosineScheduler",
+    "CustomScheduler",
     "ExponentialScheduler",
     "InverseTimeScheduler",
     "LAMBRule",
+    "LARSRule",
+    "LazyAdam",
+    "LazyAdamRule",
     "LinearCosineScheduler",
     "NaturalExpScheduler",
     "Optimizer",

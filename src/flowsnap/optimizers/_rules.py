@@ -185,3 +185,82 @@ def regularize_gradient(g: jax.Array, w: jax.Array, l1: float, l2: float) -> jax
     if l2:
         g = g + l2 * w
     return g
+
+
+@dataclass(frozen=True)
+class LARSRule(UpdateRule):
+    """OneFlow's LARS (layer-wise adaptive rate scaling), slot ``<var>-momentum``.
+
+    With the root-mean-square norms ``|w| = sqrt(mean(w²))`` and ``|g| = sqrt(mean(g²))``:
+    ``local_lr = lr * coef * |w| / (eps + |g| + wd * |w|)`` (no ``wd * |w|`` term at train step
+    0), ``m = beta * m - local_lr * (g + wd * w)``, ``w = w + m``. The momentum slot keeps
+    OneFlow's sign (it holds the step added to ``w``).
+    """
+
+    momentum_beta: float = 0.9
+    epsilon: float = 1e-9
+    lars_coefficient: float = 1e-4
+    weight_decay: float = 0.0
+
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """``momentum`` (zeros)."""
+        return (SlotSpec("momentum", shape, dtype),)
+
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One LARS step."""
+        w32, g32 = w.astype(jnp.float32), g.astype(jnp.float32)
+        w_norm = jnp.sqrt(jnp.mean(w32 * w32))
+        g_norm = jnp.sqrt(jnp.mean(g32 * g32))
+        decay_term = jnp.where(step == 0, 0.0, self.weight_decay * w_norm)
+        local_lr = (
+            lr.astype(jnp.float32)
+            * self.lars_coefficient
+            * w_norm
+            / (self.epsilon + g_norm + decay_term)
+        ).astype(w.dtype)
+        m = self.momentum_beta * slots["momentum"] - local_lr * (g + self.weight_decay * w)
+        return w + m, {"momentum": m}
+
+
+@dataclass(frozen=True)
+class LazyAdamRule(UpdateRule):
+    """OneFlow's LazyAdam: Adam that leaves alone every element whose gradient is zero.
+
+    An element with ``|g| < 1e-12`` (a row an embedding lookup did not touch) keeps its value and
+    its ``m``/``v``; the others take ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g²``,
+    ``w -= lr_t m / (sqrt(v) + eps)`` with ``lr_t = lr sqrt(1 - b2_t) / (1 - b1_t)``. The slots
+    ``beta1_t``/``beta2_t`` (shape (1,)) start at ``beta1``/``beta2`` and are multiplied by them
+    after each step, as OneFlow's kernel keeps them.
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
+        """``m``, ``v`` (zeros), ``beta1_t``/``beta2_t`` (shape (1,), ``beta1``/``beta2``)."""
+        return (
+            SlotSpec("m", shape, dtype),
+            SlotSpec("v", shape, dtype),
+            SlotSpec("beta1_t", (1,), dtype, self.beta1),
+            SlotSpec("beta2_t", (1,), dtype, self.beta2),
+        )
+
+    def update(
+        self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One LazyAdam step."""
+        del step
+        b1_t, b2_t = slots["beta1_t"], slots["beta2_t"]
+        lr_t = (
+            lr.astype(jnp.float32)
+            * jnp.sqrt(1 - b2_t[0].astype(jnp.float32))
+            / (1 - b1_t[0].astype(jnp.float32))
+        ).astype(w.dtype)
+        touched = jnp.abs(g) >= 1e-12
+        m = jnp.where(touched, self.beta1 * slots["m"] + (1 - self.beta1) * g, slots["m"])
+        v = jnp.where(touched, self.beta2 * slots["v"] + (1 - self.beta2) * g * g, slots["v"])
+        new_w = jnp.where(touched, w - lr_t * m / (jnp.sqrt(v) + self.epsilon), w)
+        return new_w, {"m": m, "v": v, "beta1_t": b1_t * self.beta1, "beta2_t": b2_t * self.beta2}
