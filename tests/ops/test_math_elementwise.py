@@ -281,6 +281,10 @@ def test_scalar_operands_on_either_side() -> None:
     np.testing.assert_allclose(np.asarray(flow.math.divide(2, x)), 2 / POSITIVE, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(flow.math.divide(x, 4)), POSITIVE / 4, rtol=1e-6)
     assert flow.math.add(2, x).dtype == jnp.float32
+    # a (1,)-shaped x is still the left operand (OneFlow 0.3 swapped them)
+    one, three = jnp.asarray([10.0]), jnp.asarray([1.0, 2.0, 4.0])
+    np.testing.assert_allclose(np.asarray(flow.math.subtract(one, three)), [9, 8, 6])
+    np.testing.assert_allclose(np.asarray(flow.math.divide(one, three)), [10, 5, 2.5])
 
 
 def test_integer_division_truncates_and_mod_floors() -> None:
