@@ -239,7 +239,7 @@ def write_doc(report: Report, rows: list[tuple[str, str, str]]) -> None:
 LONG_BUDGET = {"exhaustive_bits": 12, "samples": 200, "ext4_limit": 400}
 
 
-def power_loss(budget: dict[str, int]) -> tuple[list[str], bool]:
+def power_loss(budget: dict[str, int]) -> tuple[list[str], bool, dict[str, int]]:
     """Simulate every scenario under both models; return table rows and whether all passed."""
     import shutil as _shutil
     import tempfile
@@ -259,6 +259,7 @@ def power_loss(budget: dict[str, int]) -> tuple[list[str], bool]:
         lambda b: powerloss.delete_scenario(b, durable=True),
     ]
     rows, ok = [], True
+    totals = {"runs": 0, "states": 0, "judged": 0, "inspected": 0, "silent": 0}
     for make in scenarios:
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
         base = Path(tempfile.mkdtemp(prefix="powerloss-", dir=shm))
@@ -267,6 +268,11 @@ def power_loss(budget: dict[str, int]) -> tuple[list[str], bool]:
             for model in ("ext4", "weak"):
                 result = crashsim.simulate(scenario.trace, scenario.check, model=model, **budget)
                 ok &= not result.failures
+                totals["runs"] += 1
+                totals["states"] += result.states
+                totals["judged"] += result.distinct
+                totals["inspected"] += result.observed
+                totals["silent"] += sum(n for k, n in result.outcomes.items() if "SILENT" in k)
                 outcomes = "; ".join(f"{k} {v:,}" for k, v in sorted(result.outcomes.items()))
                 rows.append(
                     f"| {scenario.name} | {model} | {result.operations} | "
@@ -277,7 +283,7 @@ def power_loss(budget: dict[str, int]) -> tuple[list[str], bool]:
                 print(rows[-1], flush=True)
         finally:
             _shutil.rmtree(base, ignore_errors=True)
-    return rows, ok
+    return rows, ok, totals
 
 
 def verdict(strict: bool, failures: list[str]) -> str:
@@ -287,7 +293,9 @@ def verdict(strict: bool, failures: list[str]) -> str:
     return "nothing lost" if strict else "as SPEC 8.1 promises"
 
 
-def write_power_loss_doc(rows: list[str], budget: dict[str, int], seconds: float) -> None:
+def write_power_loss_doc(
+    rows: list[str], budget: dict[str, int], seconds: float, totals: dict[str, int]
+) -> None:
     """Put the simulator's table into docs/RELIABILITY.md (between the powerloss markers)."""
     doc = ROOT / "docs" / "RELIABILITY.md"
     text = doc.read_text()
@@ -304,6 +312,15 @@ def write_power_loss_doc(rows: list[str], budget: dict[str, int], seconds: float
         "judged | distinct states inspected | outcomes (judged) | result |",
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        f"In all: {totals['runs']} runs (10 operations, 2 models each), "
+        f"{totals['states']:,} states enumerated, "
+        f"{totals['judged']:,} (crash point, state) pairs judged, "
+        f"{totals['inspected']:,} distinct states inspected. Durable operations: only "
+        "absent/complete (for an overwrite: exactly one complete checkpoint, old or new) at every "
+        "crash point. Non-durable ones: no undetected damage under ext4; under the weak model "
+        f"{totals['silent']:,} judged states open without error with variables missing or "
+        "left without `meta` (legacy-looking), always with the manifest lost (SPEC 8.1).",
         end,
     ]
     head, _, rest = text.partition(begin)
@@ -327,9 +344,9 @@ def main() -> None:
     if args.power_loss:
         sys.path.insert(0, str(ROOT))
         start = time.perf_counter()
-        rows, ok = power_loss(LONG_BUDGET)
+        rows, ok, totals = power_loss(LONG_BUDGET)
         if args.write_doc:
-            write_power_loss_doc(rows, LONG_BUDGET, time.perf_counter() - start)
+            write_power_loss_doc(rows, LONG_BUDGET, time.perf_counter() - start, totals)
         sys.exit(0 if ok else 1)
     import shutil
 
