@@ -6,8 +6,8 @@ did: ``<name>_gamma`` (ones) and ``<name>_beta`` (zeros) of shape ``(1, C, 1)``,
 ``get_variable`` with its default ``reuse=True`` (an underscore, not the layers' dash). Without a
 ``name`` they are numbered ``GroupNorm_0``, ``GroupNorm_1``... (``InstanceNorm1D_0``...) in the
 order the job declares them. ``GroupNorm``'s are per channel, as OneFlow 0.4-0.5; OneFlow 0.3.4's
-had one per group (shape ``(1, num_groups, 1)``), a layout flowsnap does not reproduce (a 0.3.4
-checkpoint of them loads only into a ``num_groups == C`` GroupNorm).
+had one per group (shape ``(1, num_groups, 1)``), a layout flowsnap does not reproduce: loading
+such a 0.3.4 checkpoint reports a shape mismatch.
 """
 
 from __future__ import annotations
