@@ -198,3 +198,47 @@ def test_recording_is_exclusive_and_ends(base: Path) -> None:
     n = len(rec.ops)
     write_snapshot(base / "d", {"w": np.ones(2)}, durable=False)
     assert len(rec.ops) == n > 0
+
+
+def test_every_change_to_the_disk_goes_through_the_seam(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Count the real system calls that change the disk while a save, an overwrite and the
+    manager's retention run: the recorder must have seen each one (nothing bypasses the seam)."""
+    import flowsnap as flow
+
+    calls: dict[str, int] = {}
+
+    def counting(name: str, kind: str) -> Callable[..., object]:
+        real = getattr(os, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            if name != "open" or int(args[1]) & os.O_CREAT:  # type: ignore[call-overload]
+                calls[kind] = calls.get(kind, 0) + 1
+            return real(*args, **kwargs)
+
+        return call
+
+    for name, kind in (
+        ("mkdir", "mkdir"),
+        ("rename", "rename"),
+        ("unlink", "unlink"),
+        ("rmdir", "rmdir"),
+        ("write", "write"),
+        ("fsync", "fsync"),
+        ("open", "create"),
+    ):
+        monkeypatch.setattr(os, name, counting(name, kind))
+    write_snapshot(base / "c", pl.model(0))
+    manager = flow.CheckpointManager(base / "run", max_to_keep=1)
+    manager.save(1, pl.model(1))
+    calls.clear()
+    with _fs.recording() as rec:
+        write_snapshot(base / "c", pl.model(1), overwrite=True)
+        write_snapshot(base / "new" / "deep" / "c", pl.model(1))
+        manager.save(2, pl.model(2))  # retention deletes step 1
+    monkeypatch.undo()
+    seen = {k: sum(1 for op in rec.ops if op.kind == k) for k in calls}
+    seen["fsync"] = sum(1 for op in rec.ops if op.kind in ("fsync", "fsync_dir"))
+    assert seen == calls
+    assert min(seen["unlink"], seen["rmdir"], seen["rename"]) > 0
