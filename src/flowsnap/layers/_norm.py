@@ -117,7 +117,9 @@ def layer_norm(
     name: str = "LayerNorm",
 ) -> Blob:
     """Normalize over the axes from ``begin_norm_axis`` on; scale and shift by ``<name>-gamma``
-    (ones) and ``<name>-beta`` (zeros) of shape ``inputs.shape[begin_params_axis:]``."""
+    (ones) and ``<name>-beta`` (zeros) of shape ``inputs.shape[begin_params_axis:]``. (OneFlow
+    0.3.4's CPU path multiplied by the flag ``scale`` instead of ``gamma``, a bug its GPU kernel
+    and later versions do not have; flowsnap applies ``gamma``.)"""
     nd = inputs.ndim
     norm_axis, params_axis = begin_norm_axis % nd, begin_params_axis % nd
     axes = tuple(range(norm_axis, nd))
