@@ -1,5 +1,100 @@
-"""``flow.scope``: variable-name prefixes, device placement and logical views."""
+"""``flow.scope``: variable-name prefixes, device placement and logical views.
 
-from flowsnap._engine import consistent_view, mirrored_view, namespace, placement
+``consistent_view()`` / ``mirrored_view()`` are what ``FunctionConfig.default_logical_view``
+takes, and (as OneFlow's ``distribute.consistent_strategy()``/``mirrored_strategy()`` were) blocks
+that set the view of the code inside them; ``consistent_view_enabled()`` /
+``mirrored_view_enabled()`` tell which view is current (consistent outside any block). On one
+device both views hold the same values.
+"""
 
-__all__ = ["consistent_view", "mirrored_view", "namespace", "placement"]
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from flowsnap._engine import LogicalView, current_scope, namespace
+from flowsnap._engine import placement as _engine_placement
+from flowsnap.errors import UnsupportedFeatureError
+
+__all__ = [
+    "consistent_view",
+    "consistent_view_enabled",
+    "current_scope",
+    "mirrored_view",
+    "mirrored_view_enabled",
+    "namespace",
+    "placement",
+]
+
+_view: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "flowsnap_logical_view", default=()
+)
+
+
+@dataclass(frozen=True)
+class ScopedView(LogicalView):
+    """A logical view that is also a ``with`` block setting the current view."""
+
+    def __enter__(self) -> ScopedView:
+        _view.set((*_view.get(), self.kind))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _view.set(_view.get()[:-1])
+
+
+def consistent_view() -> ScopedView:
+    """The default logical view: each blob is one logical array."""
+    return ScopedView("consistent")
+
+
+def mirrored_view() -> ScopedView:
+    """Per-device blobs (pairs with ``tp.ListNumpy``); on one device the two views coincide."""
+    return ScopedView("mirrored")
+
+
+def mirrored_view_enabled() -> bool:
+    """Whether the innermost view block is ``mirrored_view()``."""
+    stack = _view.get()
+    return bool(stack) and stack[-1] == "mirrored"
+
+
+def consistent_view_enabled() -> bool:
+    """Whether the current view is consistent (the default, outside any view block)."""
+    return not mirrored_view_enabled()
+
+
+@contextlib.contextmanager
+def placement(
+    device_tag: str,
+    machine_device_ids: str | Sequence[str] = "0:0",
+    hierarchy: Sequence[int] | None = None,
+) -> Iterator[None]:
+    """Run the job that enters this block on ``device_tag`` device ``machine_device_ids``.
+
+    ``hierarchy`` (OneFlow 0.4+: how the devices form a mesh, e.g. ``[2, 4]``) is accepted when
+    it describes one device (``None``, ``[1]``, ``[1, 1]``...).
+
+    Raises:
+        UnsupportedFeatureError: a hierarchy over several devices (multi-device placements are
+            the Scale issue's work).
+    """
+    if hierarchy is not None:
+        count = 1
+        for size in hierarchy:
+            count *= int(size)
+        if count != 1:
+            raise UnsupportedFeatureError(
+                f"flow.scope.placement(..., hierarchy={list(hierarchy)}): a hierarchy over "
+                f"{count} devices; multi-device placements are not supported yet"
+            )
+    with _engine_placement(device_tag, machine_device_ids):
+        yield

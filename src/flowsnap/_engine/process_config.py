@@ -2,18 +2,26 @@
 
 The documented internal module behind :mod:`flowsnap.config` and :mod:`flowsnap.env`.
 
-Most of them configured OneFlow's own runtime (device counts, ports, log directories); JAX finds
-its devices itself, so here they are recorded and have no effect, which is what a user of a
-one-machine script expects. ``enable_legacy_model_io`` is real: it makes checkpoints use the
-pre-0.3.2 layout. As in OneFlow, a setter called after the session started has no effect: it
-logs ``Nothing happened because the session is running`` and returns False.
+Most of them configured OneFlow's own runtime (device counts, ports, log directories, thread
+pools, RDMA and NCCL tuning, ``collective_boxing.*``); JAX finds its devices and plans its memory
+itself, so here they are recorded in ``session.settings.recorded`` and have no effect, which is
+what a user of a one-machine script expects. Two change results and are real:
+``enable_legacy_model_io`` makes checkpoints use the pre-0.3.2 layout, and
+``enable_tensor_float_32_compute(False)`` makes float32 matmuls use full precision on GPUs. As in
+OneFlow, a ``flow.config`` setter called after the session started has no effect: it logs
+``Nothing happened because the session is running`` and returns False.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from typing import Any
 
+import jax
+
+from flowsnap._engine._current import current_resource
+from flowsnap._engine._scope import placement
 from flowsnap._store import Session, current_session
 from flowsnap.errors import UnsupportedFeatureError
 
@@ -95,27 +103,279 @@ def init(*args: Any, **kwargs: Any) -> bool:
     return True
 
 
-def machine(*args: Any, **kwargs: Any) -> None:
-    """``flow.env.machine(...)``: multi-machine set-up is not supported yet."""
-    del args, kwargs
-    raise UnsupportedFeatureError("flow.env.machine: multi-machine runs are not supported yet")
+def machine(*val: Any) -> None:
+    """``flow.env.machine(...)``: the machines of the run. One machine (a list of one entry, or
+    one entry) is accepted and recorded; several are refused until multi-machine runs land.
+
+    Raises:
+        UnsupportedFeatureError: more than one machine.
+    """
+    machines = list(val[0]) if len(val) == 1 and isinstance(val[0], list | tuple) else list(val)
+    if len(machines) > 1:
+        raise UnsupportedFeatureError(
+            f"flow.env.machine: {len(machines)} machines given; multi-machine runs are not "
+            "supported yet (one machine is)"
+        )
+    _record_env("machine", machines)
+
+
+def _record_env(key: str, val: Any) -> None:
+    """Record a ``flow.env`` setting (no effect) in the session settings as ``env.<key>``."""
+    current_session().settings.recorded[f"env.{key}"] = val
 
 
 def ctrl_port(val: int) -> None:
-    """Accepted for compatibility (no effect)."""
-    del val
+    """Record OneFlow's control port (no effect: no control plane)."""
+    _record_env("ctrl_port", val)
 
 
 def data_port(val: int) -> None:
-    """Accepted for compatibility (no effect)."""
-    del val
+    """Record OneFlow's data port (no effect)."""
+    _record_env("data_port", val)
 
 
 def log_dir(val: str) -> None:
-    """Accepted for compatibility (no effect: flowsnap logs through ``logging``)."""
-    del val
+    """Record OneFlow's log directory (no effect: flowsnap logs through ``logging``)."""
+    _record_env("log_dir", val)
 
 
 def grpc_use_no_signal(val: bool = True) -> None:
-    """Accepted for compatibility (no effect)."""
-    del val
+    """Record OneFlow's gRPC signal switch (no effect)."""
+    _record_env("grpc_use_no_signal", bool(val))
+
+
+# -- OneFlow runtime tuning: accepted, recorded, no effect on JAX --------------------------------
+
+
+def _tuning(key: str, val: Any) -> bool:
+    """Record a setting that tuned OneFlow's own runtime (threads, buffers, RDMA, NCCL...)."""
+    return _set(key, val)
+
+
+def collect_act_event(val: bool = True) -> bool:
+    """Record OneFlow's actor-event profiling switch (no effect: use JAX's profiler)."""
+    return _tuning("collect_act_event", bool(val))
+
+
+def comm_net_worker_num(val: int) -> bool:
+    """Record OneFlow's network worker thread count (no effect)."""
+    return _tuning("comm_net_worker_num", _count("comm_net_worker_num", val))
+
+
+def compute_thread_pool_size(val: int) -> bool:
+    """Record OneFlow's compute thread pool size (no effect: XLA sizes its own pools)."""
+    return _tuning("compute_thread_pool_size", _count("compute_thread_pool_size", val))
+
+
+def disable_group_boxing_by_dst_parallel(val: bool = False) -> bool:
+    """Record OneFlow's boxing-grouping switch (no effect: one device, no boxing)."""
+    return _tuning("disable_group_boxing_by_dst_parallel", bool(val))
+
+
+def enable_mem_chain_merge(val: bool = True) -> bool:
+    """Record OneFlow's memory-chain merging switch (no effect: XLA plans memory)."""
+    return _tuning("enable_mem_chain_merge", bool(val))
+
+
+def enable_numa_aware_cuda_malloc_host(val: bool = True) -> bool:
+    """Record OneFlow's NUMA-aware pinned-memory switch (no effect)."""
+    return _tuning("enable_numa_aware_cuda_malloc_host", bool(val))
+
+
+def max_mdsave_worker_num(val: int) -> bool:
+    """Record OneFlow's checkpoint-saving thread count (no effect: flowsnap's saves size their own
+    thread pool)."""
+    return _tuning("max_mdsave_worker_num", _count("max_mdsave_worker_num", val))
+
+
+def nccl_use_compute_stream(val: bool = False) -> bool:
+    """Record OneFlow's NCCL-stream switch (no effect: one device, no NCCL)."""
+    return _tuning("nccl_use_compute_stream", bool(val))
+
+
+def persistence_buf_byte(val: int) -> bool:
+    """Record OneFlow's persistence buffer size (no effect)."""
+    return _tuning("persistence_buf_byte", _count("persistence_buf_byte", val))
+
+
+def rdma_mem_block_mbyte(val: int) -> bool:
+    """Record OneFlow's RDMA memory block size (no effect: no RDMA transport)."""
+    return _tuning("rdma_mem_block_mbyte", _count("rdma_mem_block_mbyte", val))
+
+
+def rdma_recv_msg_buf_mbyte(val: int) -> bool:
+    """Record OneFlow's RDMA receive buffer size (no effect)."""
+    return _tuning("rdma_recv_msg_buf_mbyte", _count("rdma_recv_msg_buf_mbyte", val))
+
+
+def reserved_device_mem_mbyte(val: int) -> bool:
+    """Record OneFlow's reserved device memory (no effect: JAX's allocator is configured with
+    ``XLA_PYTHON_CLIENT_MEM_FRACTION``)."""
+    return _tuning("reserved_device_mem_mbyte", _count("reserved_device_mem_mbyte", val))
+
+
+def reserved_host_mem_mbyte(val: int) -> bool:
+    """Record OneFlow's reserved host memory (no effect)."""
+    return _tuning("reserved_host_mem_mbyte", _count("reserved_host_mem_mbyte", val))
+
+
+def save_downloaded_file_to_local_fs(val: bool = True) -> bool:
+    """Record OneFlow's download-caching switch (no effect)."""
+    return _tuning("save_downloaded_file_to_local_fs", bool(val))
+
+
+def thread_enable_local_message_queue(val: bool) -> bool:
+    """Record OneFlow's actor message-queue switch (no effect)."""
+    return _tuning("thread_enable_local_message_queue", bool(val))
+
+
+def use_rdma(val: bool = True) -> bool:
+    """Record OneFlow's RDMA switch (no effect: one machine)."""
+    return _tuning("use_rdma", bool(val))
+
+
+class CollectiveBoxing:
+    """``flow.config.collective_boxing.*``: OneFlow's NCCL collective settings, recorded under
+    ``collective_boxing.<name>`` with no effect (one device: no collectives)."""
+
+    @staticmethod
+    def enable_fusion(val: bool = True) -> bool:
+        """Record NCCL op fusion (no effect)."""
+        return _tuning("collective_boxing.enable_fusion", bool(val))
+
+    @staticmethod
+    def nccl_enable_all_to_all(val: bool) -> bool:
+        """Record NCCL all-to-all (no effect)."""
+        return _tuning("collective_boxing.nccl_enable_all_to_all", bool(val))
+
+    @staticmethod
+    def nccl_enable_mixed_fusion(val: bool) -> bool:
+        """Record NCCL mixed fusion (no effect)."""
+        return _tuning("collective_boxing.nccl_enable_mixed_fusion", bool(val))
+
+    @staticmethod
+    def nccl_fusion_all_gather(val: bool) -> bool:
+        """Record NCCL all-gather fusion (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_all_gather", bool(val))
+
+    @staticmethod
+    def nccl_fusion_all_reduce(val: bool) -> bool:
+        """Record NCCL all-reduce fusion (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_all_reduce", bool(val))
+
+    @staticmethod
+    def nccl_fusion_all_reduce_use_buffer(val: bool) -> bool:
+        """Record NCCL all-reduce fusion buffering (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_all_reduce_use_buffer", bool(val))
+
+    @staticmethod
+    def nccl_fusion_broadcast(val: bool) -> bool:
+        """Record NCCL broadcast fusion (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_broadcast", bool(val))
+
+    @staticmethod
+    def nccl_fusion_max_ops(val: int) -> bool:
+        """Record the NCCL fusion op limit (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_max_ops", _count("nccl_fusion_max_ops", val))
+
+    @staticmethod
+    def nccl_fusion_reduce(val: bool) -> bool:
+        """Record NCCL reduce fusion (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_reduce", bool(val))
+
+    @staticmethod
+    def nccl_fusion_reduce_scatter(val: bool) -> bool:
+        """Record NCCL reduce-scatter fusion (no effect)."""
+        return _tuning("collective_boxing.nccl_fusion_reduce_scatter", bool(val))
+
+    @staticmethod
+    def nccl_fusion_threshold_mb(val: int) -> bool:
+        """Record the NCCL fusion threshold (no effect)."""
+        return _tuning(
+            "collective_boxing.nccl_fusion_threshold_mb", _count("nccl_fusion_threshold_mb", val)
+        )
+
+    @staticmethod
+    def nccl_num_streams(val: int) -> bool:
+        """Record the NCCL stream count (no effect)."""
+        return _tuning("collective_boxing.nccl_num_streams", _count("nccl_num_streams", val))
+
+    @staticmethod
+    def num_callback_threads(val: int) -> bool:
+        """Record the collective callback thread count (no effect)."""
+        return _tuning(
+            "collective_boxing.num_callback_threads", _count("num_callback_threads", val)
+        )
+
+
+collective_boxing = CollectiveBoxing()
+
+
+# -- a setting that changes results -----------------------------------------------------------
+
+_PRECISION_BEFORE: list[Any] = []
+
+
+def enable_tensor_float_32_compute(val: bool = True) -> bool:
+    """Allow (True, OneFlow's default) or forbid (False) TF32 in float32 matmuls and
+    convolutions on NVIDIA GPUs.
+
+    This changes results, so it is real: False sets JAX's ``jax_default_matmul_precision`` to
+    ``"highest"`` (full float32); True restores the precision JAX had before. Like JAX's option it
+    is process-wide, and it is recorded in the session settings. No effect on CPUs.
+    """
+    session = current_session()
+    if _refused("enable_tensor_float_32_compute", session):
+        return False
+    if not _PRECISION_BEFORE:
+        before = getattr(jax.config, "jax_default_matmul_precision")  # noqa: B009
+        _PRECISION_BEFORE.append(before)
+    precision = _PRECISION_BEFORE[0] if val else "highest"
+    jax.config.update("jax_default_matmul_precision", precision)  # type: ignore[no-untyped-call]
+    session.settings.recorded["enable_tensor_float_32_compute"] = bool(val)
+    return True
+
+
+# -- flow.env: logging and multi-client bootstrap -------------------------------------------------
+
+
+def logbuflevel(val: int) -> None:
+    """Record glog's buffering level (no effect: flowsnap logs through ``logging``)."""
+    _record_env("logbuflevel", val)
+
+
+def logtostderr(val: int) -> None:
+    """Record glog's log-to-stderr switch (no effect: flowsnap logs through ``logging``)."""
+    _record_env("logtostderr", val)
+
+
+def init_bootstrap_confs(*val: Any, **kargs: Any) -> None:
+    """``flow.env.init_bootstrap_confs(addresses, ctrl_port, rank, world_size)``: the bootstrap of
+    a multi-client run. A one-process run (``world_size`` 1, rank 0) needs none and is accepted.
+
+    Raises:
+        UnsupportedFeatureError: a run with more than one process (the Scale issue's work).
+    """
+    names = ("addresses", "ctrl_port", "rank", "world_size")
+    given = dict(zip(names, val, strict=False)) | kargs
+    if int(given.get("world_size", 1)) != 1 or int(given.get("rank", 0)) != 0:
+        raise UnsupportedFeatureError(
+            "flow.env.init_bootstrap_confs: multi-process runs are not supported yet "
+            f"(world_size={given.get('world_size')}, rank={given.get('rank')})"
+        )
+
+
+def all_device_placement(device_type: str) -> AbstractContextManager[None]:
+    """``flow.env.all_device_placement("gpu"|"cpu")``: a placement over every device of that
+    type on this machine (as ``flow.config`` set the counts, else as JAX sees them). On one device
+    it is ``flow.scope.placement(device_type, "0:0")``; entering one over several devices raises
+    ``UnsupportedFeatureError`` until multi-device placements land."""
+    if device_type not in ("gpu", "cpu"):
+        raise ValueError(
+            "flow.env.all_device_placement: device_type must be 'gpu' or 'cpu', got "
+            f"{device_type!r}"
+        )
+    resource = current_resource()
+    count = resource.gpu_device_num if device_type == "gpu" else resource.cpu_device_num
+    ids = "0:0" if count <= 1 else f"0:0-{count - 1}"
+    return placement(device_type, ids)
