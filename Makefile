@@ -56,11 +56,14 @@ pytest: $(TEST_STAMP)
 test: lint typecheck pytest
 
 # Benchmarks (not tests): installs the peers (safetensors, Orbax, PyTorch CPU) into .venv.
+# `make bench QUICK=1` (or QUICK=--quick): each benchmark's minute-long --quick run.
 bench: $(TEST_STAMP)
 	@echo "==> installing the benchmark peers: extras [$(BENCH_EXTRAS)]"
 	@$(PY) -m pip install --quiet -e ".[$(BENCH_EXTRAS)]"
-	$(PY) benchmarks/bench_format.py
-	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_format.py $(if $(QUICK),--quick)
+	$(PY) benchmarks/bench_async.py $(if $(QUICK),--quick)
+	$(PY) benchmarks/bench_models.py $(if $(QUICK),--quick)
+	$(PY) benchmarks/bench_training.py $(if $(QUICK),--quick)
 
 # Regenerates tests/golden/ (never run by CI; review and commit the result).
 golden: $(TEST_STAMP)

@@ -66,12 +66,15 @@ def child(system: str, path: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one round (~30 seconds)")
     parser.add_argument("--work", default=str(HERE / "_work"))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]))))
         return
+    if args.quick:
+        args.rounds = 1
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, Any]]] = {}
