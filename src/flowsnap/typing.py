@@ -124,16 +124,22 @@ class _TensorDef(PlaceholderDef):
 
     _kind = "Numpy"
 
-    def __init__(
-        self,
-        shape: tuple[int, ...],
-        dtype: Any = dtypes.float32,
-        batch_axis: int | None = 0,
-        name: str | None = None,
-    ) -> None:
-        del name
-        made = _placeholder(self._kind, shape, dtype, batch_axis)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``(shape, dtype=flow.float, batch_axis=0, name=None)``, as OneFlow's (which took
+        ``*args, **kwargs`` too)."""
+        made = _tensor_def(self._kind, *args, **kwargs)
         super().__init__(made.kind, made.shape, made.dtype, made.batch_axis)
+
+
+def _tensor_def(
+    kind: str,
+    shape: Any,
+    dtype: Any = dtypes.float32,
+    batch_axis: int | None = 0,
+    name: str | None = None,
+) -> PlaceholderDef:
+    del name
+    return _placeholder(kind, tuple(shape) if isinstance(shape, list) else shape, dtype, batch_axis)
 
 
 class FixedTensorDef(_TensorDef):

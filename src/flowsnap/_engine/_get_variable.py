@@ -38,6 +38,7 @@ def get_variable(
     trainable: bool | None = None,
     model_name: str | None = None,
     random_seed: int | None = None,
+    nd_sbp: Sequence[str] | str | None = None,
     distribute: Distribute | None = None,
     reuse: bool = True,
 ) -> jax.Array:
@@ -55,6 +56,9 @@ def get_variable(
         model_name: OneFlow's metadata tag (default ``"weight"``); no effect.
         random_seed: a seed for this variable's initial value (default: derived from the session
             seed and the name, so runs are reproducible).
+        nd_sbp: OneFlow 0.5's n-d distribution (``["S(0)", "B"]``; 0.4's
+            ``parallel_distribution``): on one device every distribution holds the whole
+            variable, so it has no effect (the sharding work will read it).
         distribute: ``flow.distribute.broadcast()`` (default) or ``split(axis)``.
         reuse: if False, a second declaration of ``name`` in the same job is an error.
 
@@ -66,6 +70,7 @@ def get_variable(
         VariableConflictError: ``reuse=False`` and ``name`` is already declared in this job.
         MissingInitializerError: no initializer and no job default.
     """
+    del nd_sbp
     ctx = require_trace("flow.get_variable")
     if not isinstance(name, str):
         raise ArgumentError(f"get_variable: name must be a str, got {type(name).__name__} {name!r}")

@@ -49,6 +49,7 @@ from flowsnap.ops._legacy import device_prior_placement as device_prior_placemen
 from flowsnap.ops._legacy import eager_execution_enabled as eager_execution_enabled
 from flowsnap.ops._legacy import enable_eager_execution as enable_eager_execution
 from flowsnap.ops._legacy import fixed_placement as fixed_placement
+from flowsnap.ops._legacy import inter_job_reuse_mem_strategy as inter_job_reuse_mem_strategy
 from flowsnap.ops._legacy import is_deprecated as is_deprecated
 from flowsnap.ops._loss_ops import combined_margin_loss as combined_margin_loss
 from flowsnap.ops._loss_ops import count_not_finite as count_not_finite
@@ -138,6 +139,7 @@ __all__ = [
     "identity",
     "identity_n",
     "in_top_k",
+    "inter_job_reuse_mem_strategy",
     "is_deprecated",
     "masked_fill",
     "math",

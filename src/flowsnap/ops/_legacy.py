@@ -5,7 +5,7 @@ queries, and the placement aliases."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -33,6 +33,7 @@ __all__ = [
     "eager_execution_enabled",
     "enable_eager_execution",
     "fixed_placement",
+    "inter_job_reuse_mem_strategy",
     "is_deprecated",
 ]
 
@@ -91,16 +92,33 @@ def enable_eager_execution(val: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def fixed_placement(device_tag: str, machine_device_ids: str | Sequence[str]) -> Iterator[None]:
-    """Deprecated alias of ``flow.scope.placement``."""
-    with placement(device_tag, machine_device_ids):
+def fixed_placement(*args: Any, **kwargs: Any) -> Iterator[None]:
+    """Deprecated alias of ``flow.scope.placement(device_tag, machine_device_ids)``."""
+    with placement(*args, **kwargs):
         yield
 
 
 @contextlib.contextmanager
-def device_prior_placement(
-    device_tag: str, machine_device_ids: str | Sequence[str]
-) -> Iterator[None]:
-    """Deprecated alias of ``flow.scope.placement``."""
-    with placement(device_tag, machine_device_ids):
+def device_prior_placement(*args: Any, **kwargs: Any) -> Iterator[None]:
+    """Deprecated alias of ``flow.scope.placement(device_tag, machine_device_ids)``."""
+    with placement(*args, **kwargs):
         yield
+
+
+_STRATEGIES = ("reuse_mem_priority", "parallelism_priority", "custom_parallelism")
+
+
+def inter_job_reuse_mem_strategy(strategy_str: str, job_set: Any = None, **kwargs: Any) -> None:
+    """OneFlow's memory sharing between jobs (``"reuse_mem_priority"``,
+    ``"parallelism_priority"``, ``"custom_parallelism"`` with ``job_name_groups=``): checked
+    and accepted with no effect, since each job is its own compiled function here."""
+    del job_set
+    if strategy_str not in _STRATEGIES:
+        raise ArgumentError(
+            f"flow.inter_job_reuse_mem_strategy: strategy_str must be one of {_STRATEGIES}, "
+            f"got {strategy_str!r}"
+        )
+    if strategy_str == "custom_parallelism" and kwargs.get("job_name_groups") is None:
+        raise ArgumentError(
+            "flow.inter_job_reuse_mem_strategy('custom_parallelism') needs job_name_groups="
+        )
