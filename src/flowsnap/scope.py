@@ -14,8 +14,10 @@ import contextvars
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
-from flowsnap._engine import LogicalView, current_scope, namespace
+from flowsnap._engine import LogicalView, Scope, namespace
+from flowsnap._engine import current_scope as _engine_current_scope
 from flowsnap._engine import placement as _engine_placement
 from flowsnap.errors import UnsupportedFeatureError
 
@@ -49,6 +51,13 @@ class ScopedView(LogicalView):
         tb: TracebackType | None,
     ) -> None:
         _view.set(_view.get()[:-1])
+
+
+def current_scope(*args: Any, **kwargs: Any) -> Scope:
+    """The current scope (``flow.current_scope()``); OneFlow's ``*args``/``**kwargs`` are
+    accepted and unused, as they were there."""
+    del args, kwargs
+    return _engine_current_scope()
 
 
 def consistent_view() -> ScopedView:
