@@ -144,13 +144,44 @@ def gather(
     name: str | None = None,
 ) -> Blob:
     """Rows of ``params`` along ``axis`` picked by ``indices``; ``axis=None`` means
-    ``batch_dims`` (0), as in OneFlow. ``validate_indices`` is accepted and ignored, as there."""
+    ``batch_dims`` (0), as in OneFlow. ``validate_indices`` is accepted and ignored, as there.
+
+    With ``batch_dims > 0`` (then ``axis`` must equal ``batch_dims``) this is OneFlow's batch
+    gather: the first ``indices.ndim - 1`` axes are batch axes shared by ``params`` and
+    ``indices``, and ``out[b..., m, ...] = params[b..., indices[b..., m], ...]``, of shape
+    ``indices.shape + params.shape[indices.ndim:]`` (the model zoo's BERT gathers its masked
+    positions with ``gather(seq, positions, axis=2, batch_dims=2)``).
+    """
     del validate_indices, name
     if axis is None:
         axis = batch_dims
-    if batch_dims:
-        raise UnsupportedFeatureError("flow.gather: batch_dims is not supported; use axis")
+    if batch_dims > 0:
+        return _batch_gather(params, indices, axis, batch_dims)
     return jnp.take(params, indices, axis=axis)
+
+
+def _batch_gather(params: Blob, indices: Blob, axis: int, batch_dims: int) -> Blob:
+    what = f"flow.gather(axis={axis}, batch_dims={batch_dims})"
+    if axis > batch_dims:
+        raise UnsupportedFeatureError(
+            f"{what}: axis > batch_dims is not supported (nor was it in OneFlow); gather with "
+            "axis == batch_dims"
+        )
+    if axis < batch_dims:
+        raise ArgumentError(f"{what}: axis must equal batch_dims when batch_dims > 0")
+    k = indices.ndim - 1
+    if k < 1 or params.ndim <= k or params.shape[:k] != indices.shape[:k]:
+        raise ArgumentError(
+            f"{what}: params {params.shape} and indices {indices.shape} must share their "
+            f"{k} leading batch axes (indices.ndim - 1), and params needs one axis more"
+        )
+
+    def take(p: Blob, i: Blob) -> Blob:
+        return jnp.take(p, i, axis=0)
+
+    for _ in range(k):
+        take = jax.vmap(take)
+    return take(params, indices)
 
 
 def one_hot(
