@@ -154,7 +154,7 @@ def np_segment_sum(data: Arr, ids: Arr, num: int, axis: int) -> Arr:
     return out
 
 
-@settings(max_examples=15)
+@settings(max_examples=8)
 @given(data=st.data())
 def test_unsorted_segment_sum_any_axis(data: st.DataObject) -> None:
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=4, max_side=4))
