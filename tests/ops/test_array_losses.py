@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +110,39 @@ def test_count_not_finite() -> None:
     )
     assert one.tolist() == [3]
     assert many.tolist() == [4]
+
+
+def test_partial_fc_sample_keeps_the_labels_classes_first_and_gathers_their_weights() -> None:
+    weight = RNG.normal(size=(20, 3)).astype(np.float32)
+    label = np.array([7, 2, 7, 15], np.int32)
+    got: dict[str, np.ndarray] = {}
+
+    def keep(name: str) -> Any:
+        def handler(v: tp.Numpy) -> None:
+            got[name] = v
+
+        return handler
+
+    @flow.global_function(type="train")
+    def job(lbl: tp.Numpy.Placeholder((4,), dtype=flow.int32)) -> tuple[tp.Numpy, tp.Numpy]:
+        w = flow.get_variable("fc-weight", shape=(20, 3), initializer=flow.zeros_initializer())
+        mapped, sampled, sampled_w = flow.distributed_partial_fc_sample(w, lbl, 8)
+        flow.watch_diff(w, keep("w_diff"))
+        flow.watch(sampled_w, keep("sampled_w"))
+        flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [0.0])).minimize(sampled_w)
+        return mapped, sampled
+
+    flow.load_variables({"fc-weight": weight})
+    mapped, sampled = job(label)
+    flow.sync_default_session()
+    assert sampled[:3].tolist() == [2, 7, 15]
+    assert len(set(sampled.tolist())) == 8
+    assert mapped.tolist() == [1, 0, 1, 2]
+    np.testing.assert_array_equal(sampled[mapped], label)
+    np.testing.assert_allclose(got["sampled_w"], weight[sampled])
+    expected = np.zeros((20, 3), np.float32)
+    expected[sampled] = 1  # each sampled row is used once
+    np.testing.assert_allclose(got["w_diff"], expected)
+    _, again = job(label)
+    assert again[:3].tolist() == [2, 7, 15]
+    assert again.tolist() != sampled.tolist()  # the negatives are drawn again each step

@@ -54,6 +54,7 @@ from flowsnap.ops._legacy import is_deprecated as is_deprecated
 from flowsnap.ops._loss_ops import combined_margin_loss as combined_margin_loss
 from flowsnap.ops._loss_ops import count_not_finite as count_not_finite
 from flowsnap.ops._loss_ops import ctc_loss as ctc_loss
+from flowsnap.ops._loss_ops import distributed_partial_fc_sample as distributed_partial_fc_sample
 from flowsnap.ops._loss_ops import multi_count_not_finite as multi_count_not_finite
 from flowsnap.ops._loss_ops import smooth_l1_loss as smooth_l1_loss
 from flowsnap.ops._math import batch_matmul as batch_matmul
@@ -125,6 +126,7 @@ __all__ = [
     "device_prior_placement",
     "diag",
     "dim_gather",
+    "distributed_partial_fc_sample",
     "dynamic_reshape",
     "eager_execution_enabled",
     "elem_cnt",

@@ -1,4 +1,5 @@
-"""The top-level losses and checks: ``flow.smooth_l1_loss``, ``flow.combined_margin_loss``,
+"""The top-level losses and checks: ``flow.smooth_l1_loss``, ``flow.combined_margin_loss``
+(with ``distributed_partial_fc_sample``, its class sampling),
 ``flow.ctc_loss``, ``flow.count_not_finite`` and ``flow.multi_count_not_finite``."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from flowsnap._engine import random_key
 from flowsnap.errors import ArgumentError
 
 Blob = jax.Array
@@ -116,3 +118,27 @@ def multi_count_not_finite(x: Sequence[Blob] | None = None, name: str | None = N
     if not x:
         raise ArgumentError("flow.multi_count_not_finite: x must be a non-empty list of blobs")
     return sum((count_not_finite(b) for b in x[1:]), count_not_finite(x[0]))
+
+
+def distributed_partial_fc_sample(
+    weight: Blob, label: Blob, num_sample: int, name: str | None = None
+) -> tuple[Blob, Blob, Blob]:
+    """Partial FC's class sampling (train jobs): ``num_sample`` of the ``weight.shape[0]``
+    classes, the classes of ``label`` first (ascending) then random others; returns
+    ``(mapped_label, sampled_label, sampled_weight)``: each label's position among the sampled
+    classes, the sampled classes, and their rows of ``weight``."""
+    num_classes = weight.shape[0]
+    if not 0 < num_sample <= num_classes:
+        raise ArgumentError(
+            f"flow.distributed_partial_fc_sample: num_sample must be in 1..{num_classes}, got "
+            f"{num_sample}"
+        )
+    label = label.astype(jnp.int32)
+    classes = jnp.arange(num_classes, dtype=jnp.int32)
+    positive = jnp.zeros(num_classes, bool).at[label].set(True)
+    noise = jax.random.randint(random_key(name), (num_classes,), 0, 2**30, jnp.int32)
+    order = jnp.argsort(jnp.where(positive, classes - num_classes, noise), stable=True)
+    sampled_label = order[:num_sample].astype(jnp.int32)
+    rank = jnp.cumsum(positive) - 1  # a positive class's position among the positives
+    mapped_label = rank[label].astype(label.dtype)
+    return mapped_label, sampled_label, jnp.take(weight, sampled_label, axis=0)
