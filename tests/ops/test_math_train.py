@@ -1,6 +1,7 @@
-"""flow.math ops inside @global_function jobs: predict jobs return what the ops compute, and train
+"""flow.math ops inside @global_function jobs: predict jobs return what the ops compute; train
 jobs push OneFlow's gradients into a variable (one SGD step of rate 1 from zeros leaves
-``w == -dloss/dw``, which is compared with an oracle written in NumPy)."""
+``w == -dloss/dw``, compared with an oracle written in NumPy), and ``flow.watch_diff`` reports the
+diff of an op's input, compared with ``torch.autograd``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 
 import flowsnap as flow
 import flowsnap.typing as tp
@@ -164,3 +166,89 @@ def test_fused_scale_tril_softmax_dropout_in_a_train_job() -> None:
     g = np.where(kept, dy / (1 - rate), 0)
     want = np.tril(np.ones(shape[1:])) * scale * p * (g - (g * p).sum(-1, keepdims=True))
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-6)
+
+
+# --- the diff flow.watch_diff reports, in OneFlow's op-test style, against torch.autograd ------
+
+
+def watched_diff(op: Callable[[jax.Array], jax.Array], x: Arr, weights: Arr) -> tuple[Arr, Arr]:
+    """``op(x)`` from a train job minimizing ``sum(op(x) * weights)`` and the diff of ``x`` that
+    ``flow.watch_diff`` reported."""
+    flow.clear_default_session()
+    diffs: list[Arr] = []
+
+    @flow.global_function(type="train")
+    def job(a: tp.Numpy.Placeholder(x.shape), w: tp.Numpy.Placeholder(weights.shape)) -> tp.Numpy:
+        v = flow.get_variable("v", shape=x.shape, initializer=flow.zeros_initializer())
+        inp = a + v
+        out = op(inp)
+        flow.watch_diff(inp, diffs.append)
+        flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [0.0])).minimize(
+            flow.math.reduce_sum(out * w)
+        )
+        return out
+
+    out = job(x, weights)
+    flow.sync_default_session()
+    return np.asarray(out), diffs[0]
+
+
+POS = RNG.uniform(0.3, 3, size=SHAPE).astype(np.float32)
+OTHER = RNG.uniform(0.3, 3, size=SHAPE).astype(np.float32)
+IDS = np.array([2, 0, 2, 1], np.int64)
+
+WATCHED: dict[str, tuple[Callable[[jax.Array], jax.Array], Callable[[Any], Any], Arr]] = {
+    # name: (flowsnap op, torch op, input)
+    "xlogy": (
+        lambda v: flow.math.xlogy(v, jnp.asarray(OTHER)),
+        lambda t: torch.xlogy(t, torch.tensor(OTHER)),
+        POS,
+    ),
+    "atan2": (
+        lambda v: flow.math.atan2(v, jnp.asarray(OTHER)),
+        lambda t: torch.atan2(t, torch.tensor(OTHER)),
+        X,
+    ),
+    "pow_blob_exponent": (
+        lambda v: flow.math.pow(jnp.asarray(POS), v),
+        lambda t: torch.pow(torch.tensor(POS), t),
+        X,
+    ),
+    "erfc": (flow.math.erfc, torch.erfc, X),
+    "lgamma": (flow.math.lgamma, torch.lgamma, POS),
+    "log_sigmoid": (flow.math.log_sigmoid, torch.nn.functional.logsigmoid, X),
+    "reduce_logsumexp": (
+        lambda v: flow.math.reduce_logsumexp(v, axis=1, keepdims=True),
+        lambda t: torch.logsumexp(t, dim=1, keepdim=True),
+        X,
+    ),
+    "reduce_std": (
+        lambda v: flow.math.reduce_std(v, axis=0),
+        lambda t: torch.std(t, dim=0, unbiased=False),
+        X,
+    ),
+    "squared_difference": (
+        lambda v: flow.math.squared_difference(v, jnp.asarray(OTHER[:1])),
+        lambda t: (t - torch.tensor(OTHER[:1])) ** 2,
+        X,
+    ),
+    "tril": (lambda v: flow.math.tril(v, 1), lambda t: torch.tril(t, 1), X),
+    "unsorted_segment_sum": (
+        lambda v: flow.math.unsorted_segment_sum(v, jnp.asarray(IDS, jnp.int32), 3, axis=1),
+        lambda t: torch.zeros(3, 3).index_add(1, torch.tensor(IDS), t),
+        X,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WATCHED))
+def test_watch_diff_matches_pytorch_autograd(name: str) -> None:
+    op, torch_op, x = WATCHED[name]
+    t = torch.tensor(x, requires_grad=True)
+    want = torch_op(t)
+    weights = RNG.normal(size=tuple(want.shape)).astype(np.float32)
+    (want * torch.tensor(weights)).sum().backward()
+    out, diff = watched_diff(op, x, weights)
+    np.testing.assert_allclose(out, want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert t.grad is not None
+    np.testing.assert_allclose(diff, t.grad.numpy(), rtol=1e-4, atol=1e-5)
