@@ -109,6 +109,7 @@ _NAMES: dict[str, tuple[str, str]] = {
     **{n: ("flowsnap._engine", n) for n in _ENGINE},
     "function_config": ("flowsnap._engine", "FunctionConfig"),
     "CheckpointManager": ("flowsnap.checkpoint", "CheckpointManager"),
+    "Model": ("flowsnap.model", "Model"),
     "load": ("flowsnap.checkpoint", "load"),
     "load_variables": ("flowsnap.checkpoint", "load_variables"),
     "save": ("flowsnap.checkpoint", "save_obj"),
@@ -124,6 +125,7 @@ _DEPRECATED_NAMESPACE = ("name_scope",)
 __all__ = [
     "CheckpointManager",
     "FunctionConfig",
+    "Model",
     "__version__",
     "batch_matmul",
     "bfloat16",

@@ -152,3 +152,31 @@ def test_lazy_adam_through_the_protocol_equals_adam_with_bias_correction_on_dens
         close(got[name], want[name])
         close(slots[name]["m"], want_slots[name]["m"])
         np.testing.assert_allclose(slots[name]["beta2_t"], [0.99**4], rtol=1e-6)
+
+
+def test_lazy_adam_with_an_element_mask_in_the_style_of_oneflow_tests() -> None:
+    mask = np.random.default_rng(0).integers(0, 2, size=(4, 5)).astype(np.float32)
+    x0 = np.random.default_rng(1).uniform(0, 100, size=(4, 5)).astype(np.float32)
+
+    @flow.global_function(type="train")
+    def masked(m: tp.Numpy.Placeholder((4, 5))) -> tp.Numpy:
+        x = flow.get_variable("x", shape=(4, 5), initializer=flow.constant_initializer(0))
+        LazyAdam(const(0.01), beta1=0.9, beta2=0.99, epsilon=1e-7).minimize(
+            flow.math.reduce_mean(x * m)
+        )
+        return x
+
+    flow.load_variables({"x": x0})
+    for _ in range(4):
+        masked(mask)
+    got = flow.get_all_variables()["x"].numpy()
+    param, m, v = x0.astype(np.float64), np.zeros((4, 5)), np.zeros((4, 5))
+    g = mask / mask.size
+    on = mask == 1
+    for t in range(4):
+        lr_t = 0.01 * np.sqrt(1 - 0.99 ** (t + 1)) / (1 - 0.9 ** (t + 1))
+        m = np.where(on, 0.9 * m + 0.1 * g, m)
+        v = np.where(on, 0.99 * v + 0.01 * g * g, v)
+        param = np.where(on, param - lr_t * m / (np.sqrt(v) + 1e-7), param)
+    np.testing.assert_allclose(got, param, rtol=1e-5)
+    np.testing.assert_array_equal(got[~on], x0[~on])
