@@ -223,3 +223,37 @@ def test_current_scope_and_logical_view_cast() -> None:
     assert seen[1] == ("cpu", 1)
     assert flow.current_machine_id() == 0
     assert flow.current_resource().machine_num == 1
+
+
+def test_watch_diff_leaves_training_unchanged() -> None:
+    """Dense, batch norm and dropout train to the same values with and without a watch_diff
+    (the probed step is the plain step plus the probes' gradients)."""
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    diffs: list[np.ndarray] = []
+
+    def train(watched: bool) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        flow.clear_default_session()
+
+        @flow.global_function(type="train")
+        def job(a: tp.Numpy.Placeholder((8, 4))) -> tp.Numpy:
+            h = flow.layers.dense(a, 6, kernel_initializer=flow.ones_initializer(), name="d1")
+            h = flow.layers.batch_normalization(h, axis=1, name="bn")
+            h = flow.nn.dropout(h, rate=0.5, name="drop")
+            if watched:
+                flow.watch_diff(h, lambda d: diffs.append(d.numpy()))
+            loss = flow.math.reduce_mean(h * h, axis=1)
+            sgd(0.1).minimize(loss)
+            return loss
+
+        losses = [job(x) for _ in range(3)]
+        flow.sync_default_session()
+        return losses, {k: v.numpy() for k, v in flow.get_all_variables().items()}
+
+    plain_losses, plain_vars = train(watched=False)
+    losses, variables = train(watched=True)
+    assert len(diffs) == 3
+    for a, b in zip(plain_losses, losses, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert plain_vars.keys() == variables.keys()
+    for name, value in plain_vars.items():
+        np.testing.assert_allclose(variables[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
