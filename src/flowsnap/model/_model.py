@@ -163,18 +163,19 @@ def _job(name: str, kind: str, cfg: Any, body: Callable[..., Any], batch: Any = 
     first ``batch`` when the data module feeds NumPy."""
     data: DataModule = cfg.data
     body.__name__ = body.__qualname__ = name
+    params = []
     if isinstance(data, NumpyDataModule):
         placeholders = data.infer_oneflow_data_placeholder(batch, 0)
-        body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [
-                inspect.Parameter(
-                    f"{type(data).__name__}_para_{i}",
-                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                    annotation=placeholder,
-                )
-                for i, placeholder in enumerate(placeholders)
-            ]
-        )
+        params = [
+            inspect.Parameter(
+                f"{type(data).__name__}_para_{i}",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=placeholder,
+            )
+            for i, placeholder in enumerate(placeholders)
+        ]
+    # the placeholders, and no return annotation: the job returns its outputs lazily (.get())
+    body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return global_function(type=kind, function_config=cfg.exe_cfg)(body)
 
 
