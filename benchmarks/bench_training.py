@@ -26,6 +26,7 @@ steps over pre-generated batches. Three rounds round-robin; the table shows medi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -224,98 +225,246 @@ def torch_step(model: str) -> Any:
     return run
 
 
-BUILDERS = {"flowsnap": flowsnap_step, "jax": jax_step, "torch": torch_step}
+def seed_step(system: str, model: str, size: str) -> Any:
+    """The seed chapter's models (their sizes are fixed: ``size`` is ignored)."""
+    del size
+    if system == "torch-compile":
+        raise NotImplementedError("torch.compile is measured on the zoo models only")
+    return {"flowsnap": flowsnap_step, "jax": jax_step, "torch": torch_step}[system](model)
 
 
+def zoo_step(system: str, model: str, size: str) -> Any:
+    """ResNet-50 and BERT (``benchmarks/models/``) at the configuration ``size``."""
+    module, cfg = zoo_config(model, size)
+    device = os.environ.get("BENCH_DEVICE", "cpu")
+    if system == "flowsnap":
+        return module.flowsnap_step(cfg, device)
+    if system == "jax":
+        return module.jax_step(cfg, device)
+    return module.torch_step(cfg, device, compiled=system == "torch-compile")
+
+
+def zoo_config(model: str, size: str) -> tuple[Any, Any]:
+    sys.path.insert(0, str(HERE))
+    from models import bert, resnet50
+
+    if model == "resnet50":
+        return resnet50, resnet50.CONFIGS[size]
+    cfg = bert.CONFIGS[size]
+    if model == "bert-lamb":
+        cfg = dataclasses.replace(cfg, optimizer="lamb")
+    return bert, cfg
+
+
+ZOO = ("resnet50", "bert", "bert-lamb")
 PRELOAD = {
     "flowsnap": ("jax", "flowsnap._engine", "flowsnap.layers", "flowsnap.optimizers"),
     "jax": ("jax",),
     "torch": ("torch",),
+    "torch-compile": ("torch", "torch._dynamo", "torch._inductor"),
 }
+# (timed steps, warm-up steps) per model and size
+PLAN = {
+    "quick": {"mlp": (100, 10), "lenet": (6, 2), "resnet50": (4, 1), "bert": (4, 1)},
+    "cpu": {"mlp": (300, 30), "lenet": (40, 5), "mlp-wide": (40, 5), "resnet50": (10, 2)},
+    "gpu": {"mlp": (1500, 60), "lenet": (200, 10), "mlp-wide": (200, 10), "resnet50": (100, 10)},
+}
+PLAN["cpu"]["bert"] = (6, 2)
+PLAN["gpu"]["bert"] = (100, 10)
 
 
-def child(model: str, system: str, steps: int, warmup: int) -> dict[str, float]:
+def rss_mib(field: str) -> float:
+    """``VmRSS`` or ``VmHWM`` (the peak) of this process, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(model: str, system: str, steps: int, warmup: int, size: str) -> dict[str, float]:
     import importlib
 
-    data = batches()
+    zoo = model in ZOO
+    data = zoo_config(model, size)[0].batches(zoo_config(model, size)[1], 4) if zoo else batches()
     for module in PRELOAD[system]:  # imports are not part of "time to first result"
         importlib.import_module(module)
+    base = rss_mib("VmRSS")
     t0 = time.perf_counter()
-    run = BUILDERS[system](model)
-    x, y = data[0]
-    run(x, y)
+    run = (zoo_step if zoo else seed_step)(system, model, size)
+    run(*data[0])
     first = time.perf_counter() - t0
     for i in range(warmup):
-        run(*data[i % N_BATCHES])
-    t0 = time.perf_counter()
+        run(*data[i % len(data)])
+    times = []
     for i in range(steps):
-        run(*data[i % N_BATCHES])
-    elapsed = time.perf_counter() - t0
-    return {"first_s": first, "steps_per_s": steps / elapsed}
+        t = time.perf_counter()
+        run(*data[i % len(data)])
+        times.append(time.perf_counter() - t)
+    return {
+        "first_s": first,
+        "steps_per_s": steps / sum(times),
+        "median_step_s": statistics.median(times),
+        "base_mib": base,
+        "peak_mib": rss_mib("VmHWM"),
+    }
 
 
-def measure(model: str, system: str, steps: int, warmup: int) -> dict[str, float] | None:
-    cmd = [sys.executable, __file__, "--child", model, system, str(steps), str(warmup)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def measure(
+    model: str, system: str, steps: int, warmup: int, size: str, timeout: float
+) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", model, system, str(steps), str(warmup), size]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
     if result.returncode != 0:
+        lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+        reason = lines[-1] if lines else f"exit status {result.returncode}"
         print(f"  {model}/{system} failed:\n{result.stderr[-2000:]}", file=sys.stderr)
-        return None
-    out: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+        return {"error": reason[:300]}
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return out
+
+
+def check_same_math(model: str, size: str, steps: int = 3) -> None:
+    """Train the zoo model with flowsnap and with the hand-written JAX step from flowsnap's
+    initial values (dropout off), in one process; print the losses of each step."""
+    import flowsnap as flow
+
+    flow.clear_default_session()
+    module, cfg = zoo_config(model, size)
+    if "dropout" in {f.name for f in dataclasses.fields(cfg)}:
+        cfg = dataclasses.replace(cfg, dropout=0.0)
+    data = module.batches(cfg, steps)
+    job = module.flowsnap_step(cfg, "cpu")
+    values = {k: v.numpy() for k, v in flow.get_all_variables().items()}
+    init = module.jax_init(cfg)
+    if isinstance(init, tuple):
+        init = tuple({k: values[k] for k in part} for part in init)
+    else:
+        init = {k: values[k] for k in init}
+    step = module.jax_step(cfg, "cpu", init=init)
+    worst = 0.0
+    for i in range(steps):
+        a, b = job(*data[i]), step(*data[i])
+        worst = max(worst, float(np.abs(a - b).max()))
+        print(f"{model} step {i}: flowsnap loss {a.mean():.6f}, jax {b.mean():.6f}")
+    print(f"{model}: largest difference of a per-example loss over {steps} steps: {worst:.2e}")
+
+
+def describe(model: str, size: str) -> str:
+    if model in ZOO:
+        return str(zoo_config(model, size)[1].describe())
+    return {"mlp": "MLP 784-512-10", "lenet": "LeNet", "mlp-wide": "MLP 784-4096-4096-10"}[
+        model
+    ] + f" batch {BATCH}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="mlp,lenet")
+    parser.add_argument("--models", default="mlp,lenet,resnet50,bert")
     parser.add_argument("--systems", default="flowsnap,jax,torch")
     parser.add_argument("--large", action="store_true", help="also the 784-4096-4096-10 MLP")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--size", choices=("quick", "cpu", "gpu"), help="zoo model sizes (default: the device's)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one round, small zoo models: about two minutes"
+    )
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per child")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check that flowsnap and the hand-written JAX step compute the same losses",
+    )
+    parser.add_argument(
+        "--convs", action="store_true", help="time XLA's and PyTorch's CPU convolutions alone"
+    )
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        model, system, steps, warmup = args.child
-        print(json.dumps(child(model, system, int(steps), int(warmup))))
+        model, system, steps, warmup, size = args.child
+        print(json.dumps(child(model, system, int(steps), int(warmup), size)))
         return
+    if args.check:
+        for model in ZOO:
+            check_same_math(model, args.size or "quick")
+        return
+    if args.convs:
+        sys.path.insert(0, str(HERE))
+        from models import convs
+
+        convs.run()
+        return
+    device = os.environ.get("BENCH_DEVICE", "cpu")
+    size = args.size or ("quick" if args.quick else "gpu" if device == "gpu" else "cpu")
+    rounds = 1 if args.quick and args.rounds == 3 else args.rounds
     models = args.models.split(",") + (["mlp-wide"] if args.large else [])
     systems = args.systems.split(",")
-    plan = {"mlp": (300, 30), "lenet": (40, 5), "mlp-wide": (40, 5)}
-    results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for _ in range(args.rounds):
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _ in range(rounds):
         for model in models:
             for system in systems:
-                steps, warmup = plan[model]
-                if os.environ.get("BENCH_DEVICE") == "gpu":
-                    steps, warmup = steps * 5, warmup * 2
-                got = measure(model, system, steps, warmup)
-                if got is not None:
-                    results.setdefault((model, system), []).append(got)
-    device = os.environ.get("BENCH_DEVICE", "cpu")
+                if system == "torch-compile" and model not in ZOO:
+                    continue
+                steps, warmup = PLAN[size][model.removesuffix("-lamb")]
+                got = measure(model, system, steps, warmup, size, args.timeout)
+                results.setdefault((model, system), []).append(got)
     print(
         f"\n{platform.node()} · {platform.processor() or platform.machine()} · "
-        f"{os.cpu_count()} CPUs · device {device} · median of {args.rounds}"
+        f"{os.cpu_count()} CPUs · device {device} · sizes {size} · median of {rounds} · "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'model':<10}{'system':<10}{'steps/s':>10}{'first call s':>14}"
-        f"{'vs jax':>9}{'vs torch':>10}"
+        f"{'model':<10}{'system':<15}{'steps/s':>9}{'(min-max)':>16}{'first s':>9}"
+        f"{'peak MiB':>10}{'+MiB':>7}{'vs jax':>8}{'vs torch':>9}"
     )
+    table: list[dict[str, Any]] = []
     for model in models:
-        med = {
-            s: {
-                k: statistics.median(r[k] for r in results[(model, s)])
-                for k in ("first_s", "steps_per_s")
-            }
-            for s in systems
-            if (model, s) in results
-        }
+        med: dict[str, dict[str, float]] = {}
+        for system in systems:
+            runs = results.get((model, system), [])
+            good = [r for r in runs if "error" not in r]
+            if not good:
+                if runs:
+                    print(f"{model:<10}{system:<15}  failed: {runs[0]['error']}")
+                    table.append({"model": model, "system": system, "error": runs[0]["error"]})
+                continue
+            m = {k: statistics.median(r[k] for r in good) for k in good[0]}
+            m["min"] = min(r["steps_per_s"] for r in good)
+            m["max"] = max(r["steps_per_s"] for r in good)
+            med[system] = m
         for system, m in med.items():
             vs_jax = m["steps_per_s"] / med["jax"]["steps_per_s"] if "jax" in med else float("nan")
             vs_torch = (
                 m["steps_per_s"] / med["torch"]["steps_per_s"] if "torch" in med else float("nan")
             )
+            spread = f"{m['min']:.2f}-{m['max']:.2f}"
             print(
-                f"{model:<10}{system:<10}{m['steps_per_s']:>10.1f}{m['first_s']:>14.2f}"
-                f"{vs_jax:>8.2f}x{vs_torch:>9.2f}x"
+                f"{model:<10}{system:<15}{m['steps_per_s']:>9.2f}{spread:>16}{m['first_s']:>9.2f}"
+                f"{m['peak_mib']:>10.0f}{m['peak_mib'] - m['base_mib']:>7.0f}"
+                f"{vs_jax:>7.2f}x{vs_torch:>8.2f}x"
             )
+            table.append(
+                {"model": model, "system": system, "vs_jax": vs_jax, "vs_torch": vs_torch, **m}
+            )
+    for model in models:
+        print(f"  {model}: {describe(model, size)}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "size": size,
+                    "device": device,
+                    "rounds": rounds,
+                    "rows": table,
+                    "raw": {f"{k[0]}/{k[1]}": v for k, v in results.items()},
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":
