@@ -46,6 +46,7 @@ IDENTITY_CLASSES = frozenset(
         "typing.Bundle",
         "typing.Callback",
         "unittest.TestCase",
+        "serving.ModelVersionPolicy",  # an Enum: members are compared by identity
     }
 )
 
