@@ -27,6 +27,7 @@ from flowsnap.compat import get_facade
 
 DEFAULT_VERSION = "0.4"  # what `import oneflow` is, unless --oneflow-version says otherwise
 SINGLE_CLIENT = "oneflow.compatible.single_client"
+CORE = "oneflow.core"  # OneFlow's protobuf modules (every version): flowsnap.core
 
 
 class _Alias(importlib.abc.Loader):
@@ -38,6 +39,18 @@ class _Alias(importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Nothing to run: the module is a facade's, already built."""
+
+
+class _RealAlias(_Alias):
+    """A real module (``flowsnap.core...``) under a legacy name; it keeps its own spec."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        super().__init__(module)
+        self.spec = module.__spec__
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Undo importlib's setting the alias's spec on the module."""
+        module.__spec__ = self.spec
 
 
 class LegacyFinder(importlib.abc.MetaPathFinder):
@@ -58,6 +71,8 @@ class LegacyFinder(importlib.abc.MetaPathFinder):
             module = types.ModuleType(fullname)
             module.__path__ = []
             return importlib.util.spec_from_loader(fullname, _Alias(module), is_package=True)
+        if fullname == CORE or fullname.startswith(CORE + "."):
+            return _core_spec(fullname)
         for prefix, default in ((SINGLE_CLIENT, "0.5"), ("oneflow", DEFAULT_VERSION)):
             if fullname == prefix or fullname.startswith(prefix + "."):
                 facade = get_facade(self.version or default)
@@ -67,6 +82,22 @@ class LegacyFinder(importlib.abc.MetaPathFinder):
                 loader = _Alias(facade.module(sub))
                 return importlib.util.spec_from_loader(fullname, loader, is_package=True)
         return None
+
+
+def _core_spec(fullname: str) -> importlib.machinery.ModuleSpec | None:
+    """``oneflow.core.x.y_pb2`` is ``flowsnap.core.x.y_pb2`` (None, so ModuleNotFoundError, for
+    a module flowsnap does not provide)."""
+    real = "flowsnap" + fullname.removeprefix("oneflow")
+    if any(part.startswith("_") for part in real.split(".")):
+        return None
+    try:
+        module = importlib.import_module(real)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (exc.name == real or real.startswith(exc.name + ".")):
+            return None
+        raise
+    is_package = hasattr(module, "__path__")
+    return importlib.util.spec_from_loader(fullname, _RealAlias(module), is_package=is_package)
 
 
 @contextmanager

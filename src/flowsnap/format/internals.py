@@ -1,12 +1,15 @@
 """Building blocks the format layer lends to flowsnap's own engine-free tools (``flowsnap.tools``,
 the checkpoint manager): progress bars, the checksum, safe opening of regular files, the
-temporary names of unpublished saves and the crash-safe deletion of a checkpoint. Not a public
+temporary names of unpublished saves and the crash-safe deletion of a checkpoint; and the protobuf
+descriptor pool holding OneFlow's ``data_type``/``shape``/``variable_meta_info.proto``, which
+``flowsnap.core`` extends with OneFlow's other ``.proto`` files. Not a public
 API: names here may change between releases.
 """
 
 from flowsnap.format._checksum import Hasher, new_hasher
 from flowsnap.format._io import open_regular
 from flowsnap.format._progress import Progress
+from flowsnap.format._proto import oneflow_pool
 from flowsnap.format._publish import delete_snapshot, temporary_name
 
 __all__ = [
@@ -14,6 +17,7 @@ __all__ = [
     "Progress",
     "delete_snapshot",
     "new_hasher",
+    "oneflow_pool",
     "open_regular",
     "temporary_name",
 ]

@@ -46,6 +46,13 @@ class Initializer(abc.ABC):
         return self.sample(key, dims, np.dtype(dtype))
 
     @abc.abstractmethod
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """OneFlow's ``InitializerConf`` in dict form (proto field names, enums by name), e.g.
+        ``{"truncated_normal_conf": {"mean": 0.0, "std": 0.1}}``: what ``FunctionConfig``'s
+        ``default_initializer_conf`` takes, and ``flowsnap.core.initializer_conf`` turns into the
+        protobuf message ``flow.<x>_initializer(...)`` returned in OneFlow."""
+
+    @abc.abstractmethod
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw the values (``shape`` already validated)."""
 

@@ -44,6 +44,12 @@ class Constant(Initializer):
 
     value: float | int
 
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``constant_int_conf`` for an int value, else ``constant_conf``."""
+        if isinstance(self.value, int):
+            return {"constant_int_conf": {"value": self.value}}
+        return {"constant_conf": {"value": self.value}}
+
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Fill with ``value`` (``key`` unused)."""
         del key
@@ -53,6 +59,10 @@ class Constant(Initializer):
 @dataclass(frozen=True)
 class Empty(Initializer):
     """OneFlow left the memory as allocated; flowsnap gives zeros (JAX arrays are always set)."""
+
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``empty_conf``."""
+        return {"empty_conf": {}}
 
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Zeros."""
@@ -66,6 +76,10 @@ class RandomUniform(Initializer):
 
     minval: float
     maxval: float
+
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``random_uniform_conf{min, max}``."""
+        return {"random_uniform_conf": {"min": self.minval, "max": self.maxval}}
 
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw in float32, then cast to ``dtype``."""
@@ -81,6 +95,10 @@ class RandomUniformInt(Initializer):
 
     minval: int
     maxval: int
+
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``random_uniform_int_conf{min, max}``."""
+        return {"random_uniform_int_conf": {"min": self.minval, "max": self.maxval}}
 
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw int32 values, then cast to ``dtype``."""
@@ -103,6 +121,10 @@ class RandomNormal(Initializer):
     mean: float
     stddev: float
 
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``random_normal_conf{mean, std}``."""
+        return {"random_normal_conf": {"mean": self.mean, "std": self.stddev}}
+
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw in float32, then cast to ``dtype``."""
         values = jax.random.normal(key, shape, jnp.float32) * self.stddev + self.mean
@@ -119,6 +141,10 @@ class TruncatedNormal(Initializer):
 
     mean: float
     stddev: float
+
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``truncated_normal_conf{mean, std}``."""
+        return {"truncated_normal_conf": {"mean": self.mean, "std": self.stddev}}
 
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw in float32, then cast to ``dtype``."""

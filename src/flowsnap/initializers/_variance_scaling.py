@@ -24,6 +24,13 @@ _TRUNCATED_STD = 0.87962566103423978
 
 _MODES = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "fan_avg"}
 _DISTRIBUTIONS = ("truncated_normal", "random_normal", "random_uniform")
+# InitializerConf's enum names (VarianceNorm, RandomDistribution)
+_CONF_MODES = {"fan_in": "kFanIn", "fan_out": "kFanOut", "fan_avg": "kAverage"}
+_CONF_DISTRIBUTIONS = {
+    "truncated_normal": "kTruncatedNormal",
+    "random_normal": "kRandomNormal",
+    "random_uniform": "kRandomUniform",
+}
 
 
 def _layout(data_format: str) -> str:
@@ -70,6 +77,16 @@ class VarianceScaling(Initializer):
     mode: str
     distribution: str
     data_format: str = ""
+
+    def to_conf(self) -> dict[str, dict[str, Any]]:
+        """``variance_scaling_conf{scale, variance_norm, distribution, data_format}``."""
+        conf = {
+            "scale": self.scale,
+            "variance_norm": _CONF_MODES[self.mode],
+            "distribution": _CONF_DISTRIBUTIONS[self.distribution],
+            "data_format": self.data_format,
+        }
+        return {"variance_scaling_conf": conf}
 
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw in float32 with the spread computed from ``shape``, then cast."""
