@@ -19,6 +19,29 @@ IMPLEMENTATIONS: dict[str, str] = {
     "linalg.matmul": "matmul",
     "summary.Hparam": "summary.HParam",  # 0.3's spelling
     "function_config": "FunctionConfig",
+    # 0.5's flow.experimental.unittest is flow.unittest (OneFlow's test harness, compat/_unittest)
+    **{
+        f"experimental.unittest.{name}": f"compat._unittest.{name}"
+        for name in (
+            "TestCase",
+            "env.device_num",
+            "env.eager_execution_enabled",
+            "env.has_node_list",
+            "env.has_world_size",
+            "env.node_list",
+            "env.node_size",
+            "env.typing_check_enabled",
+            "env.world_size",
+            "num_nodes_required",
+            "register_test_cases",
+            "skip_unless_1n1d",
+            "skip_unless_1n2d",
+            "skip_unless_1n4d",
+            "skip_unless_2n1d",
+            "skip_unless_2n2d",
+            "skip_unless_2n4d",
+        )
+    },
 }
 # (the legacy loaders, ``checkpoint.get``, ``load`` and ``train.CheckPoint``, come from
 # compat/_checkpoint.py: they read what OneFlow's world wrote, snapshot_done or not)
@@ -46,6 +69,7 @@ IDENTITY_CLASSES = frozenset(
         "typing.Bundle",
         "typing.Callback",
         "unittest.TestCase",
+        "experimental.unittest.TestCase",
         "serving.ModelVersionPolicy",  # an Enum: members are compared by identity
     }
 )
@@ -57,6 +81,23 @@ _PROTO = (
 _USER_OP = (
     "builds an op of OneFlow's C++ user-op registry by its type name; flowsnap's ops are JAX "
     "functions and there is no registry to look the name up in"
+)
+
+_CPP_BUILD = (
+    "the headers, library or flags for compiling C++ ops against OneFlow's runtime; flowsnap is "
+    "pure Python on JAX with no C++ library to build against (write custom ops as JAX functions)"
+)
+_TENSORRT = (
+    "int8 calibration of OneFlow's TensorRT integration; flowsnap compiles jobs with XLA only and "
+    "has no TensorRT path"
+)
+_DYNAMIC_BINARY = (
+    "splits or joins a blob's raw bytes into dynamically shaped pieces for OneFlow's boxing of "
+    "dynamic blobs; XLA compiles static shapes only"
+)
+_EAGER_AUTOGRAD = (
+    "eager-mode autograd over OneFlow's eager tensors; flowsnap runs lazy jobs only, whose "
+    "gradients Optimizer.minimize takes (flow.watch_diff shows them)"
 )
 
 # dotted OneFlow name -> why flowsnap cannot provide it honestly (any version that has the name)
@@ -74,6 +115,33 @@ NOT_PROVIDED: dict[str, str] = {
         "returns OneFlow's C++ job descriptor of the job being built; flowsnap jobs are traced "
         "Python functions with no such object"
     ),
+    "sysconfig.get_include": _CPP_BUILD,
+    "sysconfig.get_lib": _CPP_BUILD,
+    "sysconfig.get_compile_flags": _CPP_BUILD,
+    "sysconfig.get_link_flags": _CPP_BUILD,
+    "tensorrt.cache_int8_calibration": _TENSORRT,
+    "tensorrt.write_int8_calibration": _TENSORRT,
+    "onnx.export": (
+        "converts OneFlow's compiled C++ job graph to ONNX; flowsnap jobs are traced JAX "
+        "functions (flow.saved_model exports a predict job with jax.export instead)"
+    ),
+    "experimental.custom_op_module": (
+        "builds and loads a C++/CUDA op module into OneFlow's op registry; flowsnap has no C++ op "
+        "registry (write the op as a JAX function)"
+    ),
+    "experimental.get_job_set": (
+        "returns OneFlow's C++ JobSet protobuf of the compiled jobs; flowsnap jobs are traced "
+        "Python functions with no such object"
+    ),
+    "experimental.ssp_variable_proxy": (
+        "a variable proxy of OneFlow's stale-synchronous-parallel pipeline runtime; flowsnap "
+        "compiles one synchronous step, with no pipeline buffer of stale values to read"
+    ),
+    "experimental.dynamic_binary_split": _DYNAMIC_BINARY,
+    "experimental.dynamic_binary_concat": _DYNAMIC_BINARY,
+    "autograd.backward": _EAGER_AUTOGRAD,
+    "autograd.grad": _EAGER_AUTOGRAD,
+    "autograd.no_grad": _EAGER_AUTOGRAD,
 }
 
 # Methods of OneFlow's classes that fill its protobuf job configuration (``SGD.train_conf``,

@@ -44,8 +44,13 @@ class ModelBuilder:
         self.version: int | None = None
         self.checkpoint_dir = self.DEFAULT_CHECKPOINT_DIR
         self.saved_model_dir = os.fspath(save_path)
-        self.proto = message_class("SavedModel")()
+        self._proto = message_class("SavedModel")()
         self.graph_builders: dict[str, GraphBuilder] = {}
+
+    @property
+    def proto(self) -> Any:
+        """The ``SavedModel`` message being built."""
+        return self._proto
 
     def ModelName(self, model_name: str) -> ModelBuilder:  # noqa: N802 - OneFlow's name
         """Name the model."""
@@ -165,14 +170,29 @@ class GraphBuilder:
                     f"graph function ({name}) is already added to model "
                     f"({model_builder.proto.name})"
                 )
-            self.proto = model_builder.proto.graphs[name]
+            self._proto = model_builder.proto.graphs[name]
         else:
-            self.proto = message_class("GraphDef")()
+            self._proto = message_class("GraphDef")()
         self.owner = model_builder
-        self.name = name
+        self._name = name
         self.job: Any = None
-        self.finished = False
+        self._finished = False
         self.signature_builders: dict[str, SignatureBuilder] = {}
+
+    @property
+    def name(self) -> Any:
+        """The graph's (job's) name."""
+        return self._name
+
+    @property
+    def proto(self) -> Any:
+        """The ``GraphDef`` message."""
+        return self._proto
+
+    @property
+    def finished(self) -> Any:
+        """Whether :meth:`Finish` ran."""
+        return self._finished
 
     def AddSignature(self, signature_name: str) -> SignatureBuilder:  # noqa: N802
         """Add a signature; the first one added is the default."""
@@ -190,7 +210,7 @@ class GraphBuilder:
         Raises:
             ArgumentError: an input's op name is not a parameter of the job.
         """
-        if self.finished:
+        if self._finished:
             raise ArgumentError(f"graph {self.name!r} is finished already")
         params = getattr(self.job, "params", None)
         for signature in self.proto.signatures.values():
@@ -210,7 +230,7 @@ class GraphBuilder:
                 conf.shape.dim.extend(getattr(spec, "shape", ()))
                 conf.data_type = data_type_number(getattr(spec, "dtype", "float32"))
                 conf.is_dynamic = getattr(spec, "kind", "Numpy") != "Numpy"
-        self.finished = True
+        self._finished = True
 
     def OwnerModelBuilder(self) -> ModelBuilder | None:  # noqa: N802 - OneFlow's name
         """The model this graph belongs to."""
@@ -236,12 +256,22 @@ class SignatureBuilder:
                 raise ArgumentError(
                     f"signature ({name}) already exist in graph ({graph_builder.name})"
                 )
-            self.proto = graph_builder.proto.signatures[name]
+            self._proto = graph_builder.proto.signatures[name]
         else:
-            self.proto = message_class("JobSignatureDef")()
+            self._proto = message_class("JobSignatureDef")()
         self.owner = graph_builder
-        self.name = name
+        self._name = name
         self.output_names: list[str] = []  # in declaration order: the job's results in order
+
+    @property
+    def name(self) -> Any:
+        """The signature's name."""
+        return self._name
+
+    @property
+    def proto(self) -> Any:
+        """The ``JobSignatureDef`` message."""
+        return self._proto
 
     def Input(self, input_name: str, lbn: str) -> SignatureBuilder:  # noqa: N802
         """Name the input blob ``lbn`` (``"<parameter>/out"``) ``input_name``."""

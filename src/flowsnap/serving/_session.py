@@ -113,6 +113,16 @@ class InferenceSession:
                 f"{self.status.name}"
             )
 
+    def init(self) -> None:
+        """(Re)open the session: nothing loaded, status OPEN."""
+        self._jobs.clear()
+        self._values.clear()
+        self.checkpoint_path = None
+        self.status = self.SessionStatus.OPEN
+
+    async def wait_for_all_jobs_finished(self) -> None:
+        """Nothing to wait for: ``run`` returns when its outputs are ready."""
+
     def close(self) -> None:
         """Release the graphs and variables."""
         self._jobs.clear()

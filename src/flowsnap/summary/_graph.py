@@ -37,9 +37,18 @@ class Graph:
     """Writes the structure of the session's jobs under ``<logdir>/graph``."""
 
     def __init__(self, logdir: str | None = None) -> None:
-        self.logdir = _subdirectory(logdir, "graph", "Graph")
-        self.structure_graph_filename: str | None = None
-        self.compute_graph_filename: str | None = None
+        self._logdir = _subdirectory(logdir, "graph", "Graph")
+        self._structure_graph_filename: str | None = None
+
+    @property
+    def logdir(self) -> Any:
+        """``<logdir>/graph``."""
+        return self._logdir
+
+    @property
+    def structure_graph_filename(self) -> Any:
+        """The file written (None before)."""
+        return self._structure_graph_filename
 
     def write_structure_graph(self) -> None:
         """Write ``structure_graph.json`` (once per ``Graph``, as OneFlow).
@@ -47,11 +56,11 @@ class Graph:
         Raises:
             OSError: it was written already.
         """
-        if self.structure_graph_filename is not None and os.path.exists(
-            self.structure_graph_filename
+        if self._structure_graph_filename is not None and os.path.exists(
+            self._structure_graph_filename
         ):
             raise OSError("You must create only one structure graph log file!")
-        self.structure_graph_filename = os.path.join(self.logdir, "structure_graph.json")
+        path = self._structure_graph_filename = os.path.join(self.logdir, "structure_graph.json")
         session = current_session()
         if session.jobs:
             session.start()
@@ -73,7 +82,7 @@ class Graph:
             }
             for s in session.specs.values()
         }
-        with open(self.structure_graph_filename, "w", encoding="utf-8") as f:
+        with open(path, "w", encoding="utf-8") as f:
             json.dump({"jobs": jobs, "variables": variables}, f, indent=1)
 
 
@@ -81,21 +90,36 @@ class Projector:
     """Writes embedding and exception projections under ``<logdir>/projector``."""
 
     def __init__(self, logdir: str | None = None) -> None:
-        self.logdir = _subdirectory(logdir, "projector", "Projector")
-        self.embedding_filename: str | None = None
-        self.exception_filename: str | None = None
+        self._logdir = _subdirectory(logdir, "projector", "Projector")
+        self._embedding_filename: str | None = None
+        self._exception_filename: str | None = None
+
+    @property
+    def logdir(self) -> Any:
+        """``<logdir>/projector``."""
+        return self._logdir
+
+    @property
+    def embedding_filename(self) -> Any:
+        """The embedding file (None before it is chosen)."""
+        return self._embedding_filename
+
+    @property
+    def exception_filename(self) -> Any:
+        """The exception file (None before it is chosen)."""
+        return self._exception_filename
 
     def create_embedding_projector(self) -> None:
         """Choose the embedding file (``projector.<secs>.log``)."""
-        if self.embedding_filename is not None and os.path.exists(self.embedding_filename):
+        if self._embedding_filename is not None and os.path.exists(self._embedding_filename):
             raise OSError("You must create only one embedding projector!")
-        self.embedding_filename = os.path.join(self.logdir, f"projector.{int(time.time())}.log")
+        self._embedding_filename = os.path.join(self.logdir, f"projector.{int(time.time())}.log")
 
     def create_exception_projector(self) -> None:
         """Choose the exception file (``projector.gradit.<secs>.log``)."""
-        if self.exception_filename is not None and os.path.exists(self.exception_filename):
+        if self._exception_filename is not None and os.path.exists(self._exception_filename):
             raise OSError("You must create only one exception projector!")
-        self.exception_filename = os.path.join(
+        self._exception_filename = os.path.join(
             self.logdir, f"projector.gradit.{int(time.time())}.log"
         )
 

@@ -48,8 +48,18 @@ class IntegerRange:
             raise TypeError(f"min_value is not an integer value: {min_value!r}")
         if min_value > max_value:
             raise ValueError(f"max_value must bigger than min_value: {min_value!r} > {max_value!r}")
-        self.min_value = min_value
-        self.max_value = max_value
+        self._min_value = min_value
+        self._max_value = max_value
+
+    @property
+    def min_value(self) -> Any:
+        """The smallest value."""
+        return self._min_value
+
+    @property
+    def max_value(self) -> Any:
+        """The largest value."""
+        return self._max_value
 
 
 class RealRange:
@@ -62,8 +72,18 @@ class RealRange:
             raise TypeError(f"min_value is not an float value: {min_value!r}")
         if min_value > max_value:
             raise ValueError(f"max_value must bigger than min_value: {min_value!r} > {max_value!r}")
-        self.min_value = min_value
-        self.max_value = max_value
+        self._min_value = min_value
+        self._max_value = max_value
+
+    @property
+    def min_value(self) -> Any:
+        """The smallest value."""
+        return self._min_value
+
+    @property
+    def max_value(self) -> Any:
+        """The largest value."""
+        return self._max_value
 
 
 class ValueSet:
@@ -82,8 +102,13 @@ class ValueSet:
                 raise TypeError(
                     f"The type of value is not supported! value: {value!r} type: {dtype.__name__}"
                 )
-        self.dtype = dtype
+        self._dtype = dtype
         self._values = sorted(items)
+
+    @property
+    def dtype(self) -> Any:
+        """The values' type."""
+        return self._dtype
 
     @property
     def values(self) -> list[Any]:
@@ -99,8 +124,18 @@ class HParam:
             raise ValueError(
                 f"Hparam dtype must be: (IntegerRange, RealRange, ValueSet) : {dtype!r}"
             )
-        self.name = name
-        self.dtype = dtype
+        self._name = name
+        self._dtype = dtype
+
+    @property
+    def name(self) -> Any:
+        """The hyperparameter's name."""
+        return self._name
+
+    @property
+    def dtype(self) -> Any:
+        """Its domain (or None)."""
+        return self._dtype
 
 
 class Metric:
@@ -111,8 +146,18 @@ class Metric:
             dtype = float
         if dtype not in (int, float):
             raise ValueError(f"Value type must in (int, float), {dtype!r} is not supported!")
-        self.name = name
-        self.dtype = dtype
+        self._name = name
+        self._dtype = dtype
+
+    @property
+    def name(self) -> Any:
+        """The metric's name."""
+        return self._name
+
+    @property
+    def dtype(self) -> Any:
+        """Its type (int or float)."""
+        return self._dtype
 
 
 def _plain(value: Any) -> Any:
