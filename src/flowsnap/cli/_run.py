@@ -88,8 +88,8 @@ def _core_spec(fullname: str) -> importlib.machinery.ModuleSpec | None:
     """``oneflow.core.x.y_pb2`` is ``flowsnap.core.x.y_pb2`` (None, so ModuleNotFoundError, for
     a module flowsnap does not provide)."""
     real = "flowsnap" + fullname.removeprefix("oneflow")
-    if any(part.startswith("_") for part in real.split(".")):
-        return None
+    if any(part.startswith("_") for part in real.split(".")):  # flowsnap's own, not OneFlow's
+        raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
     try:
         module = importlib.import_module(real)
     except ModuleNotFoundError as exc:

@@ -47,24 +47,64 @@ def _single(field: Any, value: Any) -> Any:
 
 
 def message_from_dict(cls: Any, fields: Mapping[str, Any], *, what: str) -> Any:
-    """A ``cls`` message with ``fields`` (dict form, as :func:`message_to_dict` gives) set.
+    """A ``cls`` message with ``fields`` (dict form, as :func:`message_to_dict` gives: proto field
+    names, enums by name or number, bytes as bytes) set.
 
     Raises:
-        ConversionError: an unknown field, a wrong type, or an unknown enum name.
+        ConversionError: not a dict, an unknown field, a wrong type, or an unknown enum name.
     """
-    from google.protobuf import json_format
-
-    if not isinstance(fields, Mapping):
-        raise ConversionError(
-            f"{what}: expected a dict in proto form (e.g. {{'constant_conf': {{'value': 0.0}}}}), "
-            f"got {type(fields).__name__} {fields!r}"
-        )
     message = cls()
     try:
-        json_format.ParseDict(dict(fields), message)
-    except json_format.ParseError as exc:
+        _fill(message, fields, what)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConversionError):
+            raise
         raise ConversionError(f"{what}: {fields!r} is not a valid {cls.__name__}: {exc}") from None
     return message
+
+
+def _fill(message: Any, fields: Any, what: str) -> None:
+    if not isinstance(fields, Mapping):
+        raise ConversionError(
+            f"{what}: expected a dict in proto form (e.g. {{'constant_conf': {{'value': 0.0}}}}) "
+            f"for {message.DESCRIPTOR.name}, got {type(fields).__name__} {fields!r}"
+        )
+    message.SetInParent()
+    for name, value in fields.items():
+        field = message.DESCRIPTOR.fields_by_name.get(name)
+        if field is None:
+            known = ", ".join(sorted(message.DESCRIPTOR.fields_by_name))
+            raise ConversionError(
+                f"{what}: {message.DESCRIPTOR.name} has no field {name!r}; its fields: {known}"
+            )
+        target = getattr(message, name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            for key, item in dict(value).items():
+                if value_field.message_type is not None:
+                    _fill(target[key], item, what)
+                else:
+                    target[key] = _scalar(value_field, item)
+        elif _is_repeated(field):
+            for item in value:
+                if field.message_type is not None:
+                    _fill(target.add(), item, what)
+                else:
+                    target.append(_scalar(field, item))
+        elif field.message_type is not None:
+            _fill(target, value, what)
+        else:
+            setattr(message, name, _scalar(field, value))
+
+
+def _scalar(field: Any, value: Any) -> Any:
+    if field.enum_type is not None and isinstance(value, str):
+        found = field.enum_type.values_by_name.get(value)
+        if found is None:
+            names = ", ".join(v.name for v in field.enum_type.values)
+            raise ValueError(f"{field.name}: {value!r} is not one of {names}")
+        return found.number
+    return value
 
 
 def initializer_conf(conf: Mapping[str, Any] | Any) -> Any:
