@@ -215,3 +215,113 @@ def test_experimental_settings() -> None:
     root = facade("0.5")
     assert root.experimental.unittest.env.device_num() >= 1
     assert issubclass(root.experimental.unittest.TestCase, root.unittest.TestCase)
+
+
+def _np_round_half_away(v: np.ndarray) -> np.ndarray:
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def _np_observer(x: np.ndarray, bit: int, scheme: str, formula: str) -> tuple[float, float]:
+    """OneFlow's documented observer formulas, per layer."""
+    hi, lo = float(x.max()), float(x.min())
+    if formula == "cambricon":
+        return float(np.floor(np.log2(max(abs(hi), abs(lo)))) - (bit - 2)), 0.0
+    if scheme == "symmetric":
+        return max(abs(hi), abs(lo)) / (2 ** (bit - 1) - 1), 0.0
+    scale = (hi - lo) / (2**bit - 1)
+    return scale, float(-_np_round_half_away(np.array(lo / scale)))
+
+
+def _np_fake_quant(x: np.ndarray, scale: float, zp: float, bit: int, scheme: str, formula: str):
+    if formula == "cambricon":
+        step = 2.0 ** int(scale)
+        high = 2 ** (bit - 1) - 1
+        return np.clip(np.round(x / step), -high - 1, high) * step
+    if scheme == "symmetric":
+        high = 2 ** (bit - 1) - 1
+        return np.clip(np.round(x / scale), -high - 1, high) * scale
+    return (np.clip(np.round(x / scale + zp), 0, 2**bit - 1) - zp) * scale
+
+
+@pytest.mark.parametrize(
+    ("bit", "scheme", "formula"),
+    [
+        (8, "symmetric", "google"),
+        (8, "affine", "google"),
+        (4, "affine", "google"),
+        (8, "symmetric", "cambricon"),
+    ],
+)
+def test_quantization_observer_and_fake_quantization(bit: int, scheme: str, formula: str) -> None:
+    rng = np.random.default_rng(bit)
+    x = (rng.random((4, 5)) - 0.3).astype(np.float32)
+
+    @flow.global_function()
+    def job(x: tp.Numpy.Placeholder((4, 5))) -> tuple[tp.Numpy, tp.Numpy, tp.Numpy]:
+        scale, zp = flow.quantization.min_max_observer(
+            x, quantization_bit=bit, quantization_scheme=scheme, quantization_formula=formula
+        )
+        out = flow.quantization.fake_quantization(
+            x,
+            scale,
+            zp,
+            quantization_bit=bit,
+            quantization_scheme=scheme,
+            quantization_formula=formula,
+        )
+        return scale, zp, out
+
+    scale, zp, out = job(x)
+    want_scale, want_zp = _np_observer(x.astype(np.float64), bit, scheme, formula)
+    np.testing.assert_allclose(scale, [want_scale], rtol=1e-6)
+    np.testing.assert_allclose(zp, [want_zp])
+    want = _np_fake_quant(x, np.float32(want_scale), np.float32(want_zp), bit, scheme, formula)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+
+
+def test_per_channel_observer_and_straight_through_gradient() -> None:
+    import jax
+
+    x = np.array([[1.0, -3.0], [0.5, 0.25]], np.float32)
+    scale, zp = flow.quantization.min_max_observer(x, per_layer_quantization=False)
+    np.testing.assert_allclose(scale, [3.0 / 127, 0.5 / 127], rtol=1e-6)
+    np.testing.assert_array_equal(zp, [0.0, 0.0])
+    grad = jax.grad(lambda v: flow.quantization.fake_quantization(v, scale, zp).sum())(x)
+    np.testing.assert_array_equal(grad, np.ones_like(x))
+    with pytest.raises(ArgumentError, match="cambricon"):
+        flow.quantization.min_max_observer(
+            x, quantization_formula="cambricon", per_layer_quantization=False
+        )
+
+
+def test_moving_average_observer_updates_in_train_jobs_only() -> None:
+    @flow.global_function(type="train")
+    def train(x: tp.Numpy.Placeholder((3,))) -> tuple[tp.Numpy, tp.Numpy]:
+        w = flow.get_variable("w", shape=(3,), initializer=flow.ones_initializer())
+        y = x * w
+        scale, zp = flow.quantization.moving_average_min_max_observer(y, momentum=0.9)
+        flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [0.0])).minimize(
+            flow.math.reduce_sum(y)
+        )
+        return scale, zp
+
+    @flow.global_function(type="predict")
+    def predict(x: tp.Numpy.Placeholder((3,))) -> tp.Numpy:
+        scale, _ = flow.quantization.moving_average_min_max_observer(
+            x, momentum=0.9, name="MovingAverageMinMaxObserver_0"
+        )
+        return scale
+
+    first = np.array([1.0, -2.0, 0.5], np.float32)
+    second = np.array([4.0, 0.0, 1.0], np.float32)
+    s1, _ = train(first)
+    np.testing.assert_allclose(s1, [2.0 / 127], rtol=1e-6)  # first batch: |max| itself
+    s2, _ = train(second)
+    np.testing.assert_allclose(s2, [(2.0 * 0.9 + 4.0 * 0.1) / 127], rtol=1e-6)
+    moving = flow.get_all_variables()["MovingAverageMinMaxObserver_0-moving_max"].numpy()
+    np.testing.assert_allclose(moving, [2.0 * 0.9 + 4.0 * 0.1], rtol=1e-6)
+    np.testing.assert_allclose(predict(np.full(3, 100.0, np.float32)), s2, rtol=1e-6)
+    np.testing.assert_allclose(
+        flow.get_all_variables()["MovingAverageMinMaxObserver_0-moving_max"].numpy(), moving
+    )
+    assert "MovingAverageMinMaxObserver_0-current_train_step" in flow.get_all_variables()
