@@ -3,6 +3,7 @@ InferenceSession, compared with the job run in-process (the oracle) and with Num
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -58,6 +59,10 @@ def test_export_then_serve_matches_the_job(tmp_path: Path) -> None:
     ]
     assert (version / "variables" / "w" / "meta").is_file()
     assert (version / "variables" / "snapshot_done").is_file()
+    graph_json = json.loads((version / "flowsnap" / "mlp_infer.json").read_text())
+    assert graph_json["platforms"] == ["cpu", "cuda"]
+    assert graph_json["batch_polymorphic"] is True
+    assert graph_json["signatures"]["regress"]["outputs"] == ["y"]
     proto = serving.message_class("SavedModel")()
     text_format.Merge((version / "saved_model.prototxt").read_text(), proto)
     assert proto.name == "mlp"

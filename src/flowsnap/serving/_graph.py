@@ -9,6 +9,7 @@ function ``(variables, inputs) -> outputs``, and ``<graph>.json`` describing it:
     {"format": "flowsnap-saved-graph", "format_version": 1, "job": "<name>",
      "inputs": [{"name": "<parameter>", "shape": [...], "dtype": "float32"}, ...],
      "variables": ["<name>", ...], "outputs": <count>, "batch_polymorphic": true|false,
+     "platforms": ["cpu", "cuda"],
      "signatures": {"<signature>": {"inputs": {"<input name>": "<parameter>"},
                                     "outputs": ["<output name>", ...]}}}
 
@@ -16,6 +17,8 @@ The variables' values come from the saved model's ``variables/`` checkpoint (One
 they can be inspected, converted or replaced like any checkpoint. The batch dimension (axis 0 of
 every input) is exported symbolically when the job allows it, so another batch size runs the same
 graph (as OneFlow's ``InferenceSession.open(..., batch_size)``); otherwise the shapes are fixed.
+The graph is lowered for both CPU and CUDA when it can be, so a model exported on one machine
+serves on the other.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from flowsnap.typing import PlaceholderDef
 FORMAT = "flowsnap-saved-graph"
 FORMAT_VERSION = 1
 DIRECTORY = "flowsnap"
+_PLATFORMS = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -124,18 +128,26 @@ def export_job(job: Any, values: Mapping[str, Any]) -> tuple[bytes, dict[str, An
             for i in inputs
         )
 
+    def lower(batch: Any) -> Any:
+        """Exported for CPU and CUDA (so a model saved on one serves on the other), else for
+        this machine's platform only (an op with no lowering for the other)."""
+        try:
+            return export.export(jax.jit(infer), platforms=_PLATFORMS)(params, specs(batch))
+        except Exception:
+            return export.export(jax.jit(infer))(params, specs(batch))
+
     exported = None
     polymorphic = False
     batches = {i.shape[0] for i in inputs if i.shape}
     if inputs and all(i.shape for i in inputs) and len(batches) == 1:
         try:
             (b,) = export.symbolic_shape("b")
-            exported = export.export(jax.jit(infer))(params, specs(b))
+            exported = lower(b)
             polymorphic = True
         except Exception:  # a job whose shapes depend on the batch size: fixed shapes
             exported = None
     if exported is None:
-        exported = export.export(jax.jit(infer))(params, specs(None))
+        exported = lower(None)
     description = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -144,6 +156,7 @@ def export_job(job: Any, values: Mapping[str, Any]) -> tuple[bytes, dict[str, An
         "variables": list(variables),
         "outputs": len(exported.out_avals),
         "batch_polymorphic": polymorphic,
+        "platforms": list(exported.platforms),
     }
     return bytes(exported.serialize()), description
 
