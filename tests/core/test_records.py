@@ -5,6 +5,8 @@ parser reads (its field numbers, wire types and packed lists)."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,3 +173,22 @@ def test_job_config_proto_nests_the_other_files() -> None:
     assert again == job
     assert again.WhichOneof("job_type") == "train_conf"
     assert "default_data_type: kDouble" in text_format.MessageToString(again)
+
+
+def test_importing_the_modules_leaves_jax_out() -> None:
+    # (``from flowsnap import core`` would ask flowsnap's lazy __getattr__ first, which looks in
+    # flowsnap.ops, JAX and all, until "core" is one of the root's listed submodules)
+    code = (
+        "import sys\n"
+        "import flowsnap.core\n"
+        "from flowsnap.core.record import record_pb2\n"
+        "from flowsnap.core.job import job_conf_pb2\n"
+        "from flowsnap.core.operator import op_conf_pb2\n"
+        "flowsnap.core.job_config_proto({'default_data_type': 'kFloat', 'use_xla_jit': True})\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -15,6 +15,13 @@ OneFlow's own parser reads. Engine-free: protobuf only, no JAX.
 - ``operator.op_conf_pb2``: ``ActivationType`` (``kNone``...), ``VariableOpConf``,
   ``OperatorConf`` (part).
 
+Conversions: :func:`initializer_conf` (a flowsnap initializer record, via its ``to_conf()``, or
+the dict form, to the ``InitializerConf`` message ``flow.<x>_initializer`` returned in OneFlow)
+and :func:`initializer_conf_dict` back; :func:`job_config_proto` (``flow.FunctionConfig``
+options to the ``JobConfigProto`` fields OneFlow's setters filled) and
+:func:`function_config_options` back; :func:`message_to_dict`/:func:`message_from_dict` for any
+of these messages.
+
 Example:
     >>> from flowsnap.core.operator import op_conf_pb2 as op_conf_util
     >>> op_conf_util.kRelu, op_conf_util.ActivationType.Name(0)
@@ -25,10 +32,16 @@ from flowsnap.core._convert import initializer_conf as initializer_conf
 from flowsnap.core._convert import initializer_conf_dict as initializer_conf_dict
 from flowsnap.core._convert import message_from_dict as message_from_dict
 from flowsnap.core._convert import message_to_dict as message_to_dict
+from flowsnap.core._job_config import NOT_IN_JOB_CONFIG as NOT_IN_JOB_CONFIG
+from flowsnap.core._job_config import function_config_options as function_config_options
+from flowsnap.core._job_config import job_config_proto as job_config_proto
 
 __all__ = [
+    "NOT_IN_JOB_CONFIG",
+    "function_config_options",
     "initializer_conf",
     "initializer_conf_dict",
+    "job_config_proto",
     "message_from_dict",
     "message_to_dict",
 ]

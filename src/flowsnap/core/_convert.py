@@ -55,7 +55,7 @@ def message_from_dict(cls: Any, fields: Mapping[str, Any], *, what: str) -> Any:
     """
     message = cls()
     try:
-        _fill(message, fields, what)
+        fill_message(message, fields, what)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConversionError):
             raise
@@ -63,7 +63,7 @@ def message_from_dict(cls: Any, fields: Mapping[str, Any], *, what: str) -> Any:
     return message
 
 
-def _fill(message: Any, fields: Any, what: str) -> None:
+def fill_message(message: Any, fields: Any, what: str) -> None:
     if not isinstance(fields, Mapping):
         raise ConversionError(
             f"{what}: expected a dict in proto form (e.g. {{'constant_conf': {{'value': 0.0}}}}) "
@@ -82,17 +82,17 @@ def _fill(message: Any, fields: Any, what: str) -> None:
             value_field = field.message_type.fields_by_name["value"]
             for key, item in dict(value).items():
                 if value_field.message_type is not None:
-                    _fill(target[key], item, what)
+                    fill_message(target[key], item, what)
                 else:
                     target[key] = _scalar(value_field, item)
         elif _is_repeated(field):
             for item in value:
                 if field.message_type is not None:
-                    _fill(target.add(), item, what)
+                    fill_message(target.add(), item, what)
                 else:
                     target.append(_scalar(field, item))
         elif field.message_type is not None:
-            _fill(target, value, what)
+            fill_message(target, value, what)
         else:
             setattr(message, name, _scalar(field, value))
 
