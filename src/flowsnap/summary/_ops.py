@@ -112,12 +112,13 @@ def create_summary_writer(logdir: Any, name: str | None = None) -> None:
 
 
 def flush_summary_writer(name: str | None = None) -> None:
-    """Flush the process's summary writer."""
+    """Flush the process's summary writer (outside a job: once the summary callbacks of the
+    steps dispatched so far have run)."""
     del name
     from flowsnap._engine import current_trace
 
     if current_trace() is None:
-        flush_writer()
+        flush_writer(wait=True)
         return
     import jax
 

@@ -12,6 +12,7 @@ in a context variable.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
 import socket
@@ -70,6 +71,16 @@ _lock = threading.Lock()
 _current: dict[str, EventWriter] = {}  # "writer" -> the process's writer
 
 
+def _wait_for_callbacks() -> None:
+    """Let the summary callbacks of the steps dispatched so far run (when JAX is loaded)."""
+    import sys
+
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        with contextlib.suppress(Exception):  # at interpreter exit JAX may be torn down
+            jax.effects_barrier()
+
+
 def open_writer(logdir: str | os.PathLike[str]) -> EventWriter:
     """Make a writer of ``logdir`` the process's writer (closing the previous one)."""
     with _lock:
@@ -96,8 +107,11 @@ def current_writer(what: str) -> EventWriter:
     return writer
 
 
-def flush_writer() -> None:
-    """Flush the process's writer, if there is one."""
+def flush_writer(*, wait: bool = False) -> None:
+    """Flush the process's writer, if there is one (``wait``: after the pending summary
+    callbacks; not from inside a callback)."""
+    if wait:
+        _wait_for_callbacks()
     with _lock:
         writer = _current.get("writer")
     if writer is not None:
@@ -105,7 +119,8 @@ def flush_writer() -> None:
 
 
 def close_writer() -> None:
-    """Close the process's writer, if there is one."""
+    """Close the process's writer, if there is one (after the pending summary callbacks)."""
+    _wait_for_callbacks()
     with _lock:
         writer = _current.pop("writer", None)
     if writer is not None:
