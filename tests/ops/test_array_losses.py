@@ -49,18 +49,19 @@ def test_combined_margin_loss_matches_its_formula(m1: float, m2: float, m3: floa
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_ctc_loss_matches_torch(reduction: str) -> None:
     t_max, n, c, s = 12, 3, 5, 4
-    # through log_softmax: PyTorch's ctc gradient is right for the logits (its gradient for
-    # log_probs assumes the log_softmax that follows)
+    # OneFlow's gradient for log_probs is PyTorch's (exp(log_probs) - posteriors): compared
+    # directly, and through log_softmax (where it is the true gradient of the logits)
     logits = RNG.normal(size=(t_max, n, c)).astype(np.float32)
+    log_probs = torch.log_softmax(torch.tensor(logits), dim=2).numpy()
     targets = RNG.integers(1, c, size=(n, s)).astype(np.int32)
     targets[1, 1] = targets[1, 2]  # a repeated label needs a blank between
     input_lengths = np.array([12, 9, 7], np.int32)
     target_lengths = np.array([4, 3, 0], np.int32)
     out_shape = (n,) if reduction == "none" else ()
 
-    def op(a: torch.Tensor) -> torch.Tensor:
+    def op(a: torch.Tensor, through_log_softmax: bool = True) -> torch.Tensor:
         return F.ctc_loss(
-            torch.log_softmax(a, dim=2),
+            torch.log_softmax(a, dim=2) if through_log_softmax else a,
             torch.tensor(targets, dtype=torch.int64),
             torch.tensor(input_lengths, dtype=torch.int64),
             torch.tensor(target_lengths, dtype=torch.int64),
@@ -76,6 +77,15 @@ def test_ctc_loss_matches_torch(reduction: str) -> None:
         out_shape,
     )
     ref, ref_diff = torch_diff(op, logits, w)
+    np.testing.assert_allclose(out, ref, rtol=1e-5)
+    np.testing.assert_allclose(diff, ref_diff, rtol=1e-4, atol=1e-5)
+
+    out, w, diff = forward_and_diff(
+        lambda a: flow.ctc_loss(a, targets, input_lengths, target_lengths, 0, reduction),
+        log_probs,
+        out_shape,
+    )
+    ref, ref_diff = torch_diff(lambda t: op(t, through_log_softmax=False), log_probs, w)
     np.testing.assert_allclose(out, ref, rtol=1e-5)
     np.testing.assert_allclose(diff, ref_diff, rtol=1e-4, atol=1e-5)
 
@@ -146,3 +156,26 @@ def test_partial_fc_sample_keeps_the_labels_classes_first_and_gathers_their_weig
     _, again = job(label)
     assert again[:3].tolist() == [2, 7, 15]
     assert again.tolist() != sampled.tolist()  # the negatives are drawn again each step
+
+
+def test_ctc_loss_counts_a_label_equal_to_blank_as_a_label() -> None:
+    """Labels equal to ``blank`` (invalid input for OneFlow and PyTorch) follow their kernels'
+    forward rule: such a label may follow a different label without a blank between."""
+    t_max, n, c = 10, 2, 4
+    log_probs = torch.log_softmax(torch.tensor(RNG.normal(size=(t_max, n, c))), 2).float()
+    targets = np.array([[1, 3, 3, 2], [3, 1, 3, 1]], np.int32)
+    lengths, target_lengths = np.array([10, 9], np.int32), np.array([4, 3], np.int32)
+    ref = F.ctc_loss(
+        log_probs,
+        torch.tensor(targets, dtype=torch.int64),
+        torch.tensor(lengths, dtype=torch.int64),
+        torch.tensor(target_lengths, dtype=torch.int64),
+        blank=3,
+        reduction="none",
+    )
+
+    @flow.global_function()
+    def job(a: tp.Numpy.Placeholder((t_max, n, c))) -> tp.Numpy:
+        return flow.ctc_loss(a, targets, lengths, target_lengths, blank=3, reduction="none")
+
+    np.testing.assert_allclose(job(log_probs.numpy()), ref.numpy(), rtol=1e-5)

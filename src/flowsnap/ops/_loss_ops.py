@@ -59,7 +59,11 @@ def ctc_loss(
     ``log_probs`` (T, N, C) log-softmaxed, ``targets`` (N, S) padded, lengths (N,).
     ``reduction``: ``"none"`` (per example), ``"sum"``, or ``"mean"`` (each loss divided by its
     target length, then the batch mean). An impossible alignment costs inf (0 with
-    ``zero_infinity``)."""
+    ``zero_infinity``). The gradient for ``log_probs`` is OneFlow's and PyTorch's:
+    ``exp(log_probs) - posteriors``, which is right for the logits that ``log_softmax`` turned
+    into ``log_probs``. Two differences, both on input OneFlow's kernel did not handle: an
+    impossible alignment (inf loss) has gradient 0 here, NaN there; and a label equal to
+    ``blank`` gets its exact gradient, where the kernel dropped one term at the last frame."""
     del name
     if reduction not in ("none", "mean", "sum"):
         raise ArgumentError(
@@ -74,10 +78,9 @@ def ctc_loss(
     s = targets.shape[1]
     targets = targets.astype(jnp.int32)
     ext = jnp.full((n, 2 * s + 1), blank, jnp.int32).at[:, 1::2].set(targets)
-    # s-2 -> s allowed where ext[s] is a label different from ext[s-2]
-    skip = jnp.concatenate(
-        [jnp.zeros((n, 2), bool), (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])], axis=1
-    )
+    # s-2 -> s allowed where ext[s] differs from ext[s-2] (never between blanks; a label equal
+    # to blank counts as a label, as in OneFlow's kernel)
+    skip = jnp.concatenate([jnp.zeros((n, 2), bool), ext[:, 2:] != ext[:, :-2]], axis=1)
     lp = log_probs.astype(jnp.float32)
     emit = jnp.take_along_axis(lp, jnp.broadcast_to(ext[None], (t_max, n, 2 * s + 1)), axis=2)
     first = jnp.full((n, 2 * s + 1), _NEG).at[:, :2].set(emit[0, :, :2])
@@ -97,6 +100,12 @@ def ctc_loss(
     before = jnp.take_along_axis(alpha, jnp.maximum(end - 1, 0)[:, None], axis=1)[:, 0]
     before = jnp.where(end > 0, before, _NEG)
     loss = -jnp.logaddexp(last, before)
+    # OneFlow's (and PyTorch's) gradient for log_probs is exp(log_probs) - posteriors on each
+    # example's frames (the gradient of the logits under the log_softmax that made log_probs):
+    # this term adds exp(log_probs) to the gradient and nothing to the value
+    valid = (jnp.arange(t_max)[:, None] < input_lengths[None, :])[..., None]
+    frozen = jax.lax.stop_gradient(lp)
+    loss = loss + jnp.sum(jnp.where(valid, jnp.exp(frozen) * (lp - frozen), 0.0), axis=(0, 2))
     impossible = loss > _INF
     loss = jnp.where(impossible, 0.0 if zero_infinity else jnp.inf, loss).astype(log_probs.dtype)
     if reduction == "none":
