@@ -22,6 +22,7 @@ _SUBMODULES: dict[str, str] = {
     "advanced": "flowsnap.extras.advanced",
     "checkpoint": "flowsnap.checkpoint",
     "cli": "flowsnap.cli",
+    "core": "flowsnap.core",
     "compat": "flowsnap.compat",
     "config": "flowsnap.config",
     "data": "flowsnap.data",

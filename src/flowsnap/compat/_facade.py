@@ -104,6 +104,9 @@ class Facade:
             older = FALLBACK.get(self.version)
             if older is not None and dotted in load_table(older).entries:
                 return get_facade(older).get(dotted)
+            extension = _flowsnap_extension(dotted)
+            if extension is not None:
+                return extension
             raise MissingOpError(
                 f"flow.{dotted} is not provided by flowsnap: it is not part of OneFlow "
                 f"{self.table.version}'s public API ({self.root_name}); check the spelling, or "
@@ -219,3 +222,19 @@ def facade(version: str) -> FacadeModule:
     what ``import oneflow`` (0.3, 0.4) or ``import oneflow.compatible.single_client`` (0.5)
     gives a legacy program under ``flowsnap run``."""
     return get_facade(version).root
+
+
+def _flowsnap_extension(dotted: str) -> Any:
+    """flowsnap's own object at ``dotted`` when OneFlow never had the name (an extension such as
+    ``flow.data.load_fashion_mnist`` or ``flow.CheckpointManager``), else None."""
+    import flowsnap
+
+    value: Any = flowsnap
+    for part in dotted.split("."):
+        if part.startswith("_"):
+            return None
+        try:
+            value = getattr(value, part)
+        except AttributeError:  # MissingOpError is one too
+            return None
+    return value
