@@ -46,7 +46,7 @@ class PlaceholderDef:
 
     Attributes:
         kind: ``"Numpy"`` (a fixed-shape array), ``"ListNumpy"`` (a list with one array per device,
-            each of the same rank and at most this shape) or ``"ListListNumpy"``.
+            each of the same rank and at most this many elements) or ``"ListListNumpy"``.
         shape: the (maximum) shape.
         dtype: the element type.
         batch_axis: OneFlow's batch axis (recorded; used by the sharding layer).
@@ -94,7 +94,8 @@ class ListNumpy:
         shape: tuple[int, ...], dtype: Any = dtypes.float32, batch_axis: int | None = 0
     ) -> PlaceholderDef:
         """A parameter fed with a list of arrays, one per device, each of the same rank as
-        ``shape`` and no larger in any dimension (a dynamic shape: each new shape compiles once)."""
+        ``shape`` with at most as many elements, as in OneFlow (a dynamic shape: each new shape
+        compiles once)."""
         return _placeholder("ListNumpy", shape, dtype, batch_axis)
 
 
@@ -150,7 +151,7 @@ class FixedTensorDef(_TensorDef):
 
 
 class MirroredTensorDef(_TensorDef):
-    """A parameter fed with a list of one array per device, each no larger than ``shape``
+    """A parameter fed with a list of one array per device, each of ``shape``'s rank and size
     (``tp.ListNumpy.Placeholder``'s predecessor)."""
 
     _kind = "ListNumpy"

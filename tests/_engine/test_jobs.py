@@ -193,8 +193,12 @@ def test_list_numpy_placeholder_takes_one_array_per_device_of_smaller_shapes() -
     np.testing.assert_array_equal(out[0], [3, 3])
     out = job([np.ones((4, 3), np.float32)])
     assert out[0].shape == (4,)
-    with pytest.raises(JobArgumentError, match="no larger than"):
+    # OneFlow's rule: the same rank and at most as many elements, whatever the dimensions
+    assert job([np.ones((2, 6), np.float32)])[0].tolist() == [6, 6]
+    with pytest.raises(JobArgumentError, match="at most 12 elements"):
         job([np.ones((5, 3), np.float32)])
+    with pytest.raises(JobArgumentError, match="rank 2"):
+        job([np.ones(3, np.float32)])
     with pytest.raises(JobArgumentError, match="list with one array per device"):
         job(np.ones((4, 3), np.float32))
 

@@ -9,6 +9,7 @@ shape) before anything runs; :func:`abstract_inputs` gives the shapes the discov
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Union
@@ -168,12 +169,11 @@ def _check_input(where: str, p: tp.PlaceholderDef, value: Any) -> Any:
     if p.kind == "Numpy":
         if tuple(value.shape) != p.shape:
             raise JobArgumentError(f"{where}: expected shape {p.shape}, got {tuple(value.shape)}")
-    elif len(value.shape) != len(p.shape) or any(
-        d > m for d, m in zip(value.shape, p.shape, strict=True)
-    ):
+    elif len(value.shape) != len(p.shape) or math.prod(value.shape) > math.prod(p.shape):
         raise JobArgumentError(
-            f"{where}: expected an array of rank {len(p.shape)} no larger than {p.shape}, got "
-            f"shape {tuple(value.shape)}"
+            f"{where}: expected an array of rank {len(p.shape)} with at most "
+            f"{math.prod(p.shape)} elements (the placeholder's {p.shape}), got shape "
+            f"{tuple(value.shape)}"
         )
     canonical = jax.dtypes.canonicalize_dtype(p.dtype)
     if isinstance(value, np.ndarray) and value.dtype != canonical:

@@ -171,15 +171,28 @@ def _grads_and_diffs(
     watched blobs as extra outputs; that locates each one's variable in the jaxpr. The jaxpr is
     then evaluated again with a zero *probe* added where each watched variable is defined, and
     differentiated with respect to the trainable variables and the probes: a probe's gradient is
-    its blob's. The loss is the mean of the losses (flowsnap's training loss), so the diff is
-    scaled by the number of loss instances to OneFlow's (the gradient of their sum).
+    its blob's. As in OneFlow, the differentiated loss is the *sum* of the losses (times the loss
+    scale), whose gradients are the diffs; the variables' gradients are then divided by the
+    number of loss instances, which makes them those of flowsnap's mean loss. (Losses of
+    different sizes, which OneFlow refused, differentiate the mean and scale the diffs by the
+    first loss's size.)
     """
     watched: list[Any] = []
+    instances: list[int] = []
 
     def traced(trainable: Arrays) -> Any:
         total, aux = loss_fn(trainable)
         ctx = contexts[-1]
         watched[:] = [(blob, call) for blob, call in ctx.diff_watches]
+        sizes = {loss.size for loss in ctx.losses}
+        if len(sizes) == 1:
+            (size,) = sizes
+            instances[:] = [size, 1]  # sum differentiated; variables' gradients / size
+            total = sum(jnp.sum(loss.astype(jnp.float32)) for loss in ctx.losses)  # type: ignore[assignment]
+            if ctx.optimizer is not None and ctx.optimizer.loss_scale is not None:
+                total = total * ctx.optimizer.loss_scale
+        else:
+            instances[:] = [1, ctx.losses[0].size]  # mean differentiated; diffs * size
         return total, aux, [blob for blob, _ in watched]
 
     closed, shape = jax.make_jaxpr(traced, return_shape=True)(trainable)
@@ -190,7 +203,6 @@ def _grads_and_diffs(
     for i, var in enumerate(watched_vars):
         if not isinstance(var, Literal):
             probe_of.setdefault(var, []).append(i)
-    instances = contexts[-1].losses[0].size
 
     def probed(trainable: Arrays, probes: list[jax.Array]) -> tuple[jax.Array, Any]:
         flat = _eval_jaxpr_with_probes(
@@ -203,7 +215,12 @@ def _grads_and_diffs(
     (_, (outputs, updates)), (grads, diffs) = jax.value_and_grad(
         probed, argnums=(0, 1), has_aux=True
     )(trainable, zeros)
-    deliver_diffs([call for _, call in watched], [d * instances for d in diffs])
+    divide, multiply = instances
+    if divide != 1:
+        grads = jax.tree_util.tree_map(lambda g: g / divide, grads)
+    if multiply != 1:
+        diffs = [d * multiply for d in diffs]
+    deliver_diffs([call for _, call in watched], diffs)
     return outputs, updates, grads
 
 
