@@ -1,16 +1,18 @@
-"""A reader for the proto2 subset of OneFlow's ``.proto`` files in ``oneflow_proto/`` (messages,
-nested messages, enums, oneofs, maps, ``[default = x, packed = true]``): the facts the schemas of
-``flowsnap.core`` are checked against."""
+"""The facts of OneFlow's ``.proto`` schemas (``oneflow_proto_facts.json``, written by
+``scripts/make_proto_facts.py`` from OneFlow's repository at three tags: names, numbers, types,
+labels, defaults, packing, oneofs and enum values only), the oracle ``flowsnap.core``'s schemas are
+checked against."""
 
 from __future__ import annotations
 
-import re
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).parent / "oneflow_proto"
+FACTS = Path(__file__).parent / "oneflow_proto_facts.json"
 TAGS = ("v0.3.4", "v0.4.0", "v0.5.0")
-_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][\w.]*|-?[\d.][\w.+-]*|[{}\[\]=;<>,]')
 
 
 @dataclass(frozen=True)
@@ -35,96 +37,17 @@ class ProtoFile:
     enums: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+@functools.cache
+def _facts() -> dict[str, Any]:
+    facts: dict[str, Any] = json.loads(FACTS.read_text())
+    return facts
+
+
 def read(tag: str, path: str) -> ProtoFile:
-    """Parse ``oneflow_proto/<tag>/<path>`` (``record/record.proto``)."""
-    text = re.sub(r"//[^\n]*", "", (HERE / tag / path).read_text())
-    tokens = _TOKEN.findall(text)
-    result = ProtoFile()
-    _Parser(tokens, result).top()
-    return result
-
-
-class _Parser:
-    def __init__(self, tokens: list[str], out: ProtoFile) -> None:
-        self.tokens, self.i, self.out = tokens, 0, out
-
-    def next(self) -> str:
-        token = self.tokens[self.i]
-        self.i += 1
-        return token
-
-    def expect(self, token: str) -> None:
-        got = self.next()
-        assert got == token, f"expected {token!r}, got {got!r} at token {self.i}"
-
-    def top(self) -> None:
-        while self.i < len(self.tokens):
-            word = self.next()
-            if word in ("syntax", "package", "import", "option"):
-                while self.next() != ";":
-                    pass
-            elif word == "message":
-                self.message("")
-            elif word == "enum":
-                self.enum("")
-            else:
-                raise AssertionError(f"unexpected {word!r}")
-
-    def enum(self, prefix: str) -> None:
-        name = prefix + self.next()
-        self.expect("{")
-        values: dict[str, int] = {}
-        while (word := self.next()) != "}":
-            self.expect("=")
-            values[word] = int(self.next())
-            self.expect(";")
-        self.out.enums[name] = values
-
-    def message(self, prefix: str) -> None:
-        name = prefix + self.next()
-        message = self.out.messages.setdefault(name, ProtoMessage())
-        self.expect("{")
-        self.body(name, message, None)
-
-    def body(self, name: str, message: ProtoMessage, oneof: str | None) -> None:
-        while (word := self.next()) != "}":
-            if word == "message":
-                self.message(name + ".")
-            elif word == "enum":
-                self.enum(name + ".")
-            elif word == "oneof":
-                group = self.next()
-                self.expect("{")
-                self.body(name, message, group)
-            elif word == "map":
-                self.expect("<")
-                key = self.next()
-                self.expect(",")
-                value = self.next()
-                self.expect(">")
-                self.field(message, "repeated", f"map<{key},{value}>", oneof)
-            elif word in ("optional", "required", "repeated"):
-                self.field(message, word, self.next(), oneof)
-            else:  # a oneof member: no label
-                self.field(message, "optional", word, oneof)
-
-    def field(self, message: ProtoMessage, label: str, type_: str, oneof: str | None) -> None:
-        name = self.next()
-        self.expect("=")
-        number = int(self.next())
-        options: dict[str, str] = {}
-        word = self.next()
-        if word == "[":
-            while True:
-                key = self.next()
-                self.expect("=")
-                options[key] = self.next()
-                if self.next() == "]":
-                    break
-            word = self.next()
-        assert word == ";", word
-        default = options.get("default")
-        if default is not None:
-            default = default.strip('"')
-        packed = options.get("packed") == "true"
-        message.fields[name] = ProtoField(label, type_, name, number, default, packed, oneof)
+    """The facts of OneFlow's ``oneflow/core/<path>`` (``record/record.proto``) at ``tag``."""
+    raw = _facts()[tag][path]
+    messages = {
+        name: ProtoMessage({f: ProtoField(name=f, **facts) for f, facts in fields.items()})
+        for name, fields in raw["messages"].items()
+    }
+    return ProtoFile(messages, dict(raw["enums"]))

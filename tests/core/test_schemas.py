@@ -1,6 +1,6 @@
 """Every field flowsnap.core declares has the name, number, type, label, default and packing of
-the same field in OneFlow's own ``.proto`` file at the tag its module names (the files are in
-``oneflow_proto/``), and each message is complete where the module says it is."""
+the same field in OneFlow's own ``.proto`` file at the tag its module names (their facts are in
+``oneflow_proto_facts.json``), and each message is complete where the module says it is."""
 
 from __future__ import annotations
 
