@@ -265,7 +265,7 @@ PRELOAD = {
 }
 # (timed steps, warm-up steps) per model and size
 PLAN = {
-    "quick": {"mlp": (100, 10), "lenet": (6, 2), "resnet50": (4, 1), "bert": (4, 1)},
+    "quick": {"mlp": (100, 10), "lenet": (5, 1), "resnet50": (3, 1), "bert": (3, 1)},
     "cpu": {"mlp": (300, 30), "lenet": (40, 5), "mlp-wide": (40, 5), "resnet50": (10, 2)},
     "gpu": {"mlp": (1500, 60), "lenet": (200, 10), "mlp-wide": (200, 10), "resnet50": (100, 10)},
 }
@@ -296,6 +296,7 @@ def child(model: str, system: str, steps: int, warmup: int, size: str) -> dict[s
     for i in range(warmup):
         run(*data[i % len(data)])
     times = []
+    cpu0 = time.process_time()
     for i in range(steps):
         t = time.perf_counter()
         run(*data[i % len(data)])
@@ -303,6 +304,7 @@ def child(model: str, system: str, steps: int, warmup: int, size: str) -> dict[s
     return {
         "first_s": first,
         "steps_per_s": steps / sum(times),
+        "cpu_s_per_step": (time.process_time() - cpu0) / steps,
         "median_step_s": statistics.median(times),
         "base_mib": base,
         "peak_mib": rss_mib("VmHWM"),
@@ -412,6 +414,13 @@ def main() -> None:
                 steps, warmup = PLAN[size][model.removesuffix("-lamb")]
                 got = measure(model, system, steps, warmup, size, args.timeout)
                 results.setdefault((model, system), []).append(got)
+                progress = (
+                    f"failed: {got['error']}"
+                    if "error" in got
+                    else f"{got['steps_per_s']:.3f} steps/s, first call {got['first_s']:.1f} s, "
+                    f"peak {got['peak_mib']:.0f} MiB"
+                )
+                print(f"  {model}/{system}: {progress}", file=sys.stderr, flush=True)
     print(
         f"\n{platform.node()} · {platform.processor() or platform.machine()} · "
         f"{os.cpu_count()} CPUs · device {device} · sizes {size} · median of {rounds} · "

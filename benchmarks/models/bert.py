@@ -236,7 +236,7 @@ def jax_init(cfg: Config, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
 
     def normal(*shape: int) -> np.ndarray:  # type: ignore[type-arg]
-        return np.clip(rng.standard_normal(shape), -2, 2).astype(np.float32) * INIT_STD
+        return np.clip(rng.standard_normal(shape, dtype=np.float32), -2, 2) * INIT_STD
 
     h = cfg.hidden
     p: dict[str, Any] = {
@@ -371,15 +371,17 @@ def jax_step(cfg: Config, device: str, init: dict[str, Any] | None = None) -> St
                 new_p[n] = p[n] - lr_t * (m / (jnp.sqrt(v) + EPSILON) + decay[n] * p[n])
         return per_example, new_p, new_opt, t + 1
 
-    opt: dict[str, Any] = {}
-    for n, value in params.items():
-        opt[n + "-m"] = np.zeros_like(value)
-        opt[n + "-v"] = np.zeros_like(value)
-        if cfg.optimizer == "lamb":
-            opt[n + "-beta1_t"] = np.full((1,), 0.9, np.float32)
-            opt[n + "-beta2_t"] = np.full((1,), 0.999, np.float32)
     compiled = jax.jit(step, donate_argnums=(0, 1))
-    state = jax.device_put({"p": params, "opt": opt, "t": np.int32(0)}, dev)
+    state = jax.device_put({"p": params, "t": np.int32(0)}, dev)
+    del params, init  # no host copies kept
+    opt: dict[str, Any] = {}
+    for n, value in state["p"].items():
+        opt[n + "-m"] = jnp.zeros(value.shape, value.dtype, device=dev)
+        opt[n + "-v"] = jnp.zeros(value.shape, value.dtype, device=dev)
+        if cfg.optimizer == "lamb":
+            opt[n + "-beta1_t"] = jnp.full((1,), 0.9, jnp.float32, device=dev)
+            opt[n + "-beta2_t"] = jnp.full((1,), 0.999, jnp.float32, device=dev)
+    state["opt"] = opt
 
     def run(*batch: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
         loss, state["p"], state["opt"], state["t"] = compiled(

@@ -187,9 +187,7 @@ def jax_init(cfg: Config, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]
 
     def conv_bn(name: str, cin: int, cout: int, k: int, last: bool = False) -> None:
         std = math.sqrt(2.0 / (cin * k * k))
-        params[f"Resnet-{name}-weight"] = (rng.standard_normal((cout, cin, k, k)) * std).astype(
-            np.float32
-        )
+        params[f"Resnet-{name}-weight"] = rng.standard_normal((cout, cin, k, k), np.float32) * std
         fill = np.zeros if last else np.ones
         bn = f"Resnet-{name}_bn"
         params[f"{bn}-beta"] = np.zeros(cout, np.float32)
@@ -207,9 +205,7 @@ def jax_init(cfg: Config, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]
         conv_bn(name + "_branch2c", inner, filters, 1, last=True)
         cin = filters
     std = math.sqrt(2.0 / cin)
-    params["Resnet-fc1001-weight"] = (rng.standard_normal((cfg.classes, cin)) * std).astype(
-        np.float32
-    )
+    params["Resnet-fc1001-weight"] = rng.standard_normal((cfg.classes, cin), np.float32) * std
     params["Resnet-fc1001-bias"] = np.zeros(cfg.classes, np.float32)
     return params, stats
 
@@ -282,15 +278,9 @@ def jax_step(
         return per_example, new_p, new_stats, new_m, t + 1
 
     compiled = jax.jit(step, donate_argnums=(0, 1, 2))
-    state = jax.device_put(
-        {
-            "p": params,
-            "s": stats,
-            "m": {k: np.zeros_like(v) for k, v in params.items()},
-            "t": np.int32(0),
-        },
-        dev,
-    )
+    state = jax.device_put({"p": params, "s": stats, "t": np.int32(0)}, dev)
+    del params, stats, init  # no host copies kept
+    state["m"] = {k: jnp.zeros(v.shape, v.dtype, device=dev) for k, v in state["p"].items()}
 
     def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
         loss, state["p"], state["s"], state["m"], state["t"] = compiled(
