@@ -124,6 +124,7 @@ def test_watch_handlers_get_what_their_annotation_asks_for(
         flow.watch(x, as_list)
         flow.watch(x + 1, as_blob)
         flow.watch(x, "x is:")
+        flow.watch(x * 10, print)  # a builtin without a signature gets the array
 
     job(np.arange(3, dtype=np.float32))
     flow.sync_default_session()
@@ -135,7 +136,9 @@ def test_watch_handlers_get_what_their_annotation_asks_for(
     assert blob.numpy_list()[0].tolist() == [1, 2, 3]
     assert (blob * 2).tolist() == [2, 4, 6]
     assert blob.shape == (3,)
-    assert "x is:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "x is:" in out
+    assert "[ 0. 10. 20.]" in out
 
     def bad(v: int) -> None:
         del v
