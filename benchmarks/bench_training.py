@@ -384,6 +384,9 @@ def main() -> None:
     parser.add_argument(
         "--convs", action="store_true", help="time XLA's and PyTorch's CPU convolutions alone"
     )
+    parser.add_argument(
+        "--threads", type=int, help="--convs: threads per backend (default: all cores)"
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -395,6 +398,15 @@ def main() -> None:
             check_same_math(model, args.size or "quick")
         return
     if args.convs:
+        if args.threads:  # before JAX and PyTorch start their thread pools
+            os.environ["XLA_FLAGS"] = (
+                os.environ.get("XLA_FLAGS", "")
+                + f" --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'}"
+                + f" intra_op_parallelism_threads={args.threads}"
+            )
+            import torch
+
+            torch.set_num_threads(args.threads)
         sys.path.insert(0, str(HERE))
         from models import convs
 
