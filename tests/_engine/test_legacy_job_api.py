@@ -124,7 +124,7 @@ def test_watch_handlers_get_what_their_annotation_asks_for(
         flow.watch(x, as_list)
         flow.watch(x + 1, as_blob)
         flow.watch(x, "x is:")
-        flow.watch(x * 10, print)  # a builtin without a signature gets the array
+        flow.watch(x * 10, print)  # a builtin gets the array
 
     job(np.arange(3, dtype=np.float32))
     flow.sync_default_session()

@@ -67,9 +67,11 @@ def make_handler(handler_or_prompt: Any, what: str) -> Handler:
 
 
 def _first_annotation(handler: Callable[..., Any], what: str) -> Any:
+    if inspect.isbuiltin(handler):  # print: hand it the array
+        return tp.Numpy
     try:
         params = list(inspect.signature(handler).parameters.values())
-    except (TypeError, ValueError):  # a builtin (print): nothing to read; hand it the array
+    except (TypeError, ValueError):  # nothing to read: hand it the array
         return tp.Numpy
     if not params:
         raise ArgumentError(f"{what}: the handler must take one parameter (the value)")
