@@ -58,7 +58,7 @@ def test_upsample_2d_argument_checks() -> None:
 
 
 def test_categorical_ordinal_encoder_numbers_ids_in_order_across_steps() -> None:
-    capacity = 8
+    capacity = 16
 
     @flow.global_function()
     def encode(ids: tp.Numpy.Placeholder((6,), dtype=flow.int32)) -> tp.Numpy:
@@ -69,7 +69,8 @@ def test_categorical_ordinal_encoder_numbers_ids_in_order_across_steps() -> None
     def oracle(batch: list[int]) -> list[int]:
         return [seen.setdefault(i, len(seen) + 1) for i in batch]
 
-    for batch in ([5, 13, 5, 21, 7, 13], [21, 99, 3, 5, 99, 100]):  # 5, 13, 21 collide mod 8
+    batches = ([5, 13, 5, 21, 7, 13], [21, 99, 3, 5, 99, 100], [-3, 7, -3, 100, 42, 1])
+    for batch in batches:  # 5 and 21, 3 and 99 collide mod 16
         got = encode(np.array(batch, np.int32))
         np.testing.assert_array_equal(got, oracle(batch))
     v = {k: x.numpy() for k, x in flow.get_all_variables().items()}
@@ -79,3 +80,6 @@ def test_categorical_ordinal_encoder_numbers_ids_in_order_across_steps() -> None
     keys, numbers = v["enc-Table"][0::2], v["enc-Table"][1::2]
     assert {int(k): int(n) for k, n in zip(keys, numbers, strict=True) if k} == seen
     assert keys[5 % capacity] == 5  # the first id takes its home slot
+    # a negative id starts probing at size_t(id) % capacity, as OneFlow's kernel: slot 13 is
+    # taken (by 13), so -3 ((2**64 - 3) % 16 == 13) lands in the next free one
+    assert int(np.flatnonzero(keys == -3)[0]) == 14

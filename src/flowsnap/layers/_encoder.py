@@ -3,11 +3,12 @@ appearance, across steps.
 
 OneFlow's op keeps an open-addressing hash table in two variables, ``<name>-Table`` (``2 *
 capacity`` slots: key, value pairs; key 0 marks an empty slot) and ``<name>-Size`` (the count so
-far), both of the input's integer dtype, not trainable. Each id probes from ``id % capacity``:
-a slot with its key gives its number; an empty slot takes it with number ``Size + 1``. Ids are
-encoded one after another in input order, and the tables persist (they are checkpointed like any
-variable). As in OneFlow, an id of 0 is indistinguishable from an empty slot, and the ids must be
-non-negative hashes (``hash_precomputed=True``).
+far), both of the input's integer dtype, not trainable. Each id probes from
+``size_t(id) % capacity`` (a negative id from ``(2**64 + id) % capacity``): a slot with its key
+gives its number; an empty slot takes it with number ``Size + 1``. Ids are encoded one after
+another in input order, and the tables persist (they are checkpointed like any
+variable). As in OneFlow, an id of 0 is indistinguishable from an empty slot, and the ids are taken
+as precomputed hashes (``hash_precomputed=True``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 from flowsnap.layers._params import declare_param
 
 Blob = jax.Array
+_WRAP = 2**64  # size_t's range: OneFlow's kernel casts the id to size_t before hashing
 
 
 def _encode(table: Blob, size: Blob, ids: Blob, capacity: int) -> tuple[Blob, Blob, Blob]:
@@ -29,7 +31,9 @@ def _encode(table: Blob, size: Blob, ids: Blob, capacity: int) -> tuple[Blob, Bl
 
         def probe(state: tuple[Blob, Blob, Blob, Blob]) -> tuple[Blob, Blob, Blob, Blob]:
             table, size, count, _ = state
-            idx = ((h + count) % capacity).astype(jnp.int32)
+            # OneFlow probes (size_t(h) + count) % capacity: a negative id wraps to 2**64 + h
+            wrap = jnp.where(h < 0, _WRAP % capacity, 0)
+            idx = ((h % capacity + count % capacity + wrap) % capacity).astype(jnp.int32)
             key = table[2 * idx]
             found = key == h
             empty = key == 0
