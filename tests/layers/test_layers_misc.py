@@ -83,3 +83,20 @@ def test_categorical_ordinal_encoder_numbers_ids_in_order_across_steps() -> None
     # a negative id starts probing at size_t(id) % capacity, as OneFlow's kernel: slot 13 is
     # taken (by 13), so -3 ((2**64 - 3) % 16 == 13) lands in the next free one
     assert int(np.flatnonzero(keys == -3)[0]) == 14
+
+
+def test_categorical_ordinal_encoder_updates_a_large_table_in_place() -> None:
+    """Each probe updates one slot (not a copy of the whole table): 4,000 ids into a table of
+    capacity 100,000 encode quickly, consistently with the ids."""
+    ids = RNG.integers(-(2**31), 2**31 - 1, size=4000).astype(np.int32)
+    ids = np.concatenate([ids[:3000], ids[:1000]])  # repeats
+
+    @flow.global_function()
+    def encode(x: tp.Numpy.Placeholder((4000,), dtype=flow.int32)) -> tp.Numpy:
+        return flow.layers.categorical_ordinal_encoder(x, 100_000, name="big")
+
+    got = encode(ids)
+    _, first = np.unique(ids, return_index=True)
+    order = np.argsort(first)  # ids in order of first appearance get 1, 2, 3...
+    want = {int(ids[first[i]]): rank + 1 for rank, i in enumerate(order)}
+    np.testing.assert_array_equal(got, [want[int(i)] for i in ids])

@@ -37,12 +37,11 @@ def _encode(table: Blob, size: Blob, ids: Blob, capacity: int) -> tuple[Blob, Bl
             key = table[2 * idx]
             found = key == h
             empty = key == 0
-            new_size = jnp.where(empty & ~found, size + 1, size)
-            table = jnp.where(
-                empty & ~found,
-                table.at[2 * idx].set(h).at[2 * idx + 1].set(new_size[0]),
-                table,
-            )
+            take = empty & ~found
+            new_size = jnp.where(take, size + 1, size)
+            # element updates, not a select of whole tables: XLA updates the table in place
+            table = table.at[2 * idx].set(jnp.where(take, h, key))
+            table = table.at[2 * idx + 1].set(jnp.where(take, new_size[0], table[2 * idx + 1]))
             value = jnp.where(found, table[2 * idx + 1], jnp.where(empty, new_size[0], -1))
             return table, new_size, count + 1, value
 
