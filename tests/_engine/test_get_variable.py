@@ -108,17 +108,23 @@ def test_missing_initializer_is_a_clear_error_unless_the_job_has_a_default() -> 
     np.testing.assert_array_equal(job2(), [7, 7, 7])
 
 
-def test_default_data_type_applies_when_dtype_is_omitted() -> None:
+def test_default_data_type_applies_only_when_dtype_is_none() -> None:
+    """OneFlow's get_variable passed dtype=float32 unless told otherwise; the job's
+    default_data_type filled in only an unset (None) data type."""
     cfg = flow.FunctionConfig()
     cfg.default_data_type(flow.int32)
 
     @flow.global_function(function_config=cfg)
-    def job() -> tp.Numpy:
-        return flow.get_variable(
-            "w", shape=(2,), initializer=flow.constant_initializer(3, flow.int32)
+    def job() -> tuple[tp.Numpy, tp.Numpy]:
+        omitted = flow.get_variable("w", shape=(2,), initializer=flow.constant_initializer(3))
+        unset = flow.get_variable(
+            "v", shape=(2,), dtype=None, initializer=flow.constant_initializer(3, flow.int32)
         )
+        return omitted, unset
 
-    assert job().dtype == np.int32
+    omitted, unset = job()
+    assert omitted.dtype == np.float32
+    assert unset.dtype == np.int32
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from flowsnap.initializers import Initializer
 def get_variable(
     name: str,
     shape: Sequence[int] | None = None,
-    dtype: Any = None,
+    dtype: Any = dtypes.float32,
     initializer: Initializer | None = None,
     regularizer: RegularizerLike | None = None,
     trainable: bool | None = None,
@@ -48,7 +48,8 @@ def get_variable(
         name: the name; inside ``flow.scope.namespace("a")`` it becomes ``"a-<name>"``. It is
             also the variable's directory in checkpoints.
         shape: a list or tuple of dimensions.
-        dtype: the element type (default ``flow.float32``, or the job's ``default_data_type``).
+        dtype: the element type (default ``flow.float32``, as in OneFlow; ``None`` takes the
+            job's ``default_data_type``).
         initializer: draws the first value; required unless the job's ``function_config`` sets
             ``default_initializer_conf``.
         regularizer: ``flow.regularizers.l1/l2/l1_l2``: added to the gradient in train jobs.
