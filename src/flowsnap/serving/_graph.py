@@ -73,7 +73,7 @@ def _require_flatbuffers() -> None:
     if importlib.util.find_spec("flatbuffers") is None:
         raise UnsupportedFeatureError(
             "saved models store their graph with jax.export, whose serialization needs the "
-            "'flatbuffers' package: pip install flatbuffers"
+            "'flatbuffers' package: pip install 'flowsnap[serving]' (or flatbuffers)"
         )
 
 
