@@ -364,7 +364,7 @@ def describe(model: str, size: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="mlp,lenet,resnet50,bert")
+    parser.add_argument("--models", help="default: mlp,lenet,resnet50,bert (--quick: no lenet)")
     parser.add_argument("--systems", default="flowsnap,jax,torch")
     parser.add_argument("--large", action="store_true", help="also the 784-4096-4096-10 MLP")
     parser.add_argument("--rounds", type=int, default=3)
@@ -372,7 +372,7 @@ def main() -> None:
         "--size", choices=("quick", "cpu", "gpu"), help="zoo model sizes (default: the device's)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="one round, small zoo models: about two minutes"
+        "--quick", action="store_true", help="one round, small zoo models, no LeNet"
     )
     parser.add_argument("--timeout", type=float, default=900, help="seconds per child")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -415,7 +415,8 @@ def main() -> None:
     device = os.environ.get("BENCH_DEVICE", "cpu")
     size = args.size or ("quick" if args.quick else "gpu" if device == "gpu" else "cpu")
     rounds = 1 if args.quick and args.rounds == 3 else args.rounds
-    models = args.models.split(",") + (["mlp-wide"] if args.large else [])
+    default = "mlp,resnet50,bert" if args.quick else "mlp,lenet,resnet50,bert"
+    models = (args.models or default).split(",") + (["mlp-wide"] if args.large else [])
     systems = args.systems.split(",")
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _ in range(rounds):
