@@ -81,6 +81,9 @@ _INITIALIZERS = (
 )
 _DTYPES = (
     "bfloat16",
+    "dtype",
+    "int",
+    "long",
     "bool",
     "char",
     "double",

@@ -15,22 +15,27 @@ import numpy as np
 from flowsnap.errors import UnsupportedDtypeError
 
 __all__ = [
+    "all_dtypes",
     "as_dtype",
     "bfloat16",
     "bool",
     "char",
     "double",
+    "dtype",
     "float",
     "float16",
     "float32",
     "float64",
     "half",
+    "int",
     "int8",
     "int32",
     "int64",
+    "long",
     "uint8",
 ]
 
+dtype = np.dtype  # OneFlow 0.4/0.5's flow.dtype: the type of every flow.<dtype> here
 float32 = np.dtype(np.float32)
 float = float32
 float64 = np.dtype(np.float64)
@@ -42,10 +47,17 @@ int8 = np.dtype(np.int8)
 char = int8
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
+int = int32  # OneFlow 0.4/0.5's aliases
+long = int64
 uint8 = np.dtype(np.uint8)
 bool = np.dtype(np.bool_)
 
 _SUPPORTED = frozenset({float32, float64, float16, bfloat16, int8, int32, int64, uint8, bool})
+
+
+def all_dtypes() -> list[np.dtype[Any]]:
+    """Every data type flowsnap provides, once each (OneFlow's ``flow.dtypes()``)."""
+    return [float32, float64, float16, bfloat16, int8, int32, int64, uint8, bool]
 
 
 def as_dtype(dtype: Any, what: str) -> np.dtype[Any]:

@@ -19,6 +19,8 @@ IMPLEMENTATIONS: dict[str, str] = {
     "linalg.matmul": "matmul",
     "summary.Hparam": "summary.HParam",  # 0.3's spelling
     "function_config": "FunctionConfig",
+    # OneFlow's flow.dtypes() is a function; flowsnap.dtypes is a module
+    "dtypes": "dtypes.all_dtypes",
     # 0.5's flow.experimental.unittest is flow.unittest (OneFlow's test harness, compat/_unittest)
     **{
         f"experimental.unittest.{name}": f"compat._unittest.{name}"
@@ -95,6 +97,33 @@ _DYNAMIC_BINARY = (
     "splits or joins a blob's raw bytes into dynamically shaped pieces for OneFlow's boxing of "
     "dynamic blobs; XLA compiles static shapes only"
 )
+_EAGER = (
+    "part of OneFlow 0.4/0.5's eager, PyTorch-style API (tensors changed in place, modules that "
+    "own parameters, eager devices and generators); flowsnap provides the lazy job API, where "
+    "blobs live inside @flow.global_function bodies and variables come from flow.get_variable"
+)
+_DYNAMIC_SHAPE = (
+    "its output's shape depends on the data (a dynamic blob in OneFlow); XLA compiles static "
+    "shapes only, so a compiled job step cannot produce it"
+)
+_TIME_AXIS = (
+    "works on OneFlow's runtime time axis (micro-batches repeated, packed or accumulated across "
+    "pieces of one step); a flowsnap job is one compiled step without that axis (gradient "
+    "accumulation is FunctionConfig's train.num_gradient_accumulation_steps)"
+)
+_CPP_MODULE = (
+    "OneFlow's C++ runtime module or its registry of compiled op modules; flowsnap is pure Python "
+    "on JAX and has neither"
+)
+_EAGER_NCCL = (
+    "an eager NCCL all-reduce between OneFlow's devices; flowsnap's multi-device runs (placements "
+    "over several devices) are jitted steps over a JAX mesh, without eager collectives"
+)
+_ADD_LOSS = (
+    "registers a loss for OneFlow's pre-0.3 training set-up, where FunctionConfig's "
+    "train.primary_lr/model_update_conf chose the optimizer; flowsnap trains on "
+    "optimizer.minimize(loss) in the job body"
+)
 _EAGER_AUTOGRAD = (
     "eager-mode autograd over OneFlow's eager tensors; flowsnap runs lazy jobs only, whose "
     "gradients Optimizer.minimize takes (flow.watch_diff shows them)"
@@ -102,6 +131,40 @@ _EAGER_AUTOGRAD = (
 
 # dotted OneFlow name -> why flowsnap cannot provide it honestly (any version that has the name)
 NOT_PROVIDED: dict[str, str] = {
+    **{
+        name: _EAGER
+        for name in (
+            "Generator",
+            "InitEagerGlobalSession",
+            "Size",
+            "Tensor",
+            "default_generator",
+            "device",
+            "manual_seed",
+            "no_grad",
+            "placement",
+            "tensor",
+            "to",
+            "nn.Embedding",
+            "nn.Parameter",
+            "nn.init.calculate_gain",
+            "nn.init.constant_",
+            "nn.init.kaiming_normal_",
+            "nn.init.kaiming_uniform_",
+            "nn.init.normal_",
+            "nn.init.ones_",
+            "nn.init.uniform_",
+            "nn.init.xavier_normal_",
+            "nn.init.xavier_uniform_",
+            "nn.init.zeros_",
+        )
+    },
+    **{name: _DYNAMIC_SHAPE for name in ("argwhere", "nonzero", "sync_dynamic_resize")},
+    **{name: _TIME_AXIS for name in ("acc", "pack", "repeat", "unpack")},
+    "oneflow_api": _CPP_MODULE,
+    "find_or_create_module": _CPP_MODULE,
+    "eager_nccl_all_reduce": _EAGER_NCCL,
+    "losses.add_loss": _ADD_LOSS,
     "ConfigProto": _PROTO,
     "JobConfigProto": _PROTO,
     "builtin_op": _USER_OP,

@@ -20,41 +20,9 @@ from flowsnap import initializers
 from flowsnap._engine import assign_variable
 from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 from flowsnap.layers._params import declare_param
+from flowsnap.ops import encode_ordinals
 
 Blob = jax.Array
-_WRAP = 2**64  # size_t's range: OneFlow's kernel casts the id to size_t before hashing
-
-
-def _encode(table: Blob, size: Blob, ids: Blob, capacity: int) -> tuple[Blob, Blob, Blob]:
-    def one(carry: tuple[Blob, Blob], h: Blob) -> tuple[tuple[Blob, Blob], Blob]:
-        table, size = carry
-
-        def probe(state: tuple[Blob, Blob, Blob, Blob]) -> tuple[Blob, Blob, Blob, Blob]:
-            table, size, count, _ = state
-            # OneFlow probes (size_t(h) + count) % capacity: a negative id wraps to 2**64 + h
-            wrap = jnp.where(h < 0, _WRAP % capacity, 0)
-            idx = ((h % capacity + count % capacity + wrap) % capacity).astype(jnp.int32)
-            key = table[2 * idx]
-            found = key == h
-            empty = key == 0
-            take = empty & ~found
-            new_size = jnp.where(take, size + 1, size)
-            # element updates, not a select of whole tables: XLA updates the table in place
-            table = table.at[2 * idx].set(jnp.where(take, h, key))
-            table = table.at[2 * idx + 1].set(jnp.where(take, new_size[0], table[2 * idx + 1]))
-            value = jnp.where(found, table[2 * idx + 1], jnp.where(empty, new_size[0], -1))
-            return table, new_size, count + 1, value
-
-        def searching(state: tuple[Blob, Blob, Blob, Blob]) -> Blob:
-            _, _, count, value = state
-            return (value < 0) & (count < capacity)
-
-        start = (table, size, jnp.zeros((), h.dtype), jnp.array(-1, h.dtype))
-        table, size, _, value = jax.lax.while_loop(searching, probe, start)
-        return (table, size), value
-
-    (table, size), out = jax.lax.scan(one, (table, size), ids.reshape(-1))
-    return table, size, out.reshape(ids.shape)
 
 
 def categorical_ordinal_encoder(
@@ -83,7 +51,7 @@ def categorical_ordinal_encoder(
     size, size_name = declare_param(
         name, "Size", shape=(1,), dtype=dtype, initializer=zeros, trainable=False
     )
-    new_table, new_size, out = _encode(table, size, input_tensor, capacity)
+    new_table, new_size, out = encode_ordinals(table, size, input_tensor, capacity)
     assign_variable(table_name, new_table)
     assign_variable(size_name, new_size)
     return out

@@ -25,6 +25,8 @@ from flowsnap.ops._creation import diag as diag
 from flowsnap.ops._creation import ones as ones
 from flowsnap.ops._creation import range as range
 from flowsnap.ops._creation import zeros as zeros
+from flowsnap.ops._encode import categorical_ordinal_encode as categorical_ordinal_encode
+from flowsnap.ops._encode import encode_ordinals as encode_ordinals  # for layers; not a flow name
 from flowsnap.ops._indexing import argsort as argsort
 from flowsnap.ops._indexing import dim_gather as dim_gather
 from flowsnap.ops._indexing import gather_nd as gather_nd
@@ -107,6 +109,7 @@ __all__ = [
     "cast",
     "cast_to_current_logical_view",
     "cast_to_static_shape",
+    "categorical_ordinal_encode",
     "clamp",
     "clip",
     "clip_by_scalar",
