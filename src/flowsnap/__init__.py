@@ -237,10 +237,10 @@ __all__ = [
 ]
 
 
-def name_scope(name: str) -> Any:
+def name_scope(*args: Any, **kwargs: Any) -> Any:
     """Deprecated alias of ``flow.scope.namespace`` (logs a warning, as OneFlow did)."""
     logging.getLogger("flowsnap").warning("flow.name_scope is deprecated; use flow.scope.namespace")
-    return importlib.import_module("flowsnap._engine").namespace(name)
+    return importlib.import_module("flowsnap._engine").namespace(*args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:
