@@ -28,6 +28,22 @@ Slots = Mapping[str, jax.Array]
 Shape = tuple[int, ...]
 
 
+def _moment_slots(shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, SlotSpec]:
+    """Adam's first and second moments ``m`` and ``v`` (zeros of the parameter's shape)."""
+    return SlotSpec("m", shape, dtype), SlotSpec("v", shape, dtype)
+
+
+def _power_slots(dtype: np.dtype[Any], beta1: float, beta2: float) -> tuple[SlotSpec, SlotSpec]:
+    """``beta1_t``/``beta2_t`` (shape (1,), starting at ``beta1``/``beta2``): the powers of the
+    betas that OneFlow's LAMB and LazyAdam kernels keep for bias correction."""
+    return SlotSpec("beta1_t", (1,), dtype, beta1), SlotSpec("beta2_t", (1,), dtype, beta2)
+
+
+def _moments(slots: Slots, g: jax.Array, beta1: float, beta2: float) -> tuple[jax.Array, jax.Array]:
+    """``m = b1 m + (1 - b1) g`` and ``v = b2 v + (1 - b2) g²`` from the slots ``m`` and ``v``."""
+    return beta1 * slots["m"] + (1 - beta1) * g, beta2 * slots["v"] + (1 - beta2) * g * g
+
+
 class UpdateRule(abc.ABC):
     """How one optimizer updates one variable."""
 
@@ -86,14 +102,13 @@ class AdamRule(UpdateRule):
 
     def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
         """``m`` and ``v`` (zeros)."""
-        return SlotSpec("m", shape, dtype), SlotSpec("v", shape, dtype)
+        return _moment_slots(shape, dtype)
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """One Adam step."""
-        m = self.beta1 * slots["m"] + (1 - self.beta1) * g
-        v = self.beta2 * slots["v"] + (1 - self.beta2) * g * g
+        m, v = _moments(slots, g, self.beta1, self.beta2)
         lr_t = lr.astype(jnp.float32)
         if self.do_bias_correction:
             t = step.astype(jnp.float32) + 1
@@ -151,12 +166,7 @@ class LAMBRule(UpdateRule):
     def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
         """``m``, ``v`` (zeros of the parameter's shape), then ``beta1_t``/``beta2_t`` (shape
         (1,), starting at ``beta1``/``beta2``)."""
-        return (
-            SlotSpec("m", shape, dtype),
-            SlotSpec("v", shape, dtype),
-            SlotSpec("beta1_t", (1,), dtype, self.beta1),
-            SlotSpec("beta2_t", (1,), dtype, self.beta2),
-        )
+        return (*_moment_slots(shape, dtype), *_power_slots(dtype, self.beta1, self.beta2))
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
@@ -164,8 +174,7 @@ class LAMBRule(UpdateRule):
         """One LAMB step."""
         del step
         b1_t, b2_t = slots["beta1_t"], slots["beta2_t"]
-        m = self.beta1 * slots["m"] + (1 - self.beta1) * g
-        v = self.beta2 * slots["v"] + (1 - self.beta2) * g * g
+        m, v = _moments(slots, g, self.beta1, self.beta2)
         adam_diff = (m / (1 - b1_t)) / jnp.sqrt(v / (1 - b2_t) + self.epsilon)
         w_norm = jnp.linalg.norm(w)
         d_norm = jnp.linalg.norm(adam_diff)
@@ -241,12 +250,7 @@ class LazyAdamRule(UpdateRule):
 
     def slot_specs(self, shape: Shape, dtype: np.dtype[Any]) -> tuple[SlotSpec, ...]:
         """``m``, ``v`` (zeros), ``beta1_t``/``beta2_t`` (shape (1,), ``beta1``/``beta2``)."""
-        return (
-            SlotSpec("m", shape, dtype),
-            SlotSpec("v", shape, dtype),
-            SlotSpec("beta1_t", (1,), dtype, self.beta1),
-            SlotSpec("beta2_t", (1,), dtype, self.beta2),
-        )
+        return (*_moment_slots(shape, dtype), *_power_slots(dtype, self.beta1, self.beta2))
 
     def update(
         self, w: jax.Array, g: jax.Array, slots: Slots, lr: jax.Array, step: jax.Array
@@ -260,7 +264,7 @@ class LazyAdamRule(UpdateRule):
             / (1 - b1_t[0].astype(jnp.float32))
         ).astype(w.dtype)
         touched = jnp.abs(g) >= 1e-12
-        m = jnp.where(touched, self.beta1 * slots["m"] + (1 - self.beta1) * g, slots["m"])
-        v = jnp.where(touched, self.beta2 * slots["v"] + (1 - self.beta2) * g * g, slots["v"])
+        m, v = _moments(slots, g, self.beta1, self.beta2)
+        m, v = jnp.where(touched, m, slots["m"]), jnp.where(touched, v, slots["v"])
         new_w = jnp.where(touched, w - lr_t * m / (jnp.sqrt(v) + self.epsilon), w)
         return new_w, {"m": m, "v": v, "beta1_t": b1_t * self.beta1, "beta2_t": b2_t * self.beta2}
