@@ -17,6 +17,7 @@ are declared, their ``lbn`` is recorded as given.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from flowsnap.errors import ArgumentError, TargetExistsError
@@ -30,6 +31,31 @@ def _lbi(lbn: str, target: Any) -> None:
     if not isinstance(lbn, str) or lbn.count("/") != 1:
         raise ArgumentError(f'invalid lbn "{lbn}": write "<op name>/<blob name>", e.g. "image/out"')
     target.op_name, target.blob_name = lbn.split("/")
+
+
+def _entry_proto(
+    name: str,
+    owner: Any,
+    param: str,
+    owner_type: type[Any],
+    *,
+    field: str,
+    message: str,
+    taken: Callable[[Any], str],
+) -> Any:
+    """The message of a new builder called ``name``: the new entry ``owner.proto.<field>[name]``,
+    or a detached ``message`` when there is no ``owner``. ``taken(owner)`` says why a name
+    already in ``field`` is refused."""
+    if not isinstance(name, str):
+        raise ArgumentError(f"param 'name' must be str, but got {name!r}")
+    if owner is None:
+        return message_class(message)()
+    if not isinstance(owner, owner_type):
+        raise ArgumentError(f"param '{param}' must be a type of {owner_type.__name__} or None")
+    entries = getattr(owner.proto, field)
+    if name in entries:
+        raise ArgumentError(taken(owner))
+    return entries[name]
 
 
 class ModelBuilder:
@@ -160,19 +186,17 @@ class GraphBuilder:
     """One graph (job) of a saved model and its signatures."""
 
     def __init__(self, name: str, model_builder: ModelBuilder | None = None) -> None:
-        if not isinstance(name, str):
-            raise ArgumentError(f"param 'name' must be str, but got {name!r}")
-        if model_builder is not None and not isinstance(model_builder, ModelBuilder):
-            raise ArgumentError("param 'model_builder' must be a type of ModelBuilder or None")
-        if model_builder is not None:
-            if name in model_builder.proto.graphs:
-                raise ArgumentError(
-                    f"graph function ({name}) is already added to model "
-                    f"({model_builder.proto.name})"
-                )
-            self._proto = model_builder.proto.graphs[name]
-        else:
-            self._proto = message_class("GraphDef")()
+        self._proto = _entry_proto(
+            name,
+            model_builder,
+            "model_builder",
+            ModelBuilder,
+            field="graphs",
+            message="GraphDef",
+            taken=lambda owner: (
+                f"graph function ({name}) is already added to model ({owner.proto.name})"
+            ),
+        )
         self.owner = model_builder
         self._name = name
         self.job: Any = None
@@ -247,18 +271,15 @@ class SignatureBuilder:
     """Names a graph's inputs and outputs."""
 
     def __init__(self, name: str, graph_builder: GraphBuilder | None = None) -> None:
-        if not isinstance(name, str):
-            raise ArgumentError(f"param 'name' must be str, but got {name!r}")
-        if graph_builder is not None and not isinstance(graph_builder, GraphBuilder):
-            raise ArgumentError("param 'graph_builder' must be a type of GraphBuilder or None")
-        if graph_builder is not None:
-            if name in graph_builder.proto.signatures:
-                raise ArgumentError(
-                    f"signature ({name}) already exist in graph ({graph_builder.name})"
-                )
-            self._proto = graph_builder.proto.signatures[name]
-        else:
-            self._proto = message_class("JobSignatureDef")()
+        self._proto = _entry_proto(
+            name,
+            graph_builder,
+            "graph_builder",
+            GraphBuilder,
+            field="signatures",
+            message="JobSignatureDef",
+            taken=lambda owner: f"signature ({name}) already exist in graph ({owner.name})",
+        )
         self.owner = graph_builder
         self._name = name
         self.output_names: list[str] = []  # in declaration order: the job's results in order

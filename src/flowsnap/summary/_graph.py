@@ -33,6 +33,12 @@ def _subdirectory(logdir: str | None, name: str, what: str) -> str:
     return path
 
 
+def _refuse_second(filename: str | None, what: str) -> None:
+    """OneFlow's rule: one file of a kind per object; ``OSError`` if ``filename`` exists."""
+    if filename is not None and os.path.exists(filename):
+        raise OSError(f"You must create only one {what}!")
+
+
 class Graph:
     """Writes the structure of the session's jobs under ``<logdir>/graph``."""
 
@@ -56,10 +62,7 @@ class Graph:
         Raises:
             OSError: it was written already.
         """
-        if self._structure_graph_filename is not None and os.path.exists(
-            self._structure_graph_filename
-        ):
-            raise OSError("You must create only one structure graph log file!")
+        _refuse_second(self._structure_graph_filename, "structure graph log file")
         path = self._structure_graph_filename = os.path.join(self.logdir, "structure_graph.json")
         session = current_session()
         if session.jobs:
@@ -111,14 +114,12 @@ class Projector:
 
     def create_embedding_projector(self) -> None:
         """Choose the embedding file (``projector.<secs>.log``)."""
-        if self._embedding_filename is not None and os.path.exists(self._embedding_filename):
-            raise OSError("You must create only one embedding projector!")
+        _refuse_second(self._embedding_filename, "embedding projector")
         self._embedding_filename = os.path.join(self.logdir, f"projector.{int(time.time())}.log")
 
     def create_exception_projector(self) -> None:
         """Choose the exception file (``projector.gradit.<secs>.log``)."""
-        if self._exception_filename is not None and os.path.exists(self._exception_filename):
-            raise OSError("You must create only one exception projector!")
+        _refuse_second(self._exception_filename, "exception projector")
         self._exception_filename = os.path.join(
             self.logdir, f"projector.gradit.{int(time.time())}.log"
         )

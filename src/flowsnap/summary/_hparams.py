@@ -38,52 +38,42 @@ def text(text: Sequence[str], tag: str | None = None) -> Any:
     return summary
 
 
-class IntegerRange:
+class _Range:
+    """A hyperparameter's range ``[min_value, max_value]`` of one numeric type."""
+
+    def _bound(self, min_value: float, max_value: float, kind: type[float], word: str) -> None:
+        if not isinstance(max_value, kind):
+            raise TypeError(f"max_value is not {word} value: {max_value!r}")
+        if not isinstance(min_value, kind):
+            raise TypeError(f"min_value is not {word} value: {min_value!r}")
+        if min_value > max_value:
+            raise ValueError(f"max_value must bigger than min_value: {min_value!r} > {max_value!r}")
+        self._min_value = min_value
+        self._max_value = max_value
+
+    @property
+    def min_value(self) -> Any:
+        """The smallest value."""
+        return self._min_value
+
+    @property
+    def max_value(self) -> Any:
+        """The largest value."""
+        return self._max_value
+
+
+class IntegerRange(_Range):
     """An integer hyperparameter's range ``[min_value, max_value]``."""
 
     def __init__(self, min_value: int, max_value: int) -> None:
-        if not isinstance(max_value, int):
-            raise TypeError(f"max_value is not an integer value: {max_value!r}")
-        if not isinstance(min_value, int):
-            raise TypeError(f"min_value is not an integer value: {min_value!r}")
-        if min_value > max_value:
-            raise ValueError(f"max_value must bigger than min_value: {min_value!r} > {max_value!r}")
-        self._min_value = min_value
-        self._max_value = max_value
-
-    @property
-    def min_value(self) -> Any:
-        """The smallest value."""
-        return self._min_value
-
-    @property
-    def max_value(self) -> Any:
-        """The largest value."""
-        return self._max_value
+        self._bound(min_value, max_value, int, "an integer")
 
 
-class RealRange:
+class RealRange(_Range):
     """A real hyperparameter's range ``[min_value, max_value]`` (floats)."""
 
     def __init__(self, min_value: float, max_value: float) -> None:
-        if not isinstance(max_value, float):
-            raise TypeError(f"max_value is not an float value: {max_value!r}")
-        if not isinstance(min_value, float):
-            raise TypeError(f"min_value is not an float value: {min_value!r}")
-        if min_value > max_value:
-            raise ValueError(f"max_value must bigger than min_value: {min_value!r} > {max_value!r}")
-        self._min_value = min_value
-        self._max_value = max_value
-
-    @property
-    def min_value(self) -> Any:
-        """The smallest value."""
-        return self._min_value
-
-    @property
-    def max_value(self) -> Any:
-        """The largest value."""
-        return self._max_value
+        self._bound(min_value, max_value, float, "an float")
 
 
 class ValueSet:
