@@ -14,10 +14,9 @@ from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
 from flowsnap.layers._params import declare_weight_and_bias
 from flowsnap.ops import nn
+from flowsnap.ops._conv import DATA_FORMATS
 
 Blob = jax.Array
-
-_FORMATS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
 
 
 def _conv_layer(
@@ -57,7 +56,7 @@ def _conv_layer(
             f"{what}: groups must satisfy 0 < groups <= filters and filters % groups == 0, got "
             f"groups={groups}, filters={filters}"
         )
-    first, last = _FORMATS[nd]
+    first, last = DATA_FORMATS[nd]
     if data_format.upper() == first:
         c_in = inputs.shape[1]
         if c_in % groups:

@@ -26,7 +26,8 @@ from flowsnap.errors import ArgumentError
 Blob = jax.Array
 IntOrSeq = int | Sequence[int]
 
-_FORMATS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+DATA_FORMATS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+"""Channels-first and channels-last ``data_format`` of 1, 2 and 3 spatial dimensions."""
 
 
 def ntuple(value: IntOrSeq | None, n: int, what: str, default: int = 1) -> tuple[int, ...]:
@@ -46,7 +47,7 @@ def ntuple(value: IntOrSeq | None, n: int, what: str, default: int = 1) -> tuple
 
 def channels_first(data_format: str, ndim: int, what: str) -> bool:
     """Whether ``data_format`` (for ``ndim`` spatial dimensions) puts channels first."""
-    first, last = _FORMATS[ndim]
+    first, last = DATA_FORMATS[ndim]
     fmt = data_format.upper()
     if fmt == first or (ndim == 2 and fmt == "NCHW_VECT_C"):
         return True
