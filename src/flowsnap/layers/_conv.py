@@ -13,8 +13,7 @@ from flowsnap._store import RegularizerLike
 from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
 from flowsnap.layers._params import declare_weight_and_bias
-from flowsnap.ops import nn
-from flowsnap.ops._conv import DATA_FORMATS
+from flowsnap.ops import DATA_FORMATS, nn
 
 Blob = jax.Array
 

@@ -19,6 +19,7 @@ from flowsnap.ops._array import stack as stack
 from flowsnap.ops._array import transpose as transpose
 from flowsnap.ops._array import where as where
 from flowsnap.ops._array import zeros_like as zeros_like
+from flowsnap.ops._conv import DATA_FORMATS as DATA_FORMATS  # for layers; not a flow name
 from flowsnap.ops._creation import constant_like as constant_like
 from flowsnap.ops._creation import constant_scalar as constant_scalar
 from flowsnap.ops._creation import diag as diag
