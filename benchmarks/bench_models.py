@@ -23,6 +23,7 @@ The curves are drawn into ``model_size.png`` and ``variable_count.png`` (``--plo
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -502,7 +503,8 @@ def plot(points: dict[str, Any], xs: dict[str, float], xlabel: str, title: str, 
                     x.append(xs[label])
                     y.append(m)
             if x:
-                ax.plot(x, y, marker="o", label=system)
+                color = f"C{CURVE_ORDER.index(system)}"  # one color per system in both panels
+                ax.plot(x, y, marker="o", label=system, color=color)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
@@ -514,6 +516,28 @@ def plot(points: dict[str, Any], xs: dict[str, float], xlabel: str, title: str, 
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def replot(everything: dict[str, Any], where: Path) -> None:
+    """Draw the curves of a finished run (its ``--json`` file) again."""
+    if "size" in everything:
+        points = everything["size"]
+        plot(
+            points,
+            {label: float(label.split()[0]) for label in points},
+            "model size, GB (16 MiB float32 tensors)",
+            "Save/load time against model size (median of rounds)",
+            where / "model_size.png",
+        )
+    if "count" in everything:
+        points = everything["count"]
+        plot(
+            points,
+            {label: int(label.replace(",", "")) for label in points},
+            "variables (100 MB in all)",
+            "Save/load time against variable count (median of rounds)",
+            where / "variable_count.png",
+        )
 
 
 def memory_available() -> int:
@@ -534,7 +558,11 @@ def main() -> None:
     parser.add_argument("--work", default=str(HERE / "_work"))
     parser.add_argument("--plots", default=str(HERE), help="where the PNG curves go")
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--replot", metavar="JSON", help="only draw the curves of a --json file")
     args = parser.parse_args()
+    if args.replot:
+        replot(json.loads(Path(args.replot).read_text()), Path(args.plots))
+        return
     if args.child:
         system, op, spec, path = args.child
         print(json.dumps(child(system, op, spec, Path(path))))
@@ -546,7 +574,7 @@ def main() -> None:
     versions = [f"NumPy {np.__version__}"]
     for name in ("jax", "safetensors", "torch", "orbax.checkpoint"):
         try:
-            versions.append(f"{name} {__import__(name).__version__}")
+            versions.append(f"{name} {importlib.import_module(name).__version__}")
         except (ImportError, AttributeError):
             versions.append(f"{name} (not installed)")
     avail, disk = memory_available(), shutil.disk_usage(work).free
