@@ -561,6 +561,7 @@ def main() -> None:
     parser.add_argument("--replot", metavar="JSON", help="only draw the curves of a --json file")
     args = parser.parse_args()
     if args.replot:
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
         replot(json.loads(Path(args.replot).read_text()), Path(args.plots))
         return
     if args.child:
@@ -569,6 +570,7 @@ def main() -> None:
         return
 
     rounds = 1 if args.quick else args.rounds
+    Path(args.plots).mkdir(parents=True, exist_ok=True)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     versions = [f"NumPy {np.__version__}"]
