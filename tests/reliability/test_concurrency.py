@@ -4,11 +4,10 @@ opening a checkpoint while it is published, overwritten or deleted, many readers
 Every worker is a separate Python process (``python -c``, engine-free: only ``flowsnap.format``
 and the manager) that runs for a short, fixed time and prints its tallies as JSON. A reader's
 outcome is ``v<n>`` (opened, read in full and verified, equal to version n), ``absent`` (a clear
-"not found"/"incomplete"), ``flowsnap:<Error>`` (a flowsnap error with its message),
-``vanished`` (the builtin ``FileNotFoundError`` naming a file inside the checkpoint that was
-removed between the listing and the read: the readers do not wrap it yet, see
-docs/RELIABILITY.md), or ``RAW:``/``TORN``, which fail the tests: any other exception, or a read
-that verifies but holds no version's data. FLOWSNAP_RELIABILITY=long runs them longer.
+"not found"/"incomplete", also when the checkpoint vanished between the listing and the read:
+``SnapshotNotFoundError`` saying so), ``flowsnap:<Error>`` (a flowsnap error with its message),
+or ``RAW:``/``TORN``, which fail the tests: any other exception (a builtin ``FileNotFoundError``
+included), or a read that verifies but holds no version's data. FLOWSNAP_RELIABILITY=long runs them longer.
 """
 
 from __future__ import annotations
@@ -45,11 +44,6 @@ def read(path):
         return "absent"
     except FlowsnapError as exc:
         return "flowsnap:" + type(exc).__name__
-    except FileNotFoundError as exc:
-        # a file removed between the listing and the read (the checkpoint was replaced or
-        # deleted meanwhile): a builtin error naming the path, counted apart
-        inside = str(exc.filename or "").startswith(str(path))
-        return "vanished" if inside else "RAW:FileNotFoundError:" + str(exc)[:200]
     except Exception as exc:
         return "RAW:" + type(exc).__name__ + ":" + str(exc)[:200]
     for v in range(8):

@@ -171,9 +171,16 @@ def open_snapshot(
         PickledDataError: OneFlow's ``pickled_data`` refers to anything but plain containers and
             tensors (refused, never run), or is damaged.
     """
-    return scan_snapshot(
-        os.fspath(path), verify=verify, allow_incomplete=allow_incomplete, errors=None
-    )
+    root = os.fspath(path)
+    try:
+        return scan_snapshot(root, verify=verify, allow_incomplete=allow_incomplete, errors=None)
+    except FileNotFoundError as exc:
+        if isinstance(exc, FlowsnapError):
+            raise
+        raise SnapshotNotFoundError(
+            f"{root} changed while it was being opened ({exc.filename} vanished): the checkpoint "
+            "was deleted or replaced meanwhile; open it again, or open the newest one"
+        ) from None
 
 
 def scan_snapshot(

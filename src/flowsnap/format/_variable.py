@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from flowsnap.errors import ChecksumMismatchError, MissingMetaError, SizeMismatchError
+from flowsnap.errors import (
+    ChecksumMismatchError,
+    FlowsnapError,
+    MissingMetaError,
+    SizeMismatchError,
+    SnapshotNotFoundError,
+)
 from flowsnap.format import _readahead
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._dtypes import DataType, data_type_for
@@ -358,7 +364,15 @@ class StoredVariable:
     # -- helpers -----------------------------------------------------------------------------
 
     def _open(self) -> int:
-        fd, size = open_regular(self.file_path, what=f"variable {self.name!r}: data file")
+        try:
+            fd, size = open_regular(self.file_path, what=f"variable {self.name!r}: data file")
+        except FileNotFoundError as exc:
+            if isinstance(exc, FlowsnapError):
+                raise
+            raise SnapshotNotFoundError(
+                f"variable {self.name!r}: {self.file_path} no longer exists: the checkpoint was "
+                "deleted or replaced since it was opened; open it again"
+            ) from None
         if size != self._nbytes:
             os.close(fd)
             raise SizeMismatchError(
