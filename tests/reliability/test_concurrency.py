@@ -7,7 +7,8 @@ outcome is ``v<n>`` (opened, read in full and verified, equal to version n), ``a
 "not found"/"incomplete", also when the checkpoint vanished between the listing and the read:
 ``SnapshotNotFoundError`` saying so), ``flowsnap:<Error>`` (a flowsnap error with its message),
 or ``RAW:``/``TORN``, which fail the tests: any other exception (a builtin ``FileNotFoundError``
-included), or a read that verifies but holds no version's data. FLOWSNAP_RELIABILITY=long runs them longer.
+included), or a read that verifies but holds no version's data. FLOWSNAP_RELIABILITY=long runs
+them longer.
 """
 
 from __future__ import annotations
