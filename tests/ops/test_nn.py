@@ -222,3 +222,11 @@ def test_dropout_outside_train_jobs_is_identity_and_checks_rate() -> None:
 def test_bad_data_format_is_a_clear_error() -> None:
     with pytest.raises(ArgumentError, match="NCHW or NHWC"):
         flow.nn.max_pool2d(jnp.zeros((1, 1, 4, 4)), 2, 2, "SAME", "CHWN")
+
+
+def test_conv2d_a_data_format_given_as_bias_is_explained() -> None:
+    """A 0.3/0.4 positional call (data_format fifth) in 0.5's order names the fix."""
+    x = jnp.zeros((1, 2, 4, 4), jnp.float32)
+    w = jnp.zeros((3, 2, 3, 3), jnp.float32)
+    with pytest.raises(ArgumentError, match=r"--oneflow-version 0\.4"):
+        flow.nn.conv2d(x, w, 1, "SAME", "NCHW")

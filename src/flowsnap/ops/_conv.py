@@ -125,6 +125,13 @@ def _conv(
     *,
     channels_last_groups: bool,
 ) -> Blob:
+    if isinstance(bias, str):
+        raise ArgumentError(
+            f"{what}: bias is {bias!r}, a data format: OneFlow 0.5's order puts bias fifth "
+            "(input, filters, strides, padding, bias, data_format, ...), where 0.3/0.4 had "
+            "data_format; pass data_format= by keyword, or run a 0.3/0.4 program with "
+            "`flowsnap run --oneflow-version 0.4` (`import oneflow` gets that order)"
+        )
     if input.ndim != nd + 2 or filters.ndim != nd + 2:
         raise ArgumentError(
             f"{what}: input and filters must be {nd + 2}-D, got {input.shape}, {filters.shape}"
