@@ -15,6 +15,7 @@ with a warning, as OneFlow printed one.
 
 from __future__ import annotations
 
+import abc
 import inspect
 import logging
 from abc import ABC
@@ -58,15 +59,24 @@ class Model(ABC, Module):
     def training_step(self, *args: Any, **kwargs: Any) -> Any:
         """One batch of training (``batch=``, ``optimizer_idx=``): return the loss, or a tuple
         whose first item is the loss."""
-        raise NotImplementedError()
+        raise NotImplementedError(
+            f"{type(self).__name__} must define training_step(batch, optimizer_idx) "
+            "returning the loss for fit() to use it (as in OneFlow)"
+        )
 
     def validation_step(self, *args: Any, **kwargs: Any) -> Any:
         """One batch of validation (``batch``): return what the callbacks should see."""
-        raise NotImplementedError()
+        raise NotImplementedError(
+            f"{type(self).__name__} must define validation_step(batch) "
+            "for fit() to use it (as in OneFlow)"
+        )
 
     def configure_optimizers(self) -> Any:
         """The optimizer, or a list of optimizers (one train job each)."""
-        raise NotImplementedError()
+        raise NotImplementedError(
+            f"{type(self).__name__} must define configure_optimizers() "
+            "returning an optimizer or a list of them for fit() to use it (as in OneFlow)"
+        )
 
     def method_overrided(self, method_name: str | None = None) -> bool:
         """Whether this class defines ``method_name`` itself (OneFlow's spelling)."""
@@ -120,7 +130,7 @@ def _callbacks(callbacks: Callback | Sequence[Callback] | None) -> list[Callback
     return items
 
 
-class _Part:
+class _Part(abc.ABC):
     """One part of ``fit``: valid or not (with the reason, logged), and its step."""
 
     name = "part"
@@ -146,8 +156,9 @@ class _Part:
             )
         self.valid = False
 
+    @abc.abstractmethod
     def step(self, step_idx: int) -> None:
-        raise NotImplementedError
+        """Run this part (training or validation) for step ``step_idx``."""
 
 
 def _outputs(result: Any) -> Any:
