@@ -6,16 +6,11 @@ import os
 from dataclasses import dataclass, field
 
 from flowsnap.errors import ChecksumMismatchError, FlowsnapError
+from flowsnap.format._entries import check_against_manifest, marker_problem, read_marker
 from flowsnap.format._manifest import Manifest
 from flowsnap.format._meta import VariableMeta
 from flowsnap.format._parallel import map_with_progress
-from flowsnap.format._snapshot import (
-    PathLike,
-    check_against_manifest,
-    marker_problem,
-    read_marker,
-    scan_snapshot,
-)
+from flowsnap.format._snapshot import PathLike, scan_snapshot
 from flowsnap.format._variable import StoredVariable
 
 
