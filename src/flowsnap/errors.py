@@ -190,6 +190,11 @@ class ConversionError(FlowsnapError, ValueError):
     """A conversion cannot be done as asked (unknown format or cast, two names renamed to one)."""
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 variable``, ``2 variables``: a count in a message, spelled for its number."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def missing_name(namespace: str, name: str) -> AttributeError:
     """The error for ``<namespace>.<name>`` when a legacy script uses a name flowsnap lacks
     (module ``__getattr__`` hooks raise it; private names get a plain AttributeError)."""

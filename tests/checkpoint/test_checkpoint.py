@@ -374,7 +374,7 @@ def test_strict_load_refuses_missing_and_unexpected_names_and_changes_nothing(
     message = str(info.value)
     assert "nothing was loaded" in message
     assert "would keep their values: dense3-weight, dense3-bias" in message
-    assert "match no model variable: nope" in message
+    assert "matching no model variable: nope" in message
     for name, value in values().items():
         np.testing.assert_array_equal(value, before[name])
     # Filters exempt names on both sides; renamed names count under their model names.

@@ -19,7 +19,7 @@ import numpy as np
 
 from flowsnap import typing as tp
 from flowsnap._engine._returns import _EMPTY, ReturnSpec, parse_return
-from flowsnap.errors import JobArgumentError, JobDefinitionError
+from flowsnap.errors import JobArgumentError, JobDefinitionError, plural
 
 # one parameter: a placeholder, or a tuple of them (nested: ``Tuple[Tuple[...], ...]``)
 ParamSpec = Union[tp.PlaceholderDef, tuple["ParamSpec", ...]]  # noqa: UP007 - a runtime alias
@@ -112,7 +112,8 @@ def bind_inputs(
     names = list(params)
     if len(args) > len(names):
         raise JobArgumentError(
-            f"job {job!r} takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+            f"job {job!r} takes {plural(len(names), 'argument')} ({', '.join(names)}), "
+            f"got {len(args)}"
         )
     given = dict(zip(names, args, strict=False))
     for key, value in kwargs.items():

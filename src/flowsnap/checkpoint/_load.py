@@ -27,6 +27,7 @@ from flowsnap.errors import (
     CorruptCheckpointError,
     LoadMismatchError,
     VariableNotFoundError,
+    plural,
 )
 from flowsnap.foreign import ForeignTensor
 from flowsnap.format import StoredVariable
@@ -193,12 +194,12 @@ def _check_strict(
     parts = []
     if kept:
         parts.append(
-            f"{len(kept)} model variable(s) have no value in the checkpoint and would keep "
-            f"their values: {list_names(kept, limit=20)}"
+            f"{plural(len(kept), 'model variable')} without a value in the checkpoint "
+            f"would keep their values: {list_names(kept, limit=20)}"
         )
     if ignored:
         parts.append(
-            f"{len(ignored)} name(s) in the checkpoint match no model variable: "
+            f"{plural(len(ignored), 'name')} in the checkpoint matching no model variable: "
             f"{list_names(ignored, limit=20)}"
         )
     raise LoadMismatchError(
@@ -245,7 +246,8 @@ def _check_plans(plans: list[_Plan]) -> None:
             )
     if problems:
         raise LoadMismatchError(
-            f"load_variables: {len(problems)} value(s) do not fit the model, nothing was loaded:"
+            f"load_variables: {plural(len(problems), 'value')} not fitting the model, nothing was "
+            "loaded:"
             "\n  " + "\n  ".join(problems)
         )
 

@@ -9,10 +9,10 @@ from flowsnap.cli._inputs import (
     UsageError,
     compile_regexes,
     human,
-    plural,
     shapes_from,
     write_json,
 )
+from flowsnap.errors import plural
 
 
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:

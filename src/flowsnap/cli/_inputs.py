@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from flowsnap.errors import FlowsnapError, MissingMetaError
+from flowsnap.errors import FlowsnapError, MissingMetaError, plural
 from flowsnap.foreign import ForeignTensor, open_checkpoint
 from flowsnap.format import StoredVariable
 
@@ -48,11 +48,6 @@ def human(nbytes: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{nbytes} B"  # pragma: no cover
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """``1 variable``, ``2 variables``."""
-    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def open_input(path: str, args: argparse.Namespace) -> StoredVariable | Mapping[str, Tensor]:

@@ -15,11 +15,15 @@ from flowsnap.cli._inputs import (
     human,
     open_input,
     open_tensors,
-    plural,
     require_shapes,
     write_json,
 )
-from flowsnap.errors import CorruptCheckpointError, SnapshotNotFoundError, VariableNotFoundError
+from flowsnap.errors import (
+    CorruptCheckpointError,
+    SnapshotNotFoundError,
+    VariableNotFoundError,
+    plural,
+)
 from flowsnap.foreign import ForeignTensor, detect_format, verify_foreign
 from flowsnap.format import StoredVariable, open_variable, verify_snapshot
 

@@ -16,6 +16,7 @@ from flowsnap.errors import (
     NotASnapshotError,
     SnapshotNotFoundError,
     VariableNotFoundError,
+    plural,
 )
 from flowsnap.format._entries import (
     open_entry,
@@ -238,8 +239,8 @@ def scan_snapshot(
         missing = sorted(set(manifest.variables) - set(variables))
         if missing:
             raise MissingVariableError(
-                f"{root}: the manifest lists {len(missing)} variable(s) whose '{DATA_FILENAME}' "
-                f"is missing: {', '.join(map(repr, missing[:10]))}"
+                f"{root}: the manifest lists {plural(len(missing), 'variable')} whose "
+                f"'{DATA_FILENAME}' is missing: {', '.join(map(repr, missing[:10]))}"
                 f"{' ...' if len(missing) > 10 else ''}. The snapshot is damaged or was edited "
                 "by hand; if on purpose, open it with verify=False."
             )
