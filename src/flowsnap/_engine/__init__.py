@@ -14,6 +14,10 @@ from flowsnap._engine._hooks import assign_variable as assign_variable
 from flowsnap._engine._hooks import is_training as is_training
 from flowsnap._engine._hooks import random_key as random_key
 from flowsnap._engine._hooks import record_minimize as record_minimize
+from flowsnap._engine._host import POSITION_PREFIX as POSITION_PREFIX
+from flowsnap._engine._host import HostBlob as HostBlob
+from flowsnap._engine._host import HostCall as HostCall
+from flowsnap._engine._host import host_op as host_op
 from flowsnap._engine._job import TRAIN_STEP_PREFIX as TRAIN_STEP_PREFIX
 from flowsnap._engine._job import JobFunction as JobFunction
 from flowsnap._engine._protocol import RegularizerLike as RegularizerLike
@@ -38,9 +42,12 @@ from flowsnap.typing import MirroredTensorDef as MirroredTensorDef
 from flowsnap.typing import MirroredTensorListDef as MirroredTensorListDef
 
 __all__ = [
+    "POSITION_PREFIX",
     "TRAIN_STEP_PREFIX",
     "FixedTensorDef",
     "FunctionConfig",
+    "HostBlob",
+    "HostCall",
     "JobFunction",
     "LazyResult",
     "LocalBlob",
@@ -62,6 +69,7 @@ __all__ = [
     "current_trace",
     "get_variable",
     "global_function",
+    "host_op",
     "initializer_from_conf",
     "is_training",
     "mirrored_view",

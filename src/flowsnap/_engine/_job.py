@@ -20,11 +20,12 @@ import numpy as np
 
 from flowsnap import initializers
 from flowsnap._engine._function_config import FunctionConfig
+from flowsnap._engine._host import HostNode, HostPipeline, start_host_trace
 from flowsnap._engine._returns import deliver
 from flowsnap._engine._scope import resolve_device
 from flowsnap._engine._signature import abstract_inputs, bind_inputs, parse_signature
 from flowsnap._engine._step import StepPlan, compile_step, slot_variable_name
-from flowsnap._engine._trace import TraceContext, tracing
+from flowsnap._engine._trace import TraceContext, current_trace, tracing
 from flowsnap._store import Session, VariableSpec
 from flowsnap.errors import TraceError
 
@@ -62,6 +63,7 @@ class JobFunction:
             step_name=self.step_name if self.is_train else "",
         )
         self._compiled: Callable[..., Any] | None = None
+        self.pipeline: HostPipeline | None = None
         functools.update_wrapper(self, func)
 
     @property
@@ -78,6 +80,7 @@ class JobFunction:
             TraceError: a train job's body never calls ``minimize``.
         """
         ctx = self._plan.context(discovering=True, rng=jax.random.key(0) if self.is_train else None)
+        start_host_trace(ctx, self.session.seed)
 
         def body(*inputs: jax.Array) -> Any:
             with tracing(ctx):
@@ -88,8 +91,14 @@ class JobFunction:
         jax.eval_shape(body, *abstract_inputs(self.params))
         specs = list(ctx.specs.values())
         self.device = resolve_device(ctx.device_tag)
+        if self.pipeline is not None:
+            self.pipeline.close()
+        self.pipeline = ctx.host.pipeline()
         self._plan = dataclasses.replace(
-            self._plan, var_names=tuple(ctx.specs), watches_diff=bool(ctx.diff_watches)
+            self._plan,
+            body=_replaying_body(self.func, self.session.seed, tuple(ctx.host.nodes)),
+            var_names=tuple(ctx.specs),
+            watches_diff=bool(ctx.diff_watches),
         )
         if self.is_train:
             specs += self._train_specs(ctx)
@@ -169,6 +178,9 @@ class JobFunction:
         inputs = bind_inputs(self.name, self.params, args, kwargs)
         compiled = self._compile()
         values = session.values
+        pipeline = self.pipeline
+        if pipeline is not None:
+            inputs = (*inputs, pipeline.batch_for_call(values))
         if self.is_train:
             trainable = {n: values[n] for n in self.trainable}
             state = {n: values[n] for n in self.state}
@@ -179,4 +191,26 @@ class JobFunction:
             params = {n: values[n] for n in self.var_names}
             outputs, updates = compiled(params, inputs)
             values.update(updates)
+        if pipeline is not None:
+            pipeline.called(values)
         return deliver(self.returns, outputs, session)
+
+
+def _replaying_body(
+    func: Callable[..., Any], seed: int, nodes: tuple[HostNode, ...]
+) -> Callable[..., Any]:
+    """The body as the compiled step calls it: with data ops (``nodes``), it takes one more
+    input, the tuple of their fed outputs for one batch, which it hands to them."""
+
+    def body(*inputs: Any) -> Any:
+        ctx = current_trace()
+        if ctx is None:  # pragma: no cover - run_body always sets one
+            return func(*inputs)
+        fed: tuple[jax.Array, ...] = ()
+        if nodes:
+            *placeholders, fed = inputs
+            inputs = tuple(placeholders)
+        start_host_trace(ctx, seed, nodes, fed)
+        return func(*inputs)
+
+    return functools.wraps(func)(body)

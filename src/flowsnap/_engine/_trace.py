@@ -43,6 +43,7 @@ class TraceContext:
         optimizer: the optimizer whose ``minimize`` was called.
         device_tag: the first placement the body entered (``"cpu"``/``"gpu"``), with device index.
         diff_watches: ``flow.watch_diff`` calls: each blob and the host function of its gradient.
+        host: the body's data ops (a ``_host.HostTrace``), when the engine traces the body.
     """
 
     job: str
@@ -59,6 +60,7 @@ class TraceContext:
     optimizer: TrainingOptimizer | None = None
     device_tag: tuple[str, int] | None = None
     diff_watches: list[tuple[jax.Array, Callable[[Any], None]]] = field(default_factory=list)
+    host: Any = None
     _rng_count: int = 0
 
     def next_key(self, name: str | None) -> jax.Array:
