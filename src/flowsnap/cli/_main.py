@@ -208,6 +208,10 @@ def _parser() -> _Parser:
     _add_reading(conv)
     conv.set_defaults(run=cmd_convert)
 
+    from flowsnap.cli._data import add_parser as add_ofrecord_parser
+
+    add_ofrecord_parser(sub)  # flowsnap ofrecord (cli/_data.py)
+
     run = sub.add_parser(
         "run",
         help="run a legacy OneFlow script unmodified (import oneflow -> flowsnap)",

@@ -127,11 +127,15 @@ def idx_pairs(root: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
     for images in candidates:
         if "images" not in images.name or "idx3-ubyte" not in images.name:
             continue
-        labels = images.with_name(
-            images.name.replace("images", "labels").replace("idx3-ubyte", "idx1-ubyte")
-        )
-        if not labels.is_file():
-            raise DatasetError(f"IDX images {images} has no labels file {labels.name} beside it")
+        stem = images.name.replace("images", "labels").replace("idx3-ubyte", "idx1-ubyte")
+        stem = stem.removesuffix(".gz")
+        found = [images.with_name(n) for n in (stem, stem + ".gz")]
+        labels = next((f for f in found if f.is_file()), None)
+        if labels is None:
+            raise DatasetError(
+                f"IDX images {images} has no labels file {stem}[.gz] beside it; put it there "
+                "(one label per image)"
+            )
         split = images.name.split("-images")[0].rstrip("-_.") or "data"
         pairs.append((split, images, labels))
     return pairs
