@@ -16,6 +16,7 @@ from flowsnap.errors import (
     SnapshotNotFoundError,
     UnsafePathError,
 )
+from flowsnap.format._chunkedvar import ChunkedStoredVariable
 from flowsnap.format._io import inside, read_small
 from flowsnap.format._manifest import Manifest, ManifestEntry, decode_manifest
 from flowsnap.format._meta import VariableMeta, parse_meta
@@ -163,6 +164,18 @@ def open_var(
     data_type = (
         meta.data_type if meta is not None else (entry.data_type if entry is not None else None)
     )
+    if entry is not None and entry.chunks is not None:  # a sharded save (SPEC.md 5.1)
+        return ChunkedStoredVariable(
+            name,
+            vdir,
+            shape=shape,
+            data_type=data_type,
+            nbytes=data[1],
+            has_meta=meta is not None,
+            verify=verify,
+            data_path=data[0],
+            chunks=entry.chunks,
+        )
     return StoredVariable(
         name,
         vdir,

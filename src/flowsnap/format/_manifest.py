@@ -10,10 +10,15 @@ from typing import Any
 
 from flowsnap.errors import ManifestError
 from flowsnap.format._checksum import ALGORITHM
+from flowsnap.format._chunks import ChunkRecord, tiling_problem
 from flowsnap.format._dtypes import BY_NAME, DataType
 
 FORMAT_NAME = "flowsnap"
 FORMAT_VERSION = 1
+# A manifest with chunk checksums instead of whole-file ones (a sharded save, SPEC.md 5.1) says
+# version 2, so that readers knowing only version 1 refuse it by name rather than misread it.
+CHUNKED_FORMAT_VERSION = 2
+READABLE_VERSION = CHUNKED_FORMAT_VERSION
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
@@ -25,8 +30,11 @@ class ManifestEntry:
         data_type: the OneFlow DataType.
         shape: the dims.
         nbytes: the size of ``out`` in bytes.
-        checksum: XXH3-64 of ``out``, 16 hex digits.
+        checksum: XXH3-64 of ``out``, 16 hex digits; ``""`` when the variable has chunk
+            checksums instead (a sharded save).
         has_meta: whether a ``meta`` file was written (False in legacy layout).
+        chunks: ``(offset, length, checksum)`` of byte ranges tiling ``out`` (a sharded save),
+            or None.
     """
 
     data_type: DataType
@@ -34,6 +42,7 @@ class ManifestEntry:
     nbytes: int
     checksum: str
     has_meta: bool = True
+    chunks: tuple[ChunkRecord, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,23 +79,23 @@ def encode_manifest(manifest: Manifest) -> bytes:
         for k, v in head.items()
     ]
     entries = [
-        "  "
-        + json.dumps(name, ensure_ascii=False)
-        + ": "
-        + json.dumps(
-            {
-                "data_type": e.data_type.name,
-                "shape": list(e.shape),
-                "nbytes": e.nbytes,
-                "checksum": e.checksum,
-                "meta": e.has_meta,
-            }
-        )
+        "  " + json.dumps(name, ensure_ascii=False) + ": " + json.dumps(_entry_doc(e))
         for name, e in sorted(manifest.variables.items())
     ]
     body = ",\n".join(entries)
     text = "{\n" + ",\n".join(lines) + ',\n "variables": {' + ("\n" + body + "\n " if body else "")
     return (text + "}\n}\n").encode("utf-8")
+
+
+def _entry_doc(e: ManifestEntry) -> dict[str, Any]:
+    doc: dict[str, Any] = {"data_type": e.data_type.name, "shape": list(e.shape)}
+    doc["nbytes"] = e.nbytes
+    if e.checksum:
+        doc["checksum"] = e.checksum
+    doc["meta"] = e.has_meta
+    if e.chunks is not None:
+        doc["chunks"] = [list(c) for c in e.chunks]
+    return doc
 
 
 def decode_manifest(data: bytes, *, where: str) -> Manifest | None:
@@ -114,10 +123,10 @@ def decode_manifest(data: bytes, *, where: str) -> Manifest | None:
     version = doc.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise bad(f"format_version {version!r} is not a positive integer")
-    if version > FORMAT_VERSION:
+    if version > READABLE_VERSION:
         raise ManifestError(
             f"{where}: written in flowsnap format version {version} by {doc.get('writer')!r}; "
-            f"this flowsnap reads versions up to {FORMAT_VERSION}. Upgrade flowsnap."
+            f"this flowsnap reads versions up to {READABLE_VERSION}. Upgrade flowsnap."
         )
     algorithm = doc.get("checksum_algorithm")
     if algorithm != ALGORITHM:
@@ -147,6 +156,9 @@ def _decode_entry(raw: object) -> ManifestEntry | None:
     data_type = BY_NAME.get(raw.get("data_type"))  # type: ignore[arg-type]
     shape, nbytes, digest = raw.get("shape"), raw.get("nbytes"), raw.get("checksum")
     has_meta = raw.get("meta", True)
+    chunks = _decode_chunks(raw.get("chunks"), nbytes)
+    if digest is None and chunks is not None:
+        digest = ""  # a sharded save: the chunks are the checksums
     # ``type(x) is int`` also rejects bools, which are ints to isinstance.
     if (
         data_type is None
@@ -155,8 +167,39 @@ def _decode_entry(raw: object) -> ManifestEntry | None:
         or type(nbytes) is not int
         or nbytes < 0
         or type(digest) is not str
-        or _HEX16.fullmatch(digest) is None
+        or (_HEX16.fullmatch(digest) is None and not (digest == "" and chunks is not None))
         or type(has_meta) is not bool
+        or chunks is False
     ):
         return None
-    return ManifestEntry(data_type, tuple(shape), nbytes, digest, has_meta)
+    return ManifestEntry(
+        data_type,
+        tuple(shape),
+        nbytes,
+        digest,
+        has_meta,
+        chunks if isinstance(chunks, tuple) else None,
+    )
+
+
+def _decode_chunks(raw: object, nbytes: object) -> tuple[ChunkRecord, ...] | bool | None:
+    """The chunk list of an entry; None when absent, False when malformed."""
+    if raw is None:
+        return None
+    if type(raw) is not list or type(nbytes) is not int:
+        return False
+    chunks: list[ChunkRecord] = []
+    for item in raw:
+        if (
+            type(item) is not list
+            or len(item) != 3
+            or type(item[0]) is not int
+            or type(item[1]) is not int
+            or type(item[2]) is not str
+            or _HEX16.fullmatch(item[2]) is None
+        ):
+            return False
+        chunks.append((item[0], item[1], item[2]))
+    if tiling_problem(chunks, nbytes) is not None:
+        return False
+    return tuple(chunks)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from flowsnap.errors import ChecksumMismatchError, FlowsnapError
+from flowsnap.format._chunks import check_file
 from flowsnap.format._entries import check_against_manifest, marker_problem, read_marker
 from flowsnap.format._manifest import Manifest
 from flowsnap.format._meta import VariableMeta
@@ -119,6 +120,15 @@ def _check_variable(var: StoredVariable, manifest: Manifest | None) -> None:
         meta = VariableMeta(var.shape, var.data_type)
     entry = manifest.variables.get(var.name)
     check_against_manifest(var.name, var.path, meta, var.nbytes, entry)
+    if entry is not None and entry.chunks is not None:
+        # A sharded save: every chunk is checked, each against its own checksum, so one host
+        # verifies what many wrote (and the error names each damaged byte range).
+        fd = var._open()
+        try:
+            check_file(var.name, var.file_path, fd, entry.chunks)
+        finally:
+            os.close(fd)
+        return
     digest = var.compute_checksum()
     if entry is not None and digest != entry.checksum:
         raise ChecksumMismatchError(

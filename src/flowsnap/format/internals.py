@@ -21,3 +21,32 @@ __all__ = [
     "open_regular",
     "temporary_name",
 ]
+
+# Sharded saves and loads (SPEC.md section 5.1), driven by flowsnap.checkpoint across processes.
+from flowsnap.format._boxes import Box, box_from_index, box_slices, full_box
+from flowsnap.format._chunks import DEFAULT_CHUNK, ChunkRecord
+from flowsnap.format._sharded import (
+    ShardedVariable,
+    abort,
+    create_tmp,
+    finish,
+    hash_part,
+    write_part,
+)
+from flowsnap.format._shardread import read_box
+
+__all__ += [
+    "DEFAULT_CHUNK",
+    "Box",
+    "ChunkRecord",
+    "ShardedVariable",
+    "abort",
+    "box_from_index",
+    "box_slices",
+    "create_tmp",
+    "finish",
+    "full_box",
+    "hash_part",
+    "read_box",
+    "write_part",
+]
