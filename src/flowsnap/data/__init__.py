@@ -6,8 +6,38 @@ per run of consecutive records, upb parsing); :func:`decode_raw` and :func:`deco
 OneFlow's raw and bytes decoders on a list of records; :func:`write_ofrecord` writes records as
 part files OneFlow's readers find, and :func:`image_folder_to_ofrecord`, :func:`idx_to_ofrecord`
 and :func:`npz_to_ofrecord` convert whole datasets (also ``flowsnap ofrecord`` on the command line).
+
+Images (OneFlow's image ops as batch functions on lists of ``(H, W, C)`` arrays, parallel over an
+optional thread pool): :func:`decode_images`, :func:`decode_random_crop`,
+:func:`decode_random_crop_resize`, :func:`random_crop_images` (OneFlow's crop-window rule,
+:func:`random_crop_window`), :func:`resize_to_fixed`, :func:`resize_keep_aspect_ratio`,
+:func:`crop_mirror_normalize`, :func:`flip_images`, :func:`normalize_images`, :func:`batch_align`,
+:func:`coin_flip` and the detection helpers :func:`bbox_flip`, :func:`bbox_scale`,
+:func:`polygon_flip`, :func:`polygon_scale`, :func:`polygon_to_mask`.
 """
 
+from flowsnap.data._images import decode_image as decode_image
+from flowsnap.data._images import decode_images as decode_images
+from flowsnap.data._images import keep_aspect_ratio_size as keep_aspect_ratio_size
+from flowsnap.data._images import resize_image as resize_image
+from flowsnap.data._images import resize_keep_aspect_ratio as resize_keep_aspect_ratio
+from flowsnap.data._images import resize_to_fixed as resize_to_fixed
+from flowsnap.data._img_augment import CropWindow as CropWindow
+from flowsnap.data._img_augment import decode_random_crop as decode_random_crop
+from flowsnap.data._img_augment import decode_random_crop_resize as decode_random_crop_resize
+from flowsnap.data._img_augment import image_generators as image_generators
+from flowsnap.data._img_augment import random_crop_images as random_crop_images
+from flowsnap.data._img_augment import random_crop_window as random_crop_window
+from flowsnap.data._img_ops import batch_align as batch_align
+from flowsnap.data._img_ops import bbox_flip as bbox_flip
+from flowsnap.data._img_ops import bbox_scale as bbox_scale
+from flowsnap.data._img_ops import coin_flip as coin_flip
+from flowsnap.data._img_ops import crop_mirror_normalize as crop_mirror_normalize
+from flowsnap.data._img_ops import flip_images as flip_images
+from flowsnap.data._img_ops import normalize_images as normalize_images
+from flowsnap.data._img_ops import polygon_flip as polygon_flip
+from flowsnap.data._img_ops import polygon_scale as polygon_scale
+from flowsnap.data._img_ops import polygon_to_mask as polygon_to_mask
 from flowsnap.data._mnist import cache_dir as cache_dir
 from flowsnap.data._mnist import load_fashion_mnist as load_fashion_mnist
 from flowsnap.data._mnist import load_mnist as load_mnist
@@ -36,28 +66,50 @@ from flowsnap.data._ofrecord_write import write_ofrecord as write_ofrecord
 
 __all__ = [
     "RAW_DTYPES",
+    "CropWindow",
     "FeatureInfo",
     "OFRecordDataset",
     "WrittenDataset",
+    "batch_align",
+    "bbox_flip",
+    "bbox_scale",
     "cache_dir",
+    "coin_flip",
     "count_parts",
+    "crop_mirror_normalize",
     "decode_bytes",
+    "decode_image",
+    "decode_images",
+    "decode_random_crop",
+    "decode_random_crop_resize",
     "decode_raw",
     "describe_record",
+    "flip_images",
     "idx_pairs",
     "idx_to_ofrecord",
     "image_folder_to_ofrecord",
+    "image_generators",
     "index_part",
+    "keep_aspect_ratio_size",
     "list_image_folder",
     "load_fashion_mnist",
     "load_mnist",
     "make_record",
+    "normalize_images",
     "npz_to_ofrecord",
     "ofrecord_feature",
     "parse_record",
     "part_name",
     "part_paths",
+    "polygon_flip",
+    "polygon_scale",
+    "polygon_to_mask",
+    "random_crop_images",
+    "random_crop_window",
     "read_idx",
+    "resize_image",
+    "resize_keep_aspect_ratio",
+    "resize_to_fixed",
     "serialize_record",
     "write_ofrecord",
 ]

@@ -117,19 +117,22 @@ def _upright(image: Array, orientation: int) -> Array:
 
 
 def _decode_pillow(data: bytes, color_space: str) -> Array:
-    with Image.open(io.BytesIO(data)) as im:
-        im.load()
-        if im.format == "JPEG":
-            orientation = int(im.getexif().get(0x0112, 1))
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        im: Image.Image = opened
+        if opened.format == "JPEG":
+            orientation = int(opened.getexif().get(0x0112, 1))
             if orientation in _ORIENTATION_FIX:
-                im = im.transpose(_ORIENTATION_FIX[orientation])
+                im = opened.transpose(_ORIENTATION_FIX[orientation])
         if color_space == "GRAY":
             return np.asarray(im.convert("L"))[:, :, None]
         rgb = np.asarray(im.convert("RGB"))
     return np.ascontiguousarray(rgb[:, :, ::-1]) if color_space == "BGR" else rgb
 
 
-def decode_image(data: bytes | bytearray | memoryview | Array, *, color_space: str = "BGR") -> Array:
+def decode_image(
+    data: bytes | bytearray | memoryview | Array, *, color_space: str = "BGR"
+) -> Array:
     """Decode one encoded image (JPEG, PNG, BMP, GIF, TIFF, WebP) to an ``(H, W, C)`` uint8 array.
 
     ``color_space`` is OneFlow's: ``"BGR"`` (OneFlow's default, OpenCV's channel order),
@@ -214,7 +217,9 @@ def _to_dtype(image: Array, dtype: np.dtype[Any]) -> Array:
     return image.astype(dtype)
 
 
-def resize_image(image: Array, width: int, height: int, *, interpolation_type: str = "auto") -> Array:
+def resize_image(
+    image: Array, width: int, height: int, *, interpolation_type: str = "auto"
+) -> Array:
     """Resize one ``(H, W, C)`` image (uint8 or float32, C of 1 or 3) to ``(height, width, C)``
     with Pillow's filter for ``interpolation_type`` (see the module notes)."""
     if image.ndim != 3 or image.shape[2] not in (1, 3):
@@ -233,8 +238,11 @@ def resize_image(image: Array, width: int, height: int, *, interpolation_type: s
         out = np.asarray(pil.resize((width, height), flt))
         return out[:, :, None] if out.ndim == 2 else out
     planes = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32), "F")
-                   .resize((width, height), flt))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32), "F").resize(
+                (width, height), flt
+            )
+        )
         for c in range(image.shape[2])
     ]
     return np.stack(planes, axis=-1).astype(image.dtype, copy=False)
@@ -282,7 +290,12 @@ def resize_to_fixed(
 
 
 def keep_aspect_ratio_size(
-    height: int, width: int, target_size: int, *, min_size: int = 0, max_size: int = 0,
+    height: int,
+    width: int,
+    target_size: int,
+    *,
+    min_size: int = 0,
+    max_size: int = 0,
     resize_longer: bool = False,
 ) -> tuple[int, int]:
     """The ``(new_width, new_height)`` OneFlow's keep-aspect-ratio resize gives an image.
@@ -345,4 +358,3 @@ def resize_keep_aspect_ratio(
 
     out = pool_map(pool, one, range(len(images)))
     return out, sizes, scales
-
