@@ -12,7 +12,7 @@ import pytest
 
 import flowsnap as flow
 import flowsnap.typing as tp
-from flowsnap.errors import TraceError, UnsupportedFeatureError
+from flowsnap.errors import TraceError
 
 W0 = np.array([1.0, -2.0, 3.0, 0.5])
 C = np.array([0.4, -1.2, 2.0, 0.8])
@@ -141,8 +141,10 @@ def test_static_loss_scale_leaves_the_update_unchanged() -> None:
     policy = flow.optimizer.loss_scale.static_loss_scale(1024.0)
     got = train(lambda: flow.optimizer.SGD(const(), momentum=0, loss_scale_policy=policy))
     np.testing.assert_allclose(got["w"], W0 - STEPS * 0.1 * GRAD, rtol=1e-6)
-    with pytest.raises(UnsupportedFeatureError, match="dynamic_loss_scale"):
-        flow.optimizer.loss_scale.dynamic_loss_scale()
+    flow.clear_default_session()
+    dynamic = flow.optimizer.loss_scale.dynamic_loss_scale(2.0**10, 2, 2.0)
+    got = train(lambda: flow.optimizer.SGD(const(), momentum=0, loss_scale_policy=dynamic))
+    np.testing.assert_allclose(got["w"], W0 - STEPS * 0.1 * GRAD, rtol=1e-6)
 
 
 def test_piecewise_schedule_boundaries_are_inclusive_in_training() -> None:

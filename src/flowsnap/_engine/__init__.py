@@ -1,6 +1,7 @@
 """The engine: turns legacy job bodies into pure compiled steps (internal)."""
 
 from flowsnap._engine import process_config as process_config
+from flowsnap._engine._amp import amp_apply as amp_apply
 from flowsnap._engine._current import Scope as Scope
 from flowsnap._engine._current import cast_to_current_logical_view as cast_to_current_logical_view
 from flowsnap._engine._current import current_machine_id as current_machine_id
@@ -26,6 +27,7 @@ from flowsnap._engine._protocol import SlotSpec as SlotSpec
 from flowsnap._engine._protocol import TrainingOptimizer as TrainingOptimizer
 from flowsnap._engine._returns import LazyResult as LazyResult
 from flowsnap._engine._returns import LocalBlob as LocalBlob
+from flowsnap._engine._scaling import DynamicLossScale as DynamicLossScale
 from flowsnap._engine._scope import LogicalView as LogicalView
 from flowsnap._engine._scope import broadcast as broadcast
 from flowsnap._engine._scope import consistent_view as consistent_view
@@ -44,6 +46,7 @@ from flowsnap.typing import MirroredTensorListDef as MirroredTensorListDef
 __all__ = [
     "POSITION_PREFIX",
     "TRAIN_STEP_PREFIX",
+    "DynamicLossScale",
     "FixedTensorDef",
     "FunctionConfig",
     "HostBlob",
@@ -59,6 +62,7 @@ __all__ = [
     "SlotSpec",
     "Slots",
     "TrainingOptimizer",
+    "amp_apply",
     "assign_variable",
     "broadcast",
     "cast_to_current_logical_view",

@@ -22,9 +22,10 @@ from flowsnap import initializers
 from flowsnap._engine._function_config import FunctionConfig
 from flowsnap._engine._host import HostNode, HostPipeline, start_host_trace
 from flowsnap._engine._returns import deliver
+from flowsnap._engine._scaling import loss_scale_specs
 from flowsnap._engine._scope import resolve_device
 from flowsnap._engine._signature import abstract_inputs, bind_inputs, parse_signature
-from flowsnap._engine._step import StepPlan, compile_step, slot_variable_name
+from flowsnap._engine._step import StepPlan, compile_step, slot_variable_name, step_options
 from flowsnap._engine._trace import TraceContext, current_trace, tracing
 from flowsnap._store import Session, VariableSpec
 from flowsnap.errors import TraceError
@@ -61,6 +62,7 @@ class JobFunction:
             default_dtype=config.default_dtype,
             var_names=(),
             step_name=self.step_name if self.is_train else "",
+            **step_options(config),
         )
         self._compiled: Callable[..., Any] | None = None
         self.pipeline: HostPipeline | None = None
@@ -134,6 +136,7 @@ class JobFunction:
                 )
                 for slot in slot_specs
             )
+        extra.extend(loss_scale_specs(self.name, getattr(optimizer, "dynamic_loss_scale", None)))
         extra.append(
             VariableSpec(
                 name=self.step_name,

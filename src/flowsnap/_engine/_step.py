@@ -2,9 +2,16 @@
 
 * predict: ``(variables, inputs) -> (outputs, assigned)``;
 * train: ``(trainable, state, inputs) -> (outputs, new_trainable, new_state)``: trace the body, take
-  ``value_and_grad`` of the (loss-scaled) mean loss, hand the gradients to the optimizer through
-  the :class:`~flowsnap._engine._protocol.TrainingOptimizer` protocol, and increment the train
-  step. ``state`` holds the non-trainable variables, the optimizer's slots and the train step.
+  ``value_and_grad`` of the (loss-scaled) mean loss -- over each micro-batch in turn with gradient
+  accumulation (``_accumulate.py``) --, unscale, hand the gradients to the optimizer through the
+  :class:`~flowsnap._engine._protocol.TrainingOptimizer` protocol, and increment the train step;
+  with a dynamic loss scale, skip the update on an overflow and move the scale
+  (``_scaling.py``). ``state`` holds the non-trainable variables, the optimizer's slots, the
+  train step and the loss scale's state.
+
+With ``enable_auto_mixed_precision`` the body runs under
+:func:`~flowsnap._engine._amp.mixed_precision` (allow-list ops compute in half, variables stay
+float32).
 
 :class:`StepPlan` is everything a step needs to know about its job, fixed when the job compiles;
 the steps are plain functions of it, so nothing here calls back into the job object.
@@ -21,11 +28,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import Literal
 
+from flowsnap._engine._accumulate import accumulate
+from flowsnap._engine._amp import amp_dtype, mixed_precision
 from flowsnap._engine._protocol import TrainingOptimizer
+from flowsnap._engine._scaling import (
+    LossScaling,
+    all_finite,
+    keep_if_overflow,
+    loss_scale_names,
+    loss_scaling,
+    next_loss_scale,
+    unscale,
+)
 from flowsnap._engine._trace import TraceContext, tracing
 from flowsnap._engine._watch import deliver_diffs
 from flowsnap._store import RegularizerLike, name_hash
-from flowsnap.errors import TraceError
+from flowsnap.errors import ArgumentError, TraceError, UnsupportedFeatureError
 from flowsnap.initializers import Initializer
 
 Arrays = dict[str, jax.Array]
@@ -53,6 +71,9 @@ class StepPlan:
         seed: the session's seed (train jobs draw this step's random key from it).
         watches_diff: train jobs: the body calls ``flow.watch_diff`` (the step then also
             differentiates with respect to the watched blobs).
+        accumulation_steps: train jobs: ``train.num_gradient_accumulation_steps`` (1: none).
+        loss_scale_factor: train jobs: ``train.loss_scale_factor``, if set.
+        amp_dtype: the half type of ``enable_auto_mixed_precision``, or None.
     """
 
     job: str
@@ -66,6 +87,9 @@ class StepPlan:
     regularizers: Mapping[str, RegularizerLike | None] = field(default_factory=dict)
     seed: int = 0
     watches_diff: bool = False
+    accumulation_steps: int = 1
+    loss_scale_factor: float | None = None
+    amp_dtype: np.dtype[Any] | None = None
 
     def context(
         self,
@@ -86,13 +110,45 @@ class StepPlan:
         )
 
 
+def _option(config: Any, prop: str, key: str, default: Any) -> Any:
+    """A job option: ``FunctionConfig``'s read-only property ``prop`` where it has one, else the
+    value recorded under ``key``."""
+    if isinstance(getattr(type(config), prop, None), property):
+        return getattr(config, prop)
+    return config.options.get(key, default)
+
+
+def step_options(config: Any) -> dict[str, Any]:
+    """The :class:`StepPlan` fields a job's ``FunctionConfig`` sets: ``accumulation_steps``,
+    ``loss_scale_factor`` and ``amp_dtype``.
+
+    Raises:
+        ArgumentError: ``train.num_gradient_accumulation_steps`` is not an integer >= 1.
+    """
+    steps = _option(
+        config, "num_gradient_accumulation_steps", "train.num_gradient_accumulation_steps", 1
+    )
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ArgumentError(
+            f"FunctionConfig.train.num_gradient_accumulation_steps: expected an integer >= 1, "
+            f"got {steps!r}"
+        )
+    factor = _option(config, "loss_scale_factor", "train.loss_scale_factor", None)
+    amp = _option(config, "auto_mixed_precision", "enable_auto_mixed_precision", False)
+    return {
+        "accumulation_steps": int(steps),
+        "loss_scale_factor": None if factor is None else float(factor),
+        "amp_dtype": amp_dtype(bool(amp)),
+    }
+
+
 def run_body(plan: StepPlan, ctx: TraceContext, inputs: tuple[jax.Array, ...]) -> Any:
     """Trace the body with ``ctx`` current; check it declared the variables it declared first.
 
     Raises:
         TraceError: the body declared other variables than in its discovery trace.
     """
-    with tracing(ctx):
+    with tracing(ctx), mixed_precision(plan.amp_dtype):
         outputs = plan.body(*inputs)
     missing = set(plan.var_names) - set(ctx.specs)
     if missing:
@@ -119,6 +175,7 @@ def train_step(
 
     Raises:
         TraceError: the body did not call ``minimize`` when compiled.
+        UnsupportedFeatureError: ``flow.watch_diff`` in a job with gradient accumulation.
     """
     step = state[plan.step_name]
     t = step[0]
@@ -126,36 +183,73 @@ def train_step(
     rng = jax.random.fold_in(base, t)
     recorded: list[TrainingOptimizer] = []
     contexts: list[TraceContext] = []
+    scalings: list[LossScaling] = []
 
-    def loss_fn(trainable: Arrays) -> tuple[jax.Array, tuple[Any, Arrays]]:
-        ctx = plan.context(discovering=False, params={**state, **trainable}, rng=rng)
+    def loss_fn(
+        trainable: Arrays, params: Arrays, inputs: Any, key: jax.Array
+    ) -> tuple[jax.Array, tuple[Any, Arrays]]:
+        ctx = plan.context(discovering=False, params={**params, **trainable}, rng=key)
         contexts.append(ctx)
         outputs = run_body(plan, ctx, inputs)
         if ctx.optimizer is None or not ctx.losses:
             raise TraceError(f"train job {plan.job!r} did not call minimize() when compiled")
         recorded.append(ctx.optimizer)
         total: jax.Array = sum(jnp.mean(loss.astype(jnp.float32)) for loss in ctx.losses)  # type: ignore[assignment]
-        if ctx.optimizer.loss_scale is not None:
-            total = total * ctx.optimizer.loss_scale
+        scaling = loss_scaling(ctx.optimizer, plan.loss_scale_factor, state, plan.job)
+        scalings.append(scaling)
+        if scaling.factor is not None:
+            total = total * scaling.factor
         updates = jax.tree_util.tree_map(jax.lax.stop_gradient, ctx.updates)
         return total, (outputs, updates)
 
-    if plan.watches_diff:
-        outputs, updates, grads = _grads_and_diffs(loss_fn, trainable, contexts)
+    if plan.accumulation_steps > 1:
+        if plan.watches_diff:
+            raise UnsupportedFeatureError(
+                f"train job {plan.job!r}: flow.watch_diff together with "
+                "train.num_gradient_accumulation_steps is not supported; drop one of them"
+            )
+
+        def micro_step(params: Arrays, batch: Any, k: jax.Array) -> tuple[Any, Arrays, Arrays]:
+            key = jax.random.fold_in(rng, k)
+            (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                trainable, params, batch, key
+            )
+            return outputs, updates, grads
+
+        outputs, updates, grads = accumulate(
+            micro_step, state, inputs, plan.accumulation_steps, plan.job
+        )
+    elif plan.watches_diff:
+        outputs, updates, grads = _grads_and_diffs(
+            lambda tr: loss_fn(tr, state, inputs, rng), trainable, contexts, scalings
+        )
     else:
-        (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
-    (optimizer,) = recorded
+        (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            trainable, state, inputs, rng
+        )
+    optimizer, scaling = recorded[-1], scalings[-1]
+    grads = unscale(grads, scaling)
     slots = {
         name: {s: state[slot_variable_name(name, s)] for s in plan.slots[name]}
         for name in trainable
     }
     new_trainable, new_slots = optimizer.apply(grads, trainable, slots, t, plan.regularizers)
+    increment = jnp.ones_like(step)
     new_state = dict(state)
     new_state.update(updates)
+    if scaling.dynamic is not None:
+        finite = all_finite(grads)
+        new_trainable = keep_if_overflow(finite, new_trainable, trainable)
+        new_slots = keep_if_overflow(finite, new_slots, slots)
+        increment = finite.astype(step.dtype) * increment
+        scale_name, counter_name = loss_scale_names(plan.job)
+        new_state[scale_name], new_state[counter_name] = next_loss_scale(
+            state[scale_name], state[counter_name], finite, scaling.dynamic
+        )
     for name, values in new_slots.items():
         for suffix, value in values.items():
             new_state[slot_variable_name(name, suffix)] = value
-    new_state[plan.step_name] = step + 1
+    new_state[plan.step_name] = step + increment
     return outputs, new_trainable, new_state
 
 
@@ -163,6 +257,7 @@ def _grads_and_diffs(
     loss_fn: Callable[[Arrays], tuple[jax.Array, tuple[Any, Arrays]]],
     trainable: Arrays,
     contexts: list[TraceContext],
+    scalings: list[LossScaling],
 ) -> tuple[Any, Arrays, Arrays]:
     """``value_and_grad`` of ``loss_fn`` that also delivers the gradient with respect to each
     blob the body gave ``flow.watch_diff``.
@@ -189,8 +284,9 @@ def _grads_and_diffs(
             (size,) = sizes
             instances[:] = [size, 1]  # sum differentiated; variables' gradients / size
             total = sum(jnp.sum(loss.astype(jnp.float32)) for loss in ctx.losses)  # type: ignore[assignment]
-            if ctx.optimizer is not None and ctx.optimizer.loss_scale is not None:
-                total = total * ctx.optimizer.loss_scale
+            factor = scalings[-1].factor
+            if factor is not None:
+                total = total * factor
         else:
             instances[:] = [1, ctx.losses[0].size]  # mean differentiated; diffs * size
         return total, aux, [blob for blob, _ in watched]

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from flowsnap import initializers
-from flowsnap._engine import broadcast
+from flowsnap._engine import amp_apply, broadcast
 from flowsnap._store import Distribute, RegularizerLike
 from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
@@ -61,7 +61,7 @@ def dense(
         trainable=trainable,
         distribute=distribute,
     )
-    out = jnp.matmul(x, weight.T)
+    out = amp_apply("matmul", jnp.matmul, x, weight.T)
     if bias is not None:
         out = bias_add(out, bias)
     if callable(activation):

@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 
+from flowsnap._engine import amp_apply
 from flowsnap.errors import ArgumentError
 
 Blob = jax.Array
@@ -154,7 +155,9 @@ def _conv(
             f"{what}: input has {c_in} channels but filters {filters.shape} expect {w_in} x "
             f"groups={groups} (and out channels divisible by groups)"
         )
-    out = jax.lax.conv_general_dilated(
+    out = amp_apply(
+        "conv2d" if nd == 2 else f"conv{nd}d",
+        jax.lax.conv_general_dilated,
         input,
         filters,
         stride,

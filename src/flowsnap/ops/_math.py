@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from flowsnap._engine import amp_apply
 from flowsnap.errors import ArgumentError
 
 Blob = jax.Array
@@ -54,7 +55,7 @@ def matmul(
         raise ArgumentError(
             f"flow.matmul: inner dimensions differ: {a.shape} @ {b.shape} (after transposes)"
         )
-    out = jnp.matmul(a, b)
+    out = amp_apply("matmul", jnp.matmul, a, b)
     return out if alpha == 1.0 else out * alpha
 
 

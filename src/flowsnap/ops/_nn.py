@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from flowsnap._engine import is_training, random_key
+from flowsnap._engine import amp_apply, is_training, random_key
 from flowsnap.errors import ArgumentError, UnsupportedFeatureError
 
 Blob = jax.Array
@@ -196,7 +196,10 @@ def fused_self_attention_query_mul_key_and_value(
     seq, batch, _ = x.shape
     packed = x.reshape(seq, batch, -1, 3 * head_size).transpose(1, 2, 0, 3)
     q, k, v = (packed[..., i * head_size : (i + 1) * head_size] for i in range(3))
-    return alpha * jnp.matmul(q, jnp.swapaxes(k, -1, -2)), v
+    scores = amp_apply(
+        "fused_self_attention_query_mul_key_and_value", jnp.matmul, q, jnp.swapaxes(k, -1, -2)
+    )
+    return alpha * scores, v
 
 
 def ctc_greedy_decoder(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowsnap.optimizers._clipping import ClipByGlobalNorm
-from flowsnap.optimizers._loss_scale import StaticLossScale
+from flowsnap.optimizers._loss_scale import LossScalePolicy
 from flowsnap.optimizers._optimizer import Optimizer, VariableList, _WeightDecayMixin
 from flowsnap.optimizers._rules import (
     AdamRule,
@@ -34,7 +34,7 @@ class SGD(Optimizer):
         momentum: float = 0.9,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -66,7 +66,7 @@ class SGDW(SGD, _WeightDecayMixin):
         weight_decay_excludes: str | Sequence[str] | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -98,7 +98,7 @@ class Adam(Optimizer):
         loss_scale_factor: float | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -134,7 +134,7 @@ class AdamW(Adam, _WeightDecayMixin):
         weight_decay_excludes: str | Sequence[str] | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -172,7 +172,7 @@ class LazyAdam(Optimizer):
         loss_scale_factor: float | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -203,7 +203,7 @@ class RMSProp(Optimizer):
         loss_scale_factor: float | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -242,7 +242,7 @@ class LAMB(Optimizer, _WeightDecayMixin):
         weight_decay_excludes: str | Sequence[str] | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(
@@ -279,7 +279,7 @@ class LARS(Optimizer, _WeightDecayMixin):
         weight_decay_excludes: str | Sequence[str] | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         super().__init__(

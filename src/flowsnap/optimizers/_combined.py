@@ -9,7 +9,7 @@ import jax
 
 from flowsnap._engine import RegularizerLike, Slots
 from flowsnap.errors import ArgumentError, UnsupportedFeatureError
-from flowsnap.optimizers._loss_scale import StaticLossScale
+from flowsnap.optimizers._loss_scale import LossScalePolicy
 from flowsnap.optimizers._optimizer import Optimizer, Updated
 from flowsnap.optimizers._rules import UpdateRule
 
@@ -28,7 +28,7 @@ class CombinedOptimizer(Optimizer):
         optimizers: Sequence[Optimizer],
         loss_scale_factor: float | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
     ) -> None:
         if train_step_lbn is not None:
             raise UnsupportedFeatureError(
@@ -44,7 +44,7 @@ class CombinedOptimizer(Optimizer):
                     "CombinedOptimizer takes flow.optimizer optimizers (SGD, Adam, ...), got "
                     f"{part!r}"
                 )
-            if part.loss_scale is not None:
+            if part.loss_scale is not None or part.dynamic_loss_scale is not None:
                 raise ArgumentError(
                     f"CombinedOptimizer: the part {type(part).__name__} has its own loss scale; "
                     "give loss_scale_factor/loss_scale_policy to the CombinedOptimizer instead"

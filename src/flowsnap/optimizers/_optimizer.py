@@ -27,7 +27,7 @@ import numpy as np
 from flowsnap._engine import RegularizerLike, Slots, SlotSpec, current_trace, record_minimize
 from flowsnap.errors import ArgumentError, TraceError, UnsupportedFeatureError
 from flowsnap.optimizers._clipping import ClipByGlobalNorm, clip_by_global_norm
-from flowsnap.optimizers._loss_scale import StaticLossScale
+from flowsnap.optimizers._loss_scale import DynamicLossScale, LossScalePolicy, StaticLossScale
 from flowsnap.optimizers._rules import UpdateRule, regularize_gradient
 
 VariableList = str | Sequence[str] | Callable[[], Sequence[str]] | None
@@ -47,7 +47,7 @@ class Optimizer(abc.ABC):
         loss_scale_factor: float | None = None,
         grad_clipping: ClipByGlobalNorm | None = None,
         train_step_lbn: str | None = None,
-        loss_scale_policy: StaticLossScale | None = None,
+        loss_scale_policy: LossScalePolicy | None = None,
         variables: VariableList = None,
     ) -> None:
         if not callable(lr_scheduler):
@@ -68,13 +68,26 @@ class Optimizer(abc.ABC):
         self._variables = _variable_list(type(self).__name__, variables)
 
     def _init_scale(
-        self, loss_scale_factor: float | None, loss_scale_policy: StaticLossScale | None
+        self, loss_scale_factor: float | None, loss_scale_policy: LossScalePolicy | None
     ) -> None:
         if loss_scale_factor is not None and loss_scale_policy is not None:
             raise ArgumentError(
                 f"{type(self).__name__}: give loss_scale_factor or loss_scale_policy, not both"
             )
-        scale = loss_scale_policy.factor if loss_scale_policy is not None else loss_scale_factor
+        if loss_scale_policy is not None and not isinstance(
+            loss_scale_policy, (StaticLossScale, DynamicLossScale)
+        ):
+            raise TypeError(
+                f"{type(self).__name__}: loss_scale_policy takes "
+                "flow.optimizer.loss_scale.static_loss_scale(f) or dynamic_loss_scale(...), got "
+                f"{loss_scale_policy!r}"
+            )
+        self.dynamic_loss_scale: DynamicLossScale | None = None
+        scale: float | None = loss_scale_factor
+        if isinstance(loss_scale_policy, DynamicLossScale):
+            self.dynamic_loss_scale = loss_scale_policy
+        elif loss_scale_policy is not None:
+            scale = loss_scale_policy.factor
         self.loss_scale: float | None = None if scale is None else float(scale)
 
     def Variables(self) -> list[str]:  # noqa: N802 (OneFlow's name)
@@ -148,10 +161,11 @@ class Optimizer(abc.ABC):
     ) -> tuple[dict[str, jax.Array], dict[str, dict[str, jax.Array]]]:
         """One step over every variable of ``values``, from the gradients of the scaled loss.
 
-        In order: divide by the loss scale, add each variable's l1/l2 term
-        (:func:`regularize_gradient`), clip by the global norm, take the learning rate of
-        ``step``, apply each variable's update rule (decoupled weight decay included), and cast
-        the new values and slots back to their dtypes. See ``TrainingOptimizer.apply``.
+        In order: divide by the static loss scale (a dynamic one is the train step's: it hands
+        over unscaled gradients and skips the whole update on an overflow), add each variable's
+        l1/l2 term (:func:`regularize_gradient`), clip by the global norm, take the learning
+        rate of ``step``, apply each variable's update rule (decoupled weight decay included),
+        and cast the new values and slots back to their dtypes. See ``TrainingOptimizer.apply``.
         """
         if self.loss_scale is not None:
             grads = {name: g / self.loss_scale for name, g in grads.items()}

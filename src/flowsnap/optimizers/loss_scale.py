@@ -1,5 +1,10 @@
-"""``flow.optimizer.loss_scale``: static loss scaling (dynamic scaling is not implemented)."""
+"""``flow.optimizer.loss_scale``: static and dynamic loss scaling."""
 
-from flowsnap.optimizers._loss_scale import StaticLossScale, dynamic_loss_scale, static_loss_scale
+from flowsnap.optimizers._loss_scale import (
+    DynamicLossScale,
+    StaticLossScale,
+    dynamic_loss_scale,
+    static_loss_scale,
+)
 
-__all__ = ["StaticLossScale", "dynamic_loss_scale", "static_loss_scale"]
+__all__ = ["DynamicLossScale", "StaticLossScale", "dynamic_loss_scale", "static_loss_scale"]
