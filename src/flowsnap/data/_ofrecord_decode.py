@@ -21,6 +21,7 @@ array (OneFlow's TensorBuffer of encoded images).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,9 +108,12 @@ def decode_raw(
         raise ArgumentError(f"OFRecordRawDecoder of {name!r}: negative dimension in {dims}")
     count = int(np.prod(dims, dtype=np.int64))
     recs = _records(records)
+    features = [_feature(record, name, i) for i, record in enumerate(recs)]
+    fast = _decode_uniform(features, count, out_dtype)
+    if fast is not None:
+        return fast.reshape((len(recs), *dims))
     out = np.zeros((len(recs), count), out_dtype)
-    for i, record in enumerate(recs):
-        feature = _feature(record, name, i)
+    for i, feature in enumerate(features):
         kind = feature.WhichOneof("kind")
         if kind == "bytes_list":
             values = feature.bytes_list.value
@@ -146,6 +150,31 @@ def decode_raw(
         arr = np.array(values[:take] if take < n else values, _LIST_DTYPES[kind])
         out[i, :take] = _cast(arr, out_dtype)
     return out.reshape((len(recs), *dims))
+
+
+def _decode_uniform(features: list[Any], count: int, dtype: np.dtype[Any]) -> Array | None:
+    """The common case in one step: every record holds the same list kind with exactly
+    ``count`` values (or one byte string of ``count`` bytes). ``None`` otherwise."""
+    if not features:
+        return np.zeros((0, count), dtype)
+    kind = features[0].WhichOneof("kind")
+    if kind is None or any(f.WhichOneof("kind") != kind for f in features):
+        return None
+    if kind == "bytes_list":
+        blobs = [f.bytes_list.value for f in features]
+        if any(len(b) != 1 or len(b[0]) != count for b in blobs):
+            return None
+        flat = np.frombuffer(b"".join(b[0] for b in blobs), np.int8)
+        if dtype.itemsize == 1:
+            return flat.view(dtype).reshape(len(features), count).copy()
+        return _cast(flat, dtype).reshape(len(features), count)
+    lists = [getattr(f, kind).value for f in features]
+    if any(len(v) != count for v in lists):
+        return None
+    flat = np.fromiter(
+        itertools.chain.from_iterable(lists), _LIST_DTYPES[kind], count=count * len(lists)
+    )
+    return _cast(flat, dtype).reshape(len(features), count)
 
 
 def decode_bytes(records: Sequence[Any], name: str) -> list[Array]:
