@@ -43,11 +43,14 @@ def global_function(
             f"global_function: function_config must be a flow.FunctionConfig(), got {config!r}"
         )
 
+    # OneFlow cloned the config when the job was defined: later option calls do not reach it
+    config = config.copy()
+
     def decorate(func: Callable[..., Any]) -> JobFunction:
         # names visible where the job is defined, for string annotations (PEP 563)
         localns = dict(sys._getframe(1).f_locals)
         session = current_session()
-        job = JobFunction(func, type, config, session, localns)
+        job = JobFunction(config.job_body(func), type, config, session, localns)
         session.add_job(job)
         return job
 

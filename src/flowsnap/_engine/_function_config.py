@@ -1,85 +1,88 @@
-"""``flow.FunctionConfig()``: per-job options, set by calls (``cfg.default_data_type(flow.float)``).
+"""``flow.FunctionConfig()``: per-job options, set by calls (``cfg.default_data_type(flow.float)``,
+``cfg.train.primary_lr(0.1)``, ``cfg.qat.symmetric(True)``).
 
-Options that change results are implemented (``default_data_type``, ``default_initializer_conf``,
-``default_logical_view``). OneFlow's performance switches (cuDNN, fusion, memory reuse, XLA...)
-are accepted and recorded with no effect: XLA compiles every job here. Options that would change
-numerics in a way flowsnap does not implement (mixed precision) raise when turned on. An unknown
-option name is an error that suggests the closest known one.
+Every option of OneFlow 0.3.4-0.5.0 (the table in ``_fc_options.py``) is accepted with its
+version's parameters and defaults (``value=True`` where OneFlow's setter had it) and recorded in
+:attr:`FunctionConfig.options` under its dotted name; ``flowsnap.core.job_config_proto`` turns
+them into OneFlow's ``JobConfigProto``. Options that change what a job computes are read by the
+engine through the properties below; OneFlow's kernel, memory and communication switches are
+recorded with no effect (XLA compiles every job). ``FunctionConfig.for_oneflow("0.4")`` is the
+class a version's facade gives as ``flow.FunctionConfig``: it accepts exactly that version's
+options, and names the versions that have any other. An unknown option is an error that suggests
+the closest known one.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
-from collections.abc import Callable, Mapping
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar
 
 import numpy as np
 
-from flowsnap import dtypes
 from flowsnap import initializers as init
-from flowsnap._engine._scope import LogicalView
-from flowsnap.errors import UnknownOptionError, UnsupportedFeatureError
-
-# OneFlow's JobConfigProto switches with no meaning under XLA; recorded, no effect.
-_NO_EFFECT = frozenset(
-    {
-        "all_reduce_fp16",
-        "all_reduce_group_min_mbyte",
-        "all_reduce_group_num",
-        "all_reduce_group_size_warmup",
-        "all_reduce_lazy_ratio",
-        "allow_cpu_return_op",
-        "concurrency_width",
-        "cudnn_buf_limit_mbyte",
-        "cudnn_conv_enable_pseudo_half",
-        "cudnn_conv_force_bwd_data_algo",
-        "cudnn_conv_force_bwd_filter_algo",
-        "cudnn_conv_force_fwd_algo",
-        "cudnn_conv_heuristic_search_algo",
-        "cudnn_conv_use_deterministic_algo_only",
-        "default_distribute_strategy",
-        "default_placement_scope",
-        "disable_all_reduce_sequence",
-        "do_parallel_cast_before_widening_type_cast",
-        "enable_all_reduce_group",
-        "enable_cudnn",
-        "enable_float_compute_for_half_gemm",
-        "enable_fuse_add_to_output",
-        "enable_fuse_cast_scale",
-        "enable_fuse_model_update_ops",
-        "enable_gradients_stats_aggregation",
-        "enable_inplace",
-        "enable_inplace_in_reduce_struct",
-        "enable_keep_header_only",
-        "enable_nccl",
-        "enable_non_distributed_optimizer",
-        "enable_reused_mem",
-        "enable_tensorrt",
-        "enable_true_half_config_when_conv",
-        "enable_xla_jit",
-        "non_distributed_optimizer_group_size_mbyte",
-        "prune_cast_to_static_shape_ops",
-        "prune_parallel_cast_ops",
-        "use_boxing_v2",
-        "use_nccl_inter_node_communication",
-    }
+from flowsnap._engine._fc_options import (
+    ALIASES,
+    MEMORY_POLICIES,
+    OPTIONS,
+    POLICY_GETTERS,
+    Option,
+    options_of,
 )
-_REFUSED_WHEN_ON = frozenset({"enable_auto_mixed_precision", "enable_qat"})
-_IMPLEMENTED = frozenset({"default_data_type", "default_initializer_conf", "default_logical_view"})
+from flowsnap._engine._fc_values import check_value, initializer_from_conf
+from flowsnap.errors import (
+    ArgumentError,
+    MissingOpError,
+    UnknownOptionError,
+)
 
-_MODES = {"kFanIn": "fan_in", "kFanOut": "fan_out", "kAverage": "fan_avg"}
-_DISTRIBUTIONS = {
-    "kTruncatedNormal": "truncated_normal",
-    "kRandomNormal": "random_normal",
-    "kRandomUniform": "random_uniform",
-}
+_ANNOTATIONS: dict[str, Any] = {"float": float, "str": str}
+_VERSION_TAGS = {"0.3": "0.3.4", "0.4": "0.4.0", "0.5": "0.5.0"}
+MEMORY_POLICY_OPTION = "static_mem_alloc_policy_white_list"
+"""The key under which ``static_mem_alloc_policy_white_list.add/remove`` record the policies
+(policy name -> on/off, OneFlow's ``memory_allocation_algorithm_conf``)."""
 
 
 class FunctionConfig:
-    """Options of one job function, passed as ``@flow.global_function(function_config=cfg)``."""
+    """Options of one job function, passed as ``@flow.global_function(function_config=cfg)``.
+
+    ``cfg.<option>(value)`` sets an option (see the README's "FunctionConfig options" table);
+    :attr:`options` holds what was set, by OneFlow's dotted option name.
+    """
+
+    oneflow_version: ClassVar[str | None] = None
+    """The OneFlow version whose options this class accepts (``"0.3"``...), None for all."""
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = {}
+
+    @classmethod
+    def for_oneflow(cls, version: str) -> type[FunctionConfig]:
+        """The ``FunctionConfig`` class of OneFlow ``version`` (``"0.4"``, ``"0.4.0"``,
+        ``"v0.4.0"``): it accepts exactly that version's options."""
+        short = ".".join(version.removeprefix("v").split(".")[:2])
+        if short not in _VERSION_TAGS:
+            raise ArgumentError(
+                f"FunctionConfig.for_oneflow: OneFlow version {version!r} has no option table; "
+                f"choose one of {', '.join(_VERSION_TAGS)}"
+            )
+        return _versioned(cls, short)
+
+    def copy(self) -> FunctionConfig:
+        """A copy with the same options (what a job keeps: OneFlow cloned the config when the
+        job was defined, so later changes do not reach it)."""
+        twin = type(self)()
+        twin.options = {
+            k: v if isinstance(v, AbstractContextManager) else copy.deepcopy(v)
+            for k, v in self.options.items()
+        }
+        return twin
+
+    # -- what the engine reads -----------------------------------------------------------------
 
     @property
     def default_dtype(self) -> np.dtype[Any] | None:
@@ -93,89 +96,252 @@ class FunctionConfig:
         value: init.Initializer | None = self.options.get("default_initializer_conf")
         return value
 
-    def __getattr__(self, name: str) -> Callable[..., FunctionConfig]:
+    @property
+    def num_gradient_accumulation_steps(self) -> int:
+        """``train.num_gradient_accumulation_steps`` (1: no accumulation)."""
+        return int(self.options.get("train.num_gradient_accumulation_steps", 1))
+
+    @property
+    def auto_mixed_precision(self) -> bool:
+        """Whether ``enable_auto_mixed_precision`` is on."""
+        return bool(self.options.get("enable_auto_mixed_precision", False))
+
+    @property
+    def loss_scale_factor(self) -> float | None:
+        """``train.loss_scale_factor``, if set."""
+        value = self.options.get("train.loss_scale_factor")
+        return None if value is None else float(value)
+
+    @property
+    def quantization_aware_training(self) -> bool:
+        """Whether ``enable_qat`` is on."""
+        return bool(self.options.get("enable_qat", False))
+
+    @property
+    def legacy_optimizer_conf(self) -> dict[str, Any] | None:
+        """The pre-0.3 optimizer set-up: ``{"model_update_conf": ..., "primary_lr": ...,
+        "loss_scale_factor": ...}`` when ``train.model_update_conf`` or ``train.primary_lr`` is
+        set, else None."""
+        keys = ("train.model_update_conf", "train.primary_lr")
+        if not any(k in self.options for k in keys):
+            return None
+        return {
+            "model_update_conf": self.options.get("train.model_update_conf"),
+            "primary_lr": self.options.get("train.primary_lr"),
+            "loss_scale_factor": self.options.get("train.loss_scale_factor"),
+        }
+
+    @property
+    def indexed_slices_variables(self) -> frozenset[str]:
+        """The variables ``indexed_slices_optimizer_conf`` names (empty when unset or
+        ``enable=False``)."""
+        conf = self.options.get("indexed_slices_optimizer_conf")
+        if not conf or not conf.get("enable", True):
+            return frozenset()
+        return frozenset(conf["include_op_names"]["op_name"])
+
+    @contextmanager
+    def placement_scope(self) -> Iterator[None]:
+        """Enter ``default_placement_scope`` (a fresh copy of it each time), if set."""
+        scope = self.options.get("default_placement_scope")
+        if scope is None:
+            yield
+            return
+        with _fresh(scope):
+            yield
+
+    def job_body(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """``func`` as the job body this config builds: inside ``default_placement_scope`` when
+        one is set (``func`` itself otherwise).
+
+        Raises:
+            MissingOpError: ``enable_qat(True)``: flowsnap has no fake-quantization ops.
+        """
+        if self.quantization_aware_training:
+            raise MissingOpError(
+                f"job {getattr(func, '__name__', func)!r}: FunctionConfig.enable_qat(True) "
+                "(quantization-aware training) is not provided by flowsnap: OneFlow rewrote the "
+                "job with fake-quantization ops and moving min/max observers, which flowsnap "
+                "does not have; leave enable_qat off (docs/RUNTIME.md lists it)"
+            )
+        if "default_placement_scope" not in self.options:
+            return func
+        return _InPlacement(func, self)
+
+    # -- setting options -------------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        known = _NO_EFFECT | _REFUSED_WHEN_ON | _IMPLEMENTED
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise UnknownOptionError(f"FunctionConfig has no option {name!r}{hint}")
-
-        def setter(value: Any = True) -> FunctionConfig:
-            self.options[name] = _check_option(name, value)
-            return self
-
-        setter.__doc__ = f"Set the job option {name!r}."
-        return setter
+        return _lookup(self, name)
 
 
-def _check_option(name: str, value: Any) -> Any:
-    if name == "default_data_type":
-        return dtypes.as_dtype(value, "FunctionConfig.default_data_type")
-    if name == "default_initializer_conf":
-        return initializer_from_conf(value)
-    if name == "default_logical_view":
-        if not isinstance(value, LogicalView):
-            raise TypeError(
-                "FunctionConfig.default_logical_view takes flow.scope.consistent_view() or "
-                f"flow.scope.mirrored_view(), got {value!r}"
+class _Namespace:
+    """``cfg.train``, ``cfg.qat``...: the options under one dotted prefix."""
+
+    def __init__(self, config: FunctionConfig, prefix: str) -> None:
+        self._config = config
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _lookup(self._config, f"{self._prefix}.{name}")
+
+    def __dir__(self) -> list[str]:
+        start = self._prefix + "."
+        names = options_of(self._config.oneflow_version)
+        return sorted({n[len(start) :].split(".")[0] for n in names if n.startswith(start)})
+
+    def __repr__(self) -> str:
+        return f"<FunctionConfig options {self._prefix}.*>"
+
+
+class _InPlacement:
+    """A job body run inside its config's ``default_placement_scope``; it looks like the body to
+    ``inspect.signature`` and to annotation evaluation (``__wrapped__``, ``__globals__``)."""
+
+    def __init__(self, func: Callable[..., Any], config: FunctionConfig) -> None:
+        functools.update_wrapper(self, func)
+        self.__globals__ = getattr(func, "__globals__", {})
+        self._config = config
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._config.placement_scope():
+            return self.__wrapped__(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+_CLASSES: dict[tuple[type[FunctionConfig], str], type[FunctionConfig]] = {}
+
+
+def _versioned(base: type[FunctionConfig], version: str) -> type[FunctionConfig]:
+    key = (base, version)
+    if key not in _CLASSES:
+        _CLASSES[key] = _subclass(base, version)
+    return _CLASSES[key]
+
+
+def _subclass(base: type[FunctionConfig], version: str) -> type[FunctionConfig]:
+    return type(
+        base.__name__,
+        (base,),
+        {
+            "oneflow_version": version,
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "__doc__": f"{base.__doc__}\n\n    (OneFlow {_VERSION_TAGS[version]}'s options.)",
+        },
+    )
+
+
+def _lookup(config: FunctionConfig, dotted: str) -> Any:
+    version = config.oneflow_version
+    name = ALIASES.get(dotted, dotted)
+    known = options_of(version)
+    if name in known:
+        return _setter(config, name, known[name])
+    if any(n.startswith(name + ".") for n in known):
+        return _Namespace(config, name)
+    where = f"OneFlow {_VERSION_TAGS[version]}'s FunctionConfig" if version else "FunctionConfig"
+    elsewhere = [v for v, tag in _VERSION_TAGS.items() if _has(name, v)]
+    if elsewhere:
+        tags = ", ".join(_VERSION_TAGS[v] for v in elsewhere)
+        raise UnknownOptionError(
+            f"{where} has no option {dotted!r}: it is an option of OneFlow {tags}; run the "
+            f"program with that version (flowsnap run --oneflow-version {elsewhere[-1]}), or "
+            "remove the call"
+        )
+    names = sorted(set(known) | {n.rpartition(".")[0] for n in known if "." in n})
+    close = difflib.get_close_matches(dotted, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownOptionError(f"{where} has no option {dotted!r}{hint}")
+
+
+def _has(name: str, version: str) -> bool:
+    return any(n == name or n.startswith(name + ".") for n in options_of(version))
+
+
+def _signature(params: tuple[str, ...]) -> inspect.Signature:
+    parameters = []
+    for text in params:
+        head, _, default = text.partition("=")
+        pname, _, annotation = head.partition(":")
+        parameters.append(
+            inspect.Parameter(
+                pname.strip(),
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=inspect.Parameter.empty if not default else default == "True",
+                annotation=_ANNOTATIONS.get(annotation.strip(), inspect.Parameter.empty),
             )
-        return value
-    if name in _REFUSED_WHEN_ON and value:
-        raise UnsupportedFeatureError(
-            f"FunctionConfig.{name}(True): flowsnap does not implement this (it would change "
-            "the numerics); leave it off"
         )
-    return value
+    return inspect.Signature(parameters)
 
 
-def initializer_from_conf(conf: Mapping[str, Any]) -> init.Initializer:
-    """Build an initializer from OneFlow's ``InitializerConf`` in dict form, e.g.
-    ``{"truncated_normal_conf": {"std": 0.1}}``."""
-    if not isinstance(conf, Mapping) or len(conf) != 1:
-        raise TypeError(
-            "default_initializer_conf takes a dict with one entry, e.g. "
-            f"{{'constant_conf': {{'value': 0.0}}}}; got {conf!r}"
+def _setter(config: FunctionConfig, name: str, option: Option) -> Callable[..., Any]:
+    signature = _signature(option.params)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ArgumentError(f"FunctionConfig.{name}{signature}: {exc}") from None
+        bound.apply_defaults()
+        return _apply(config, name, option, *bound.arguments.values())
+
+    call.__name__ = call.__qualname__ = name.rpartition(".")[2]
+    call.__doc__ = f"OneFlow's FunctionConfig option {name!r}: {option.effect}."
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    return call
+
+
+def _apply(config: FunctionConfig, name: str, option: Option, *args: Any) -> Any:
+    options = config.options
+    if option.kind == "none":
+        if name in POLICY_GETTERS:
+            return POLICY_GETTERS[name]
+        return list(MEMORY_POLICIES)
+    (value,) = args
+    if option.kind == "policy":
+        return _memory_policy(config, name, value)
+    value = check_value(name, option.kind, value)
+    if name == "tensorrt.int8_calibration" and not options.get("tensorrt.use_int8"):
+        raise ArgumentError(
+            "FunctionConfig.tensorrt.int8_calibration: call tensorrt.use_int8() first (OneFlow "
+            "required int8 to be on before its calibration)"
         )
-    ((kind, fields),) = conf.items()
-    fields = dict(fields or {})
-    builders: dict[str, Callable[[], init.Initializer]] = {
-        "constant_conf": lambda: init.constant_initializer(fields.pop("value", 0.0)),
-        "constant_int_conf": lambda: init.constant_initializer(
-            int(fields.pop("value", 0)), np.int32
-        ),
-        "random_uniform_conf": lambda: init.random_uniform_initializer(
-            fields.pop("min", 0.0), fields.pop("max", 1.0)
-        ),
-        "random_uniform_int_conf": lambda: init.random_uniform_initializer(
-            fields.pop("min", 0), fields.pop("max", 1), np.int32
-        ),
-        "random_normal_conf": lambda: init.random_normal_initializer(
-            fields.pop("mean", 0.0), fields.pop("std", 1.0)
-        ),
-        "truncated_normal_conf": lambda: init.truncated_normal_initializer(
-            fields.pop("mean", 0.0), fields.pop("std", 1.0)
-        ),
-        "variance_scaling_conf": lambda: init.variance_scaling_initializer(
-            fields.pop("scale", 1.0),
-            _enum(_MODES, fields.pop("variance_norm", "kFanIn"), "variance_norm"),
-            _enum(_DISTRIBUTIONS, fields.pop("distribution", "kTruncatedNormal"), "distribution"),
-            fields.pop("data_format", ""),
-        ),
-        "empty_conf": init.empty_initializer,
-    }
-    if kind not in builders:
-        raise UnsupportedFeatureError(
-            f"default_initializer_conf: {kind!r} is not supported; use one of {sorted(builders)}"
+    options[name] = value
+    if name in ("tensorrt.use_fp16", "tensorrt.use_int8"):
+        options["use_tensorrt"] = True  # as OneFlow's setters did
+    elif name == "enable_non_distributed_optimizer" and value:
+        options["optimizer_placement_optimization_mode"] = "non_distributed"
+    elif name == "default_distribute_strategy":
+        options["default_logical_view"] = value
+    return config
+
+
+def _memory_policy(config: FunctionConfig, name: str, policy: Any) -> Any:
+    if policy not in MEMORY_POLICIES:
+        raise ArgumentError(
+            f"FunctionConfig.{name}: policy must be one of {list(MEMORY_POLICIES)} (e.g. "
+            "cfg.static_mem_alloc_policy_white_list.policy_time_line()), got {policy!r}"
         )
-    result = builders[kind]()
-    if fields:
-        raise TypeError(f"default_initializer_conf: {kind} has no field(s) {sorted(fields)}")
-    return result
+    policies: dict[str, bool] = config.options.get(MEMORY_POLICY_OPTION, {})
+    action = name.rpartition(".")[2]
+    if action == "has":
+        return policies.get(policy, MEMORY_POLICIES[policy])
+    config.options[MEMORY_POLICY_OPTION] = {**policies, policy: action == "add"}
+    return config
 
 
-def _enum(table: Mapping[str, str], value: str, what: str) -> str:
-    if value not in table:
-        raise ValueError(f"default_initializer_conf: {what} must be one of {list(table)}")
-    return table[value]
+def _fresh(scope: Any) -> AbstractContextManager[Any]:
+    """A usable copy of a context manager made by a ``@contextmanager`` function (one instance
+    can be entered once, and a job body is traced more than once)."""
+    factory = getattr(scope, "func", None)
+    if callable(factory) and hasattr(scope, "args") and hasattr(scope, "kwds"):
+        # contextlib's _GeneratorContextManager(func, args, kwds)
+        fresh: AbstractContextManager[Any] = type(scope)(factory, scope.args, scope.kwds)
+        return fresh
+    return scope  # type: ignore[no-any-return]
+
+
+__all__ = ["OPTIONS", "FunctionConfig", "initializer_from_conf"]

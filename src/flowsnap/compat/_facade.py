@@ -148,6 +148,9 @@ class Facade:
         if name in _rules.NOT_PROVIDED:
             return Resolution(name, "not-provided", _rules.NOT_PROVIDED[name], None)
         impl = _implementation(name, entry.same)
+        for_version = getattr(impl, "for_oneflow", None) if isinstance(impl, type) else None
+        if callable(for_version):  # a class whose behaviour differs by version (FunctionConfig)
+            impl = for_version(self.table.version)
         if impl is None:
             owner = _rules.pending_elsewhere(name)
             why = f"pending on {owner}" if owner else "not implemented yet (pending)"

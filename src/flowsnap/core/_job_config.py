@@ -55,6 +55,7 @@ OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "enable_cudnn_conv_pseudo_half": ("cudnn_conv_enable_pseudo_half",),
     "enable_float_compute_for_half_gemm": ("enable_float_compute_for_half_gemm",),
     "enable_qat": ("enable_quantization_aware_training",),
+    "enable_quantization_aware_training": ("enable_quantization_aware_training",),
     "qat.per_channel_weight_quantization": ("qat_config", "per_channel_weight_quantization"),
     "qat.symmetric": ("qat_config", "symmetric"),
     "qat.moving_min_max_momentum": ("qat_config", "moving_min_max_momentum"),
@@ -78,6 +79,9 @@ OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "tensorrt.use_fp16": ("xrt_config", "tensorrt_config", "use_fp16"),
     "tensorrt.use_int8": ("xrt_config", "tensorrt_config", "use_int8"),
     "tensorrt.int8_calibration": ("xrt_config", "tensorrt_config", "int8_calibration"),
+    # what static_mem_alloc_policy_white_list.add/remove set, as flow.FunctionConfig records it
+    # (a dict policy -> on/off; OneFlow's setters set one field of this message each)
+    "static_mem_alloc_policy_white_list": ("memory_allocation_algorithm_conf",),
 }
 # set ``cudnn_conv_enable_pseudo_half`` to ``not value``
 NEGATED = frozenset({"enable_true_half_config_when_conv", "cudnn_conv_enable_true_half"})
@@ -141,6 +145,10 @@ def job_config_proto(
             raise ConversionError(f"job_type must be 'train' or 'predict', got {job_type!r}")
         getattr(job, f"{job_type}_conf").SetInParent()
     for name, value in options.items():
+        if name == "enable_non_distributed_optimizer" and value:
+            # OneFlow's setter set the placement mode (and no field of its own)
+            job.optimizer_placement_optimization_mode = "non_distributed"
+            continue
         if name in NOT_IN_JOB_CONFIG:
             continue
         if name in NEGATED:
