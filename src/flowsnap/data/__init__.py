@@ -113,3 +113,15 @@ __all__ = [
     "serialize_record",
     "write_ofrecord",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``flow.data``'s job ops (``ofrecord_reader``, ``OFRecordRawDecoder``, ...) live in
+    :mod:`flowsnap.ops.data`, which needs the engine. They are found here by name on first use
+    (as the package root binds its names), so ``flow.data.ofrecord_reader`` works whichever way
+    this package was imported, and importing it never loads JAX."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module("flowsnap.ops.data"), name)
