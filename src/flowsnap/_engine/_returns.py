@@ -5,8 +5,8 @@
 job is traced, and ``ReturnSpec.convert(outputs)`` turns the computed arrays into what the caller
 gets: NumPy arrays for ``tp.Numpy``, one-element lists for ``tp.ListNumpy`` (one device), and so on
 through tuples, lists, dicts and ``tp.Bundle``. :func:`deliver` hands a call's result over: at once,
-through a ``tp.Callback``, or, for a job without an annotation, as a :class:`LazyResult` of
-:class:`LocalBlob` s (OneFlow's old ``.get()`` style).
+through a ``tp.Callback`` (run promptly and in call order), or, for a job without an annotation, as
+a :class:`LazyResult` of :class:`LocalBlob` s (OneFlow's old ``.get()`` style).
 """
 
 from __future__ import annotations
@@ -303,20 +303,37 @@ class LazyResult:
         return jax.tree_util.tree_map(lambda a: LocalBlob(np.asarray(a)), self._outputs)
 
     def async_get(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback(self.get())`` on the session's callback thread."""
-        self._session.submit(lambda: callback(self.get()))
+        """Call ``callback(self.get())`` on the session's callback thread, after the callbacks
+        registered before it, and return once it has run (see :func:`deliver`)."""
+        self._session.run_callback(
+            lambda: callback(self.get()), f"the async_get callback {_name(callback)}"
+        )
 
 
 def deliver(spec: ReturnSpec, outputs: Any, session: Session) -> Any:
-    """What a job call returns for the computed ``outputs``: the converted result; for
-    ``tp.Callback[...]`` a function that registers a callback to run on the session's callback
-    thread; for no annotation a :class:`LazyResult`."""
+    """What a job call returns for the computed ``outputs``: the converted result; for no
+    annotation a :class:`LazyResult`; for ``tp.Callback[...]`` a function that takes the
+    callback.
+
+    The job call itself returns at once (the step runs asynchronously). Registering the callback
+    runs it promptly, in call order: on the session's callback thread once the result is
+    computed and every earlier callback has run, and the registration returns after it ran. So
+    OneFlow's evaluation pattern (``for ...: eval_job(x, y)(acc)`` then
+    ``print(g_correct / g_total)``) sees every callback's effect, as in OneFlow, which ran each
+    callback as soon as its job finished. A callback's exception is logged at once and raised
+    again by ``flow.sync_default_session()``."""
     if spec.kind == "future":
         return LazyResult(outputs, session)
     if spec.callback:
 
         def register(callback: Callable[[Any], None]) -> None:
-            session.submit(lambda: callback(spec.convert(outputs)))
+            session.run_callback(
+                lambda: callback(spec.convert(outputs)), f"the tp.Callback {_name(callback)}"
+            )
 
         return register
     return spec.convert(outputs)
+
+
+def _name(callback: Any) -> str:
+    return repr(getattr(callback, "__qualname__", callback))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -145,13 +146,46 @@ class Session:
 
     # -- background work (callbacks) -------------------------------------------------------
 
-    def submit(self, fn: Callable[[], None]) -> None:
+    def submit(self, fn: Callable[[], None]) -> Future[None]:
         """Run ``fn`` on the session's callback thread, in submission order."""
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="flowsnap-callback")
+                self._executor = ThreadPoolExecutor(
+                    1, thread_name_prefix="flowsnap-callback", initializer=_mark_callback_thread
+                )
             self._pending = [f for f in self._pending if not f.done() or f.exception()]
-            self._pending.append(self._executor.submit(fn))
+            future = self._executor.submit(fn)
+            self._pending.append(future)
+        return future
+
+    def run_callback(self, fn: Callable[[], None], what: str) -> None:
+        """Run ``fn`` (the callback of a job's result) promptly and in order: on the callback
+        thread, after every callback submitted before it, returning once it has run. So a
+        program that reads what its callbacks accumulated right after its last job call sees
+        every one of them, as in OneFlow, which ran each callback as soon as its job finished.
+        Called on the callback thread itself (a callback that calls a job), ``fn`` runs at once:
+        waiting there would wait for itself. A failure is logged at once, naming ``what``, and
+        raised again by :meth:`sync` (``flow.sync_default_session()``, session close)."""
+        if getattr(_thread, "is_callback_thread", False):
+            future: Future[None] = Future()
+            try:
+                fn()
+                future.set_result(None)
+            except Exception as exc:  # reported below, raised again by sync()
+                future.set_exception(exc)
+                with self._lock:
+                    self._pending.append(future)
+        else:
+            future = self.submit(fn)
+        error = future.exception()  # waits for it
+        if error is not None:
+            logging.getLogger("flowsnap").error(
+                "%s raised %s: %s (flow.sync_default_session() raises it again)",
+                what,
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
 
     def sync(self) -> None:
         """Wait for every scheduled callback; re-raise the first one that failed."""
@@ -177,6 +211,13 @@ class Session:
                 "flow.clear_default_session() closed; define the job functions again after "
                 "clearing the session"
             )
+
+
+_thread = threading.local()
+
+
+def _mark_callback_thread() -> None:
+    _thread.is_callback_thread = True
 
 
 _default = Session()
