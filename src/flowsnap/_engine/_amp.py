@@ -51,7 +51,10 @@ ALLOW_LIST = frozenset(
 )
 """OneFlow's white list: the op types that compute in the half type."""
 
-_HALF_TYPES: dict[str, np.dtype[Any]] = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(jnp.bfloat16)}
+_HALF_TYPES: dict[str, np.dtype[Any]] = {
+    "float16": np.dtype(np.float16),
+    "bfloat16": np.dtype(jnp.bfloat16),
+}
 
 _policy: contextvars.ContextVar[np.dtype[Any] | None] = contextvars.ContextVar(
     "flowsnap_amp", default=None

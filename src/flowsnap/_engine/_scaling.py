@@ -135,12 +135,21 @@ def loss_scaling(
     return LossScaling()
 
 
-def unscale(grads: Mapping[str, jax.Array], scaling: LossScaling) -> dict[str, jax.Array]:
+def unscale(
+    grads: Mapping[str, jax.Array],
+    scaling: LossScaling,
+    state: Mapping[str, jax.Array],
+    job: str,
+) -> dict[str, jax.Array]:
     """The gradients times ``1 / factor`` when the step unscales them (OneFlow multiplies by
-    the reciprocal), else unchanged."""
+    the reciprocal), else unchanged. A dynamic scale is read from ``state`` again here, outside
+    the trace of the body (which may be a ``scan`` over micro-batches)."""
     if not scaling.engine_unscales or scaling.factor is None:
         return dict(grads)
-    inverse = 1.0 / jnp.asarray(scaling.factor, jnp.float32)
+    factor = scaling.factor
+    if scaling.dynamic is not None:
+        factor = state[loss_scale_names(job)[0]][0]
+    inverse = 1.0 / jnp.asarray(factor, jnp.float32)
     return {name: g * inverse.astype(g.dtype) for name, g in grads.items()}
 
 

@@ -228,7 +228,7 @@ def train_step(
             trainable, state, inputs, rng
         )
     optimizer, scaling = recorded[-1], scalings[-1]
-    grads = unscale(grads, scaling)
+    grads = unscale(grads, scaling, state, plan.job)
     slots = {
         name: {s: state[slot_variable_name(name, s)] for s in plan.slots[name]}
         for name in trainable
