@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -135,6 +135,26 @@ class AsyncSaver:
         )
         handle = SaveHandle(target, nbytes, future)
         with self._lock:
+            self._in_flight[target] = handle
+        future.add_done_callback(lambda _: self._finish(handle))
+        return handle
+
+    def submit(self, path: str, nbytes: int, run: Callable[[], Manifest]) -> SaveHandle:
+        """Run an already staged save (``run`` returns the manifest) in the background, with
+        the same limits as :meth:`save` (one save per target, the staging budget)."""
+        target = os.path.abspath(path)
+        self.raise_unobserved_failure()
+        with self._lock:
+            if target in self._in_flight:
+                raise TargetExistsError(
+                    f"cannot save to {target}: a save to it is still in progress; wait() for it "
+                    "or choose another path"
+                )
+            while self._in_flight and not self._fits(nbytes):
+                self._lock.wait()
+            self._staged += nbytes
+            future = self._pool.submit(run)
+            handle = SaveHandle(target, nbytes, future)
             self._in_flight[target] = handle
         future.add_done_callback(lambda _: self._finish(handle))
         return handle

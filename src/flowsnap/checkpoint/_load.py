@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from flowsnap._store import Session, Variable, VariableSpec, current_session
+from flowsnap.checkpoint._distributed import is_sharded, load_sharded
 from flowsnap.checkpoint._report import LoadReport, list_names
 from flowsnap.checkpoint.rename import RenameRules, Rules, compile_patterns
 from flowsnap.errors import (
@@ -52,6 +53,7 @@ def load_variables(
     include: Patterns | None = None,
     exclude: Patterns | None = None,
     strict: bool = False,
+    shardings: Mapping[str, jax.sharding.Sharding] | None = None,
 ) -> LoadReport:
     """Give model variables the values in ``value_dict`` (OneFlow's ``flow.load_variables``).
 
@@ -70,6 +72,13 @@ def load_variables(
             (after renaming), else nothing is loaded. Names the filters leave out are exempt on
             both sides: ``strict=True, exclude="^System-"`` loads everything but the train
             steps and insists on the rest.
+        shardings: ``{model name: jax.sharding.Sharding}``: load those variables into these
+            shardings. Default: each variable keeps the sharding its current value has.
+
+    A variable sharded over several devices (or processes) is loaded without a gather: each
+    process reads only the blocks its devices hold, with positioned reads, checking the chunk
+    checksums of what it reads, whatever sharding and device count the checkpoint was saved
+    with (or none: unsharded and OneFlow checkpoints load into sharded variables too).
 
     Variables absent from ``value_dict`` keep their values (OneFlow's behaviour; ``strict=True``
     makes that an error). Legacy values without ``meta`` take the variable's shape and dtype.
@@ -95,7 +104,15 @@ def load_variables(
     session.start()
     session.sync()
     report = load_into(
-        session, value_dict, ignore_mismatch, rename, include, exclude, legacy=False, strict=strict
+        session,
+        value_dict,
+        ignore_mismatch,
+        rename,
+        include,
+        exclude,
+        legacy=False,
+        strict=strict,
+        shardings=shardings,
     )
     level = logging.WARNING if not report.loaded or report.ignored else logging.INFO
     _log.log(level, "%s", report)
@@ -112,6 +129,7 @@ def load_into(
     *,
     legacy: bool,
     strict: bool = False,
+    shardings: Mapping[str, jax.sharding.Sharding] | None = None,
 ) -> LoadReport:
     if isinstance(value_dict, StoredVariable) or not isinstance(value_dict, Mapping):
         raise TypeError(
@@ -156,7 +174,7 @@ def load_into(
             "rename="
         )
     _check_plans(plans)
-    new_values = _read_all(session, plans)
+    new_values = _read_all(session, plans, shardings or {})
     session.values.update(new_values)
     loaded = {p.target for p in plans}
     missing = tuple(n for n in session.specs if n not in loaded)
@@ -252,7 +270,9 @@ def _check_plans(plans: list[_Plan]) -> None:
         )
 
 
-def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
+def _read_all(
+    session: Session, plans: list[_Plan], shardings: Mapping[str, jax.sharding.Sharding]
+) -> dict[str, jax.Array]:
     """Read every value onto the device of the variable it replaces.
 
     Values from a flowsnap snapshot are read one after the other in the mapping's order, which is
@@ -260,12 +280,28 @@ def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
     this thread and helpers, and the next files are read ahead); they arrive in 64-byte-aligned
     buffers, which ``jax.device_put`` on the CPU takes without a copy. Other values (foreign files,
     live variables, arrays) are read on a thread pool, each straight into one host buffer.
+    A variable sharded over several devices is read block by block into its sharding
+    (:func:`~flowsnap.checkpoint._distributed.load_sharded`).
     """
+
+    def sharding_of(plan: _Plan) -> jax.sharding.Sharding | None:
+        explicit = shardings.get(plan.target)
+        if explicit is not None:
+            return explicit
+        current = session.values.get(plan.target)
+        return current.sharding if current is not None and is_sharded(current) else None
+
+    def narrow(plan: _Plan) -> Any:
+        dtype = plan.spec.device_dtype
+        return lambda host: host if host.dtype == dtype else _narrow(plan.target, host, dtype)
 
     def to_device(plan: _Plan, host: np.ndarray[Any, Any]) -> jax.Array:
         spec = plan.spec
         if host.dtype != spec.device_dtype:
             host = _narrow(plan.target, host, spec.device_dtype)
+        sharding = sharding_of(plan)
+        if sharding is not None:
+            return jax.make_array_from_callback(spec.shape, sharding, lambda i: host[i])
         current = session.values.get(plan.target)
         device = next(iter(current.devices())) if current is not None else jax.devices()[0]
         array: jax.Array = jax.device_put(host, device)
@@ -291,7 +327,13 @@ def _read_all(session: Session, plans: list[_Plan]) -> dict[str, jax.Array]:
                 arrays[plan.target] = array
     for plan in plans:
         if isinstance(plan.value, StoredVariable):
-            arrays[plan.target] = to_device(plan, plan.value.numpy())
+            sharding = sharding_of(plan)
+            if sharding is not None:
+                arrays[plan.target] = load_sharded(
+                    plan.value, sharding, plan.spec.device_dtype, narrow(plan)
+                )
+            else:
+                arrays[plan.target] = to_device(plan, plan.value.numpy())
     return {plan.target: arrays[plan.target] for plan in plans}
 
 

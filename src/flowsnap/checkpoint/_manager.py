@@ -7,6 +7,10 @@ swept when the manager opens and before each save. Retention never deletes the o
 checkpoint, nor one still being written, and deletes by first renaming the directory to a
 temporary name (made durable before any file goes, whatever ``durable`` says), so a deletion cut
 short, by a kill or a power loss, never leaves a damaged checkpoint that looks complete.
+
+In a multi-process run every process makes the same calls; saves are sharded (each process
+writes its shards, process 0 publishes, all agree on the outcome), and only process 0 sweeps
+and deletes old steps.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import jax
+
 from flowsnap.checkpoint._async import SaveHandle
+from flowsnap.checkpoint._distributed import barrier
 from flowsnap.checkpoint._load import load_variables
 from flowsnap.checkpoint._report import LoadReport
 from flowsnap.checkpoint._save import get, save
@@ -81,7 +88,10 @@ class CheckpointManager:
         self._pattern = re.compile("^" + re.escape(prefix) + r"(\d+)$")
         self._pending: dict[int, SaveHandle] = {}
         os.makedirs(self.root, exist_ok=True)
-        self.swept = sweep_temporaries(self.root)
+        # In a multi-process run only process 0 sweeps and deletes: the pids in temporary names
+        # are those of process 0's host, and one process must decide what is retained.
+        self._leader = jax.process_index() == 0
+        self.swept = sweep_temporaries(self.root) if self._leader else []
 
     # -- reading the directory -------------------------------------------------------------
 
@@ -138,7 +148,8 @@ class CheckpointManager:
                 f"CheckpointManager.save(step={step}): metrics must include "
                 f"{self.best_metric!r} (the best_metric)"
             )
-        sweep_temporaries(self.root)
+        if self._leader:
+            sweep_temporaries(self.root)
         self._collect()
         metadata = {"step": step, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
         if self.async_save:
@@ -159,6 +170,7 @@ class CheckpointManager:
                 overwrite=overwrite,
             )
         self._retain()
+        barrier("CheckpointManager.save")
         return True
 
     def wait(self) -> None:
@@ -167,6 +179,7 @@ class CheckpointManager:
         for handle in pending.values():
             handle.wait()
         self._retain()
+        barrier("CheckpointManager.wait")
 
     def _collect(self) -> None:
         for step, handle in list(self._pending.items()):
@@ -177,6 +190,8 @@ class CheckpointManager:
     # -- retention -------------------------------------------------------------------------
 
     def _retain(self) -> None:
+        if not self._leader:
+            return
         steps = self.all_steps()
         if len(steps) <= 1:
             return  # never delete the only complete checkpoint

@@ -16,6 +16,7 @@ import numpy as np
 
 from flowsnap._store import Variable, current_session
 from flowsnap.checkpoint._async import SaveHandle, saver
+from flowsnap.checkpoint._distributed import is_sharded, needs_sharded_save, prepare_save
 from flowsnap.checkpoint._report import SavedCheckpoint
 from flowsnap.foreign import ForeignTensor, open_checkpoint
 from flowsnap.format import Snapshot, StoredVariable, write_snapshot
@@ -86,7 +87,11 @@ def save(
         ``wait()`` returns it.
 
     The save is atomic (nothing appears at ``path`` unless all of it was written) and
-    checksummed. With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
+    checksummed. Values sharded over several devices, and every save of a multi-process run
+    (``jax.distributed``; every process calls ``save`` with the same arguments), are saved
+    without a gather: each process writes its own shards into the files (OneFlow's layout),
+    process 0 publishes, and the manifest holds chunk checksums (``format/SPEC.md`` 5.1).
+    With ``flow.config.enable_legacy_model_io(True)`` it writes OneFlow's pre-0.3.2
     layout (``out`` files only).
 
     Raises:
@@ -101,6 +106,23 @@ def save(
     values = {name: _saveable(value) for name, value in var_dict.items()}
     legacy = session.settings.legacy_model_io
     background = saver()
+    if needs_sharded_save(values):
+        # Sharded values, or several processes: each process writes its own shards into the
+        # files, process 0 publishes (flowsnap.checkpoint._distributed); no gather.
+        dtypes = {n: v.dtype for n, v in var_dict.items() if isinstance(v, Variable)}
+        job = prepare_save(
+            path,
+            values,
+            dtypes=dtypes,
+            durable=durable,
+            metadata=metadata,
+            legacy=legacy,
+            overwrite=overwrite,
+        )
+        if not blocking:
+            return background.submit(job.target, job.nbytes, job.run)
+        background.raise_unobserved_failure()
+        return SavedCheckpoint(os.fspath(path), job.run())
     if not blocking:
         return background.save(
             path, values, durable=durable, metadata=metadata, legacy=legacy, overwrite=overwrite
@@ -123,8 +145,8 @@ def _saveable(value: Any) -> Any:
     the CPU); anything else as given."""
     if isinstance(value, Variable):
         current = value.value
-        if np.dtype(current.dtype) == value.dtype:
-            return current
+        if np.dtype(current.dtype) == value.dtype or is_sharded(current):
+            return current  # a sharded value is converted shard by shard
         return np.asarray(current).astype(value.dtype)
     return value
 

@@ -1,0 +1,440 @@
+"""Sharded checkpoints of ``jax.Array`` values, across devices and processes, without a gather.
+
+Saving: every process writes only the shards it owns (one replica of each distinct shard: the
+one on the device with the lowest id) into the byte ranges of the one ``out`` file per variable
+(:mod:`flowsnap.format`'s sharded writer), so the files are exactly OneFlow's layout. Process 0
+creates the temporary directory first and, after every process reported its chunk checksums
+through the ``jax.distributed`` key-value store (small metadata, never the data), writes ``meta``,
+the manifest and ``snapshot_done`` and publishes atomically; every process then learns the
+outcome, so all agree on what was published. A process that fails or dies makes the save fail
+everywhere (after ``FLOWSNAP_SYNC_TIMEOUT_S`` seconds, default 300, for a dead one) and nothing is
+published; the next save sweeps what it left.
+
+Loading: ``jax.make_array_from_callback`` over the target sharding; each process reads only the
+blocks its devices need, with positioned reads, checking the chunk checksums of what it reads.
+
+Every process of a multi-process run must call a save (and load) in the same order, as it runs
+its training steps: saves are matched across processes by their sequence number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from flowsnap import errors
+from flowsnap.errors import FlowsnapError, SnapshotWriteError
+from flowsnap.format import DataType, Manifest, StoredVariable, data_type_for, open_snapshot
+from flowsnap.format.internals import (
+    DEFAULT_CHUNK,
+    Box,
+    ChunkRecord,
+    ShardedVariable,
+    abort,
+    box_from_index,
+    box_slices,
+    create_tmp,
+    finish,
+    full_box,
+    hash_part,
+    read_box,
+    write_part,
+)
+
+_sequence = itertools.count()
+_sequence_lock = threading.Lock()
+
+
+def sync_timeout_s() -> float:
+    """How long a process waits for the others at each step of a save (``FLOWSNAP_SYNC_TIMEOUT_S``,
+    default 300 s): after that, a process that did not report is taken as dead."""
+    raw = os.environ.get("FLOWSNAP_SYNC_TIMEOUT_S", "300")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise errors.ArgumentError(
+            f"FLOWSNAP_SYNC_TIMEOUT_S={raw!r} is not a number of seconds; set it to e.g. 300"
+        ) from None
+    if value <= 0:
+        raise errors.ArgumentError(f"FLOWSNAP_SYNC_TIMEOUT_S must be > 0 seconds, got {raw!r}")
+    return value
+
+
+def is_sharded(value: Any) -> bool:
+    """Whether ``value`` is a ``jax.Array`` spread over several devices (or processes)."""
+    return isinstance(value, jax.Array) and (
+        len(value.sharding.device_set) > 1 or not value.is_fully_addressable
+    )
+
+
+def needs_sharded_save(values: Mapping[str, Any]) -> bool:
+    """Whether a save of ``values`` must go through the sharded protocol: in a multi-process run
+    (every process calls it, one publishes), or when a value is sharded."""
+    return jax.process_count() > 1 or any(is_sharded(v) for v in values.values())
+
+
+# -- staging: what this process writes -------------------------------------------------------
+
+
+def shard_source(name: str, value: Any, dtype: Any = None) -> ShardedVariable:
+    """The blocks of ``value`` this process writes, with every block's writer.
+
+    A sharded ``jax.Array``: each distinct shard is written by the process of the lowest-id
+    device holding it (the same choice on every process); its data here is a host view of the
+    device buffer (zero-copy on the CPU, a copy from an accelerator). Anything else is written
+    whole by process 0 (other processes hold no copy). ``dtype`` (the variable's declared dtype)
+    converts each block if it differs.
+    """
+    process = jax.process_index()
+    if isinstance(value, jax.Array):
+        shape = tuple(int(d) for d in value.shape)
+        want = np.dtype(dtype) if dtype is not None else np.dtype(value.dtype)
+        data_type = data_type_for(want, what=f"variable {name!r}")
+        holders: dict[Box, Any] = {}
+        for device, index in value.sharding.devices_indices_map(value.shape).items():
+            box = box_from_index(index, shape)
+            if box not in holders or device.id < holders[box].id:  # type: ignore[attr-defined]
+                holders[box] = device
+        owned = tuple(sorted((box, dev.process_index) for box, dev in holders.items()))
+        local: dict[Box, Any] = {}
+        for shard in value.addressable_shards:
+            box = box_from_index(shard.index, shape)
+            if holders[box] == shard.device and box not in local:
+                local[box] = _host(shard.data, want)
+        return ShardedVariable(name, shape, data_type, owned, local)
+    del process
+    array = value.numpy() if isinstance(value, StoredVariable) else np.array(value, copy=True)
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        array = array.astype(dtype)
+    shape = tuple(int(d) for d in array.shape)
+    data_type = data_type_for(array.dtype, what=f"variable {name!r}")
+    box = full_box(shape)
+    return ShardedVariable(name, shape, data_type, ((box, 0),), {box: array})
+
+
+def _host(data: jax.Array, dtype: np.dtype[Any]) -> np.ndarray:
+    if all(d.platform == "cpu" for d in data.devices()):
+        host = np.asarray(data)
+    else:
+        host = np.asarray(jax.device_get(data))
+    return host if host.dtype == dtype else host.astype(dtype)
+
+
+def stage(
+    values: Mapping[str, Any], dtypes: Mapping[str, Any] | None = None
+) -> list[ShardedVariable]:
+    """Every variable's blocks as this process writes them (see :func:`shard_source`). In a
+    multi-process run, host values (NumPy arrays, stored variables) must be known to process 0
+    by shape and dtype: other processes describe them from their own copy."""
+    process = jax.process_index()
+    staged = []
+    for name, value in values.items():
+        dtype = (dtypes or {}).get(name)
+        if process != 0 and not isinstance(value, jax.Array):
+            array_like = value
+            shape = tuple(int(d) for d in getattr(array_like, "shape", np.shape(array_like)))
+            raw = dtype if dtype is not None else getattr(array_like, "dtype", None)
+            if raw is None:
+                raw = np.asarray(array_like).dtype
+            data_type = data_type_for(raw, what=f"variable {name!r}")
+            staged.append(ShardedVariable(name, shape, data_type, ((full_box(shape), 0),), {}))
+            continue
+        staged.append(shard_source(name, value, dtype))
+    return staged
+
+
+# -- the protocol ----------------------------------------------------------------------------
+
+
+class _Sync:
+    """Messages between the processes of one save through the ``jax.distributed`` key-value
+    store (no-ops in a single-process run)."""
+
+    def __init__(self, sequence: int) -> None:
+        from jax._src import distributed  # JAX's own client: the public API has no KV store
+
+        self.client = distributed.global_state.client
+        self.process = jax.process_index()
+        self.count = jax.process_count()
+        self.prefix = f"flowsnap/save/{sequence}"
+        self.timeout_ms = int(sync_timeout_s() * 1000)
+        if self.count > 1 and self.client is None:
+            raise SnapshotWriteError(
+                errno.EINVAL,
+                "cannot save: this is a multi-process run, but jax.distributed has no client; "
+                "call jax.distributed.initialize() (or flow.env.machine(...)) first",
+            )
+
+    def post(self, key: str, payload: Mapping[str, Any]) -> None:
+        if self.client is not None:
+            self.client.key_value_set(f"{self.prefix}/{key}", json.dumps(payload))
+
+    def get(self, key: str, process: int) -> dict[str, Any]:
+        if self.client is None:
+            raise SnapshotWriteError(errno.EINVAL, "internal: no jax.distributed client")
+        try:
+            text = self.client.blocking_key_value_get(f"{self.prefix}/{key}", self.timeout_ms)
+        except Exception as exc:  # the client raises its own runtime error on a timeout
+            raise SnapshotWriteError(
+                errno.ETIMEDOUT,
+                f"cannot save: process {process} did not report '{key}' within "
+                f"{self.timeout_ms / 1000:g} s (FLOWSNAP_SYNC_TIMEOUT_S); it failed or died "
+                f"({type(exc).__name__}). Nothing was published; save again.",
+            ) from None
+        doc: dict[str, Any] = json.loads(text)
+        return doc
+
+    def gather(self, key: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Post this process's ``payload`` and return every process's, in process order."""
+        if self.client is None:
+            return [dict(payload)]
+        self.post(f"{key}/{self.process}", payload)
+        return [self.get(f"{key}/{p}", p) for p in range(self.count)]
+
+
+def barrier(what: str) -> None:
+    """Wait until every process of a multi-process run got here (no-op in a single process);
+    e.g. after process 0 applied a retention policy, so that every process then lists the same
+    checkpoints.
+
+    Raises:
+        SnapshotWriteError: a process did not arrive within ``FLOWSNAP_SYNC_TIMEOUT_S``.
+    """
+    if jax.process_count() == 1:
+        return
+    with _sequence_lock:
+        sequence = next(_sequence)
+    _Sync(sequence).gather(what, {"ok": True})
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    return {"error": str(exc), "kind": type(exc).__name__}
+
+
+def _raise_reported(docs: list[dict[str, Any]], what: str) -> None:
+    for process, doc in enumerate(docs):
+        if "error" in doc:
+            cls = getattr(errors, str(doc.get("kind")), None)
+            message = f"{what}: process {process} failed: {doc['error']}"
+            if isinstance(cls, type) and issubclass(cls, FlowsnapError):
+                raise cls(errno.EIO, message) if issubclass(cls, OSError) else cls(message)
+            raise SnapshotWriteError(errno.EIO, message)
+
+
+@dataclass
+class ShardedSave:
+    """A sharded save, staged (its number and this process's blocks), ready to run."""
+
+    target: str
+    variables: list[ShardedVariable]
+    sequence: int
+    durable: bool
+    metadata: Mapping[str, Any] | None
+    legacy: bool
+    overwrite: bool
+    chunk_size: int = DEFAULT_CHUNK
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this process holds to write."""
+        return sum(int(np.asarray(a).nbytes) for v in self.variables for a in v.local.values())
+
+    def run(self) -> Manifest:
+        """Run the protocol; return the published manifest (on every process).
+
+        Raises:
+            TargetExistsError, SnapshotWriteError, ...: this or another process failed; nothing
+                was published.
+        """
+        sync = _Sync(self.sequence)
+        described = [(v.name, v.shape, v.data_type) for v in self.variables]
+        tmp, replace = "", False
+        if sync.process == 0:
+            if sync.client is not None and self.sequence > 0:  # every process is past it
+                with contextlib.suppress(Exception):  # housekeeping only
+                    sync.client.key_value_delete(f"flowsnap/save/{self.sequence - 1}/")
+            try:
+                tmp, replace = create_tmp(
+                    self.target, described, durable=self.durable, overwrite=self.overwrite
+                )
+            except BaseException as exc:
+                sync.post("tmp", _failure(exc))
+                raise
+            sync.post("tmp", {"tmp": tmp})
+        elif sync.client is not None:
+            started = sync.get("tmp", 0)
+            _raise_reported([started], "the save could not start")
+            tmp = str(started["tmp"])
+        try:
+            manifest = self._write(sync, tmp, described, replace)
+        except BaseException:
+            if sync.process == 0:
+                abort(tmp)
+            raise
+        return manifest
+
+    def _write(
+        self,
+        sync: _Sync,
+        tmp: str,
+        described: list[tuple[str, tuple[int, ...], DataType]],
+        replace: bool,
+    ) -> Manifest:
+        records: dict[str, list[ChunkRecord]] = {}
+        status: dict[str, Any] = {"ok": True}
+        try:
+            workers = min(8, max(1, len(self.variables)))
+            with ThreadPoolExecutor(workers, thread_name_prefix="flowsnap-shard") as pool:
+                parts = pool.map(
+                    lambda v: write_part(
+                        tmp, v, sync.process, chunk_size=self.chunk_size, durable=self.durable
+                    ),
+                    self.variables,
+                )
+                for var, part in zip(self.variables, parts, strict=True):
+                    records[var.name] = list(part)
+        except BaseException as exc:
+            status = _failure(exc)
+        _raise_reported(sync.gather("written", status), "the sharded save failed")
+        try:
+            for var in self.variables:
+                records[var.name].extend(
+                    hash_part(tmp, var, sync.process, sync.count, chunk_size=self.chunk_size)
+                )
+            status = {"chunks": records}
+        except BaseException as exc:
+            status = _failure(exc)
+        if sync.process != 0:
+            sync.post(f"chunks/{sync.process}", status)
+            _raise_reported([status], "the sharded save failed")
+            done = sync.get("done", 0)
+            _raise_reported([done], "publishing the sharded save failed")
+            manifest = open_snapshot(self.target, verify=False).manifest
+            if manifest is None:  # replaced by an unsharded save meanwhile
+                raise SnapshotWriteError(
+                    errno.EIO, f"{self.target} was published but holds no manifest any more"
+                )
+            return manifest
+        docs = [status] + [sync.get(f"chunks/{p}", p) for p in range(1, sync.count)]
+        try:
+            _raise_reported(docs, "the sharded save failed")
+            merged: dict[str, list[ChunkRecord]] = {name: [] for name, _, _ in described}
+            for doc in docs:
+                for name, recs in doc["chunks"].items():
+                    merged[name].extend((int(o), int(n), str(h)) for o, n, h in recs)
+            manifest = finish(
+                tmp,
+                self.target,
+                described,
+                merged,
+                replace=replace,
+                overwrite=self.overwrite,
+                durable=self.durable,
+                legacy=self.legacy,
+                metadata=self.metadata,
+            )
+        except BaseException as exc:
+            sync.post("done", _failure(exc))
+            raise
+        sync.post("done", {"ok": True})
+        return manifest
+
+
+def prepare_save(
+    path: str | os.PathLike[str],
+    values: Mapping[str, Any],
+    *,
+    dtypes: Mapping[str, Any] | None = None,
+    durable: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+    legacy: bool = False,
+    overwrite: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> ShardedSave:
+    """Number a sharded save and stage this process's blocks (host views or copies that later
+    device work cannot change); :meth:`ShardedSave.run` writes them (here or on a thread)."""
+    if chunk_size < 1:
+        raise errors.ArgumentError(f"chunk_size must be >= 1 byte, got {chunk_size}")
+    with _sequence_lock:
+        sequence = next(_sequence)
+    return ShardedSave(
+        os.path.abspath(os.fspath(path)),
+        stage(values, dtypes),
+        sequence,
+        durable,
+        metadata,
+        legacy,
+        overwrite,
+        chunk_size,
+    )
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def load_sharded(
+    value: StoredVariable,
+    sharding: jax.sharding.Sharding,
+    dtype: np.dtype[Any],
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> jax.Array:
+    """Read a stored variable into ``sharding``: each process reads only the blocks its devices
+    hold (each distinct block once), checking the chunk checksums of what it reads.
+
+    A snapshot without chunk checksums (unsharded, or OneFlow's) is read whole and verified when
+    every device is this process's; in a multi-process run each process reads its blocks,
+    checked for size only (a whole-file checksum cannot check part of a file, SPEC.md 7).
+    """
+    if value.shape is None or value.dtype is None:
+        raise errors.MissingMetaError(
+            f"variable {value.name!r} has no meta; call .with_meta(shape, dtype) first"
+        )
+    shape = value.shape
+    stored_dtype = value.dtype
+    chunks = getattr(value, "expected_chunks", None)
+    whole: list[np.ndarray] = []
+    here = jax.process_index()
+    if (
+        chunks is None
+        and value.expected_checksum is not None
+        and value.verify
+        and all(d.process_index == here for d in sharding.device_set)  # type: ignore[attr-defined]
+    ):
+        whole.append(value.numpy())
+    cache: dict[Box, np.ndarray] = {}
+
+    def block(index: tuple[slice, ...] | None) -> np.ndarray:
+        box = box_from_index(index, shape) if index is not None else full_box(shape)
+        if box not in cache:
+            if whole:
+                host = np.ascontiguousarray(whole[0][box_slices(box)])
+            else:
+                host = read_box(
+                    value.name,
+                    value.file_path,
+                    value.nbytes,
+                    shape,
+                    stored_dtype,
+                    box,
+                    chunks=chunks,
+                    verify=value.verify,
+                )
+            if convert is not None:
+                host = convert(host)
+            elif host.dtype != dtype:
+                host = host.astype(dtype)
+            cache[box] = host
+        return cache[box]
+
+    return jax.make_array_from_callback(shape, sharding, block)

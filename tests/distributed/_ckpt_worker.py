@@ -1,0 +1,175 @@
+"""One process of a sharded-checkpoint test (started by test_sharded_checkpoint*.py).
+
+Usage: ``_ckpt_worker.py PROCESS NPROCS PORT SCENARIO DIR [ARG]``; the CPU device count comes from
+``XLA_FLAGS``. Prints one line ``RESULT <json>``. Scenarios:
+
+* ``save``: save the reference variables, sharded over every device of every process (several
+  layouts), to ``DIR/ckpt`` (ARG: ``async`` saves in the background);
+* ``load``: load ``DIR/ckpt`` (saved with any layout and process count) into other layouts and
+  compare with the reference values;
+* ``kill``: save, but process ARG dies (SIGKILL) in the middle of writing its shards;
+* ``manager``: a CheckpointManager with background saves and retention over several steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+
+def reference() -> dict[str, np.ndarray]:
+    """The values every process knows (the same on all)."""
+    rng = np.random.default_rng(1234)
+    return {
+        "rows": rng.standard_normal((48, 24)).astype(np.float32),
+        "cols": rng.standard_normal((16, 40)).astype(np.float32),
+        "cube": rng.integers(-1000, 1000, (8, 6, 16)).astype(np.int32),
+        "vec": rng.standard_normal(64).astype(np.float32),
+        "scalar": np.array(3.5, np.float32),
+        "host": np.arange(10, dtype=np.int32),
+    }
+
+
+def layouts(jax: Any, variant: int) -> dict[str, Any]:
+    """A sharding per variable; ``variant`` picks one of several layouts of the same devices."""
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    devices = np.array(jax.devices())
+    n = devices.size
+    flat = Mesh(devices, ("a",))
+    procs = jax.process_count()
+    grid = Mesh(devices.reshape(procs, n // procs), ("p", "d"))
+    if variant == 0:
+        specs = {
+            "rows": (flat, P("a")),
+            "cols": (flat, P(None, "a")),
+            "cube": (grid, P("p", None, "d")),
+            "vec": (flat, P("a")),
+            "scalar": (flat, P()),
+        }
+    else:
+        specs = {
+            "rows": (grid, P("d", "p")),
+            "cols": (flat, P("a", None)),
+            "cube": (grid, P(None, None, ("p", "d"))),
+            "vec": (grid, P()),
+            "scalar": (grid, P()),
+        }
+    return {name: NamedSharding(mesh, spec) for name, (mesh, spec) in specs.items()}
+
+
+def main() -> None:
+    process, nprocs, port, scenario, root = sys.argv[1:6]
+    extra = sys.argv[6] if len(sys.argv) > 6 else ""
+    import jax
+
+    if int(nprocs) > 1:
+        jax.distributed.initialize(
+            coordinator_address=f"127.0.0.1:{port}",
+            num_processes=int(nprocs),
+            process_id=int(process),
+        )
+    result: dict[str, Any] = {"process": jax.process_index(), "devices": jax.device_count()}
+    try:
+        result.update(SCENARIOS[scenario](jax, root, extra))
+    except BaseException as exc:  # reported to the test, which shows it
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc()
+    print("RESULT " + json.dumps(result), flush=True)
+    os._exit(0)  # a peer may be dead: skip jax.distributed's shutdown barrier
+
+
+def sharded_values(jax: Any, variant: int) -> dict[str, Any]:
+    ref = reference()
+    out: dict[str, Any] = {}
+    for name, sharding in layouts(jax, variant).items():
+        value = ref[name]
+        out[name] = jax.make_array_from_callback(value.shape, sharding, lambda i, v=value: v[i])
+    out["host"] = ref["host"]
+    return out
+
+
+def save(jax: Any, root: str, extra: str) -> dict[str, Any]:
+    import flowsnap as flow
+
+    variant = 1 if "variant1" in extra else 0
+    values = sharded_values(jax, variant)
+    path = os.path.join(root, "ckpt")
+    if "async" in extra:
+        saved = flow.checkpoint.save(path, values, durable=False, blocking=False).wait(60)
+    else:
+        saved = flow.checkpoint.save(path, values, durable=False, metadata={"by": "test"})
+    return {
+        "chunks": {n: len(e.chunks or ()) for n, e in saved.manifest.variables.items()},
+        "format_version": saved.manifest.format_version,
+    }
+
+
+def load(jax: Any, root: str, extra: str) -> dict[str, Any]:
+    from flowsnap.checkpoint._distributed import load_sharded
+    from flowsnap.format import open_snapshot
+
+    snap = open_snapshot(os.path.join(root, "ckpt"))
+    ref = reference()
+    checked = []
+    for variant in (0, 1):
+        for name, sharding in layouts(jax, variant).items():
+            array = load_sharded(snap[name], sharding, ref[name].dtype)
+            assert array.sharding == sharding
+            for shard in array.addressable_shards:
+                got = np.asarray(shard.data)
+                want = ref[name][shard.index]
+                if not np.array_equal(got, want) or got.dtype != want.dtype:
+                    raise AssertionError(f"{name} {shard.index}: loaded {got}, expected {want}")
+            checked.append(name)
+    return {"checked": checked}
+
+
+def kill(jax: Any, root: str, extra: str) -> dict[str, Any]:
+    import flowsnap as flow
+    import flowsnap.checkpoint._distributed as dist
+
+    victim = int(extra)
+    write_part = dist.write_part
+
+    def dying(tmp: str, var: Any, process: int, **kwargs: Any) -> Any:
+        if process == victim and var.name == "cube":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return write_part(tmp, var, process, **kwargs)
+
+    dist.write_part = dying  # type: ignore[assignment]
+    try:
+        flow.checkpoint.save(os.path.join(root, "ckpt"), sharded_values(jax, 0), durable=False)
+    except Exception as exc:
+        return {"failed": f"{type(exc).__name__}: {exc}"}
+    return {"failed": None}
+
+
+def manager(jax: Any, root: str, extra: str) -> dict[str, Any]:
+    import flowsnap as flow
+
+    mgr = flow.checkpoint.CheckpointManager(
+        os.path.join(root, "steps"), max_to_keep=2, async_save=True, durable=False
+    )
+    values = sharded_values(jax, 0)
+    for step in range(4):
+        values["vec"] = values["vec"] + 1
+        mgr.save(step, values)
+    mgr.wait()
+    steps = mgr.all_steps()
+    snap = flow.checkpoint.get(mgr.path(steps[-1]))
+    last = np.asarray(snap["vec"].numpy())  # type: ignore[index]
+    return {"steps": steps, "last_vec_offset": float((last - reference()["vec"]).mean())}
+
+
+SCENARIOS = {"save": save, "load": load, "kill": kill, "manager": manager}
+
+if __name__ == "__main__":
+    main()
