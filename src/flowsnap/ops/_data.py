@@ -320,11 +320,12 @@ def decode_random(
     def draw(call: HostCall) -> np.ndarray[Any, Any]:
         if initializer is None:
             return call.rng.uniform(0.0, 1.0, full).astype(np_dtype)
-        with jax.default_device(jax.devices("cpu")[0]):
+        # (on the CPU, outside any trace: the first batch is drawn while the body is traced)
+        with jax.ensure_compile_time_eval(), jax.default_device(jax.devices("cpu")[0]):
             key = jax.random.fold_in(jax.random.PRNGKey(call.seed % (1 << 32)), call.batch)
             return np.asarray(initializer(key, full, np_dtype)).astype(np_dtype)
 
-    key = (full, str(np_dtype), id(initializer) if initializer is not None else None)
+    key = (full, str(np_dtype), repr(initializer))  # initializers are records: equal if alike
     out: jax.Array = host_op("decode_random", draw, fed=True, name=name, key=key)
     return out
 
