@@ -19,6 +19,8 @@ IMPLEMENTATIONS: dict[str, str] = {
     "linalg.matmul": "matmul",
     "summary.Hparam": "summary.HParam",  # 0.3's spelling
     "function_config": "FunctionConfig",
+    # OneFlow's pre-0.3 set-up (the optimizer from FunctionConfig's train.model_update_conf)
+    "losses.add_loss": "optimizers.add_loss",
     # OneFlow's flow.dtypes() is a function; flowsnap.dtypes is a module
     "dtypes": "dtypes.all_dtypes",
     # 0.5's flow.experimental.unittest is flow.unittest (OneFlow's test harness, compat/_unittest)
@@ -119,11 +121,6 @@ _EAGER_NCCL = (
     "an eager NCCL all-reduce between OneFlow's devices; flowsnap's multi-device runs (placements "
     "over several devices) are jitted steps over a JAX mesh, without eager collectives"
 )
-_ADD_LOSS = (
-    "registers a loss for OneFlow's pre-0.3 training set-up, where FunctionConfig's "
-    "train.primary_lr/model_update_conf chose the optimizer; flowsnap trains on "
-    "optimizer.minimize(loss) in the job body"
-)
 _EAGER_AUTOGRAD = (
     "eager-mode autograd over OneFlow's eager tensors; flowsnap runs lazy jobs only, whose "
     "gradients Optimizer.minimize takes (flow.watch_diff shows them)"
@@ -164,7 +161,6 @@ NOT_PROVIDED: dict[str, str] = {
     "oneflow_api": _CPP_MODULE,
     "find_or_create_module": _CPP_MODULE,
     "eager_nccl_all_reduce": _EAGER_NCCL,
-    "losses.add_loss": _ADD_LOSS,
     "ConfigProto": _PROTO,
     "JobConfigProto": _PROTO,
     "builtin_op": _USER_OP,
@@ -215,17 +211,9 @@ PROTOBUF_METHODS = re.compile(r"(^Set\w*Fields\w*Conf$|_conf$)")
 # Names whose work belongs to another issue: listed as pending by the conformance test until it
 # lands (name prefixes; a prefix ending in "." is a whole group).
 PENDING_ELSEWHERE: dict[str, str] = {
-    # flow.data's image front-ends come with flow.image's ops
     **{
         name: "the data-pipelines issue 'Jobs that read their own data'"
-        for name in (
-            "data.OFRecordImageDecoder",
-            "data.ofrecord_image_",
-            "data.ImageDecoderRandomCropResize",
-            "data.image_decoder_random_crop_resize",
-            "data.megatron_gpt_mmap_data_loader",
-            "data.MegatronGPTMMapDataLoader",
-        )
+        for name in ("data.megatron_gpt_mmap_data_loader", "data.MegatronGPTMMapDataLoader")
     },
     # readers of formats not implemented yet (flow.data's functions say why when called)
     **{

@@ -1,8 +1,12 @@
 """Ops on blobs (JAX arrays inside job bodies): the ``flow.*`` array ops, ``flow.matmul``,
-``flow.watch``, and the ``flow.nn`` and ``flow.math`` namespaces."""
+``flow.watch``, and the ``flow.nn`` and ``flow.math`` namespaces; the data ops that run on the host
+(``flow.image``, ``flow.random.CoinFlip``, ``flow.image_*``, ``flow.object_*``, TensorBuffer
+conversions) and ``flow.random``'s device ops."""
 
+from flowsnap.ops import image as image
 from flowsnap.ops import math as math
 from flowsnap.ops import nn as nn
+from flowsnap.ops import random as random
 from flowsnap.ops._array import cast as cast
 from flowsnap.ops._array import concat as concat
 from flowsnap.ops._array import constant as constant
@@ -28,6 +32,31 @@ from flowsnap.ops._creation import range as range
 from flowsnap.ops._creation import zeros as zeros
 from flowsnap.ops._encode import categorical_ordinal_encode as categorical_ordinal_encode
 from flowsnap.ops._encode import encode_ordinals as encode_ordinals  # for layers; not a flow name
+from flowsnap.ops._image import image_decode as image_decode
+from flowsnap.ops._image_augment import image_batch_align as image_batch_align
+from flowsnap.ops._image_augment import image_flip as image_flip
+from flowsnap.ops._image_augment import image_normalize as image_normalize
+from flowsnap.ops._image_augment import image_random_crop as image_random_crop
+from flowsnap.ops._image_objects import gen_tensor_buffer as gen_tensor_buffer
+from flowsnap.ops._image_objects import object_bbox_flip as object_bbox_flip
+from flowsnap.ops._image_objects import object_bbox_scale as object_bbox_scale
+from flowsnap.ops._image_objects import (
+    object_segmentation_polygon_flip as object_segmentation_polygon_flip,
+)
+from flowsnap.ops._image_objects import (
+    object_segmentation_polygon_scale as object_segmentation_polygon_scale,
+)
+from flowsnap.ops._image_objects import (
+    object_segmentation_polygon_to_mask as object_segmentation_polygon_to_mask,
+)
+from flowsnap.ops._image_objects import (
+    tensor_buffer_to_list_of_tensors as tensor_buffer_to_list_of_tensors,
+)
+from flowsnap.ops._image_objects import tensor_buffer_to_tensor as tensor_buffer_to_tensor
+from flowsnap.ops._image_objects import tensor_buffer_to_tensor_list as tensor_buffer_to_tensor_list
+from flowsnap.ops._image_objects import tensor_to_tensor_buffer as tensor_to_tensor_buffer
+from flowsnap.ops._image_resize import image_resize as image_resize
+from flowsnap.ops._image_resize import image_target_resize as image_target_resize
 from flowsnap.ops._indexing import argsort as argsort
 from flowsnap.ops._indexing import dim_gather as dim_gather
 from flowsnap.ops._indexing import gather_nd as gather_nd
@@ -141,9 +170,17 @@ __all__ = [
     "flatten",
     "gather",
     "gather_nd",
+    "gen_tensor_buffer",
     "hierarchical_parallel_cast",
     "identity",
     "identity_n",
+    "image_batch_align",
+    "image_decode",
+    "image_flip",
+    "image_normalize",
+    "image_random_crop",
+    "image_resize",
+    "image_target_resize",
     "in_top_k",
     "inter_job_reuse_mem_strategy",
     "is_deprecated",
@@ -152,6 +189,11 @@ __all__ = [
     "matmul",
     "multi_count_not_finite",
     "nn",
+    "object_bbox_flip",
+    "object_bbox_scale",
+    "object_segmentation_polygon_flip",
+    "object_segmentation_polygon_scale",
+    "object_segmentation_polygon_to_mask",
     "one_hot",
     "ones",
     "ones_like",
@@ -173,8 +215,12 @@ __all__ = [
     "sort",
     "squeeze",
     "stack",
+    "tensor_buffer_to_list_of_tensors",
+    "tensor_buffer_to_tensor",
+    "tensor_buffer_to_tensor_list",
     "tensor_scatter_nd_add",
     "tensor_scatter_nd_update",
+    "tensor_to_tensor_buffer",
     "transpose",
     "unsorted_batch_segment_sum",
     "unsorted_segment_sum",

@@ -45,6 +45,7 @@ from flowsnap.ops._data import (
     onerec_decoder,
     onerec_reader,
 )
+from flowsnap.ops._data_gpt import MegatronGPTMMapDataLoader, megatron_gpt_mmap_data_loader
 from flowsnap.ops._data_legacy import (
     BlobConf,
     BytesListCodec,
@@ -55,16 +56,29 @@ from flowsnap.ops._data_legacy import (
     RawCodec,
     decode_ofrecord,
 )
+from flowsnap.ops._image import (  # flow.image's decoders, published as flow.data's
+    ImageDecoderRandomCropResize,
+    OFRecordImageDecoder,
+    OFRecordImageDecoderRandomCrop,
+    image_decoder_random_crop_resize,
+    ofrecord_image_classification_reader,
+    ofrecord_image_decoder,
+    ofrecord_image_decoder_random_crop,
+)
 
 __all__ = [
     "BlobConf",
     "BytesListCodec",
     "ImageCodec",
+    "ImageDecoderRandomCropResize",
     "ImagePreprocessor",
     "ImageResizePreprocessor",
+    "MegatronGPTMMapDataLoader",
     "NormByChannelPreprocessor",
     "OFRecordBytesDecoder",
     "OFRecordDataset",
+    "OFRecordImageDecoder",
+    "OFRecordImageDecoderRandomCrop",
     "OFRecordRawDecoder",
     "OneRecDecoder",
     "RawCodec",
@@ -75,12 +89,17 @@ __all__ = [
     "decode_random",
     "decode_raw",
     "idx_to_ofrecord",
+    "image_decoder_random_crop_resize",
     "image_folder_to_ofrecord",
     "load_fashion_mnist",
     "load_mnist",
     "make_record",
+    "megatron_gpt_mmap_data_loader",
     "npz_to_ofrecord",
     "ofrecord_bytes_decoder",
+    "ofrecord_image_classification_reader",
+    "ofrecord_image_decoder",
+    "ofrecord_image_decoder_random_crop",
     "ofrecord_loader",
     "ofrecord_raw_decoder",
     "ofrecord_reader",
