@@ -13,6 +13,9 @@ label) in batches of 32, sequentially and in a shuffled order:
 * ``npy per record``: one ``.npz``-free ``.npy`` file per image (``np.load`` each), the layout of
   a folder of samples.
 
+``bench_data_images.image_section``: images/s of the ImageNet-style image pipeline against a torch
+``DataLoader`` (see ``bench_data_images.py``; ``--no-images`` skips it).
+
 Run: ``.venv/bin/python benchmarks/bench_data.py [--quick] [--append]`` (``--append`` adds the
 table to ``RESULTS.md``).
 """
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="10,000 records, 3 rounds")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--append", action="store_true", help="append the table to RESULTS.md")
+    p.add_argument("--no-images", action="store_true", help="skip the image-pipeline benchmark")
     args = p.parse_args(argv)
     n = 10_000 if args.quick else 60_000
     rounds = args.rounds or (3 if args.quick else 5)
@@ -169,6 +173,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Machine: {before} (after: load {os.getloadavg()[0]:.1f}). `npy per record` reads "
         f"the first {min(n, 5_000):,} records only.\n\n{table(rows)}\n"
     )
+    if not args.no_images:  # the image pipeline: its own module, bench_data_images.py
+        from bench_data_images import image_section
+
+        text += "\n" + image_section(args.quick, args.rounds)
     print(text)
     if args.append:
         with open(HERE / "RESULTS.md", "a") as f:
