@@ -113,7 +113,7 @@ def save(jax: Any, root: str, extra: str) -> dict[str, Any]:
 
 
 def load(jax: Any, root: str, extra: str) -> dict[str, Any]:
-    from flowsnap.checkpoint._distributed import load_sharded
+    from flowsnap.checkpoint._shardload import load_sharded
     from flowsnap.format import open_snapshot
 
     snap = open_snapshot(os.path.join(root, "ckpt"))
@@ -176,7 +176,7 @@ def matrix(jax: Any, root: str, extra: str) -> dict[str, Any]:
     from jax.sharding import PartitionSpec as P
 
     import flowsnap as flow
-    from flowsnap.checkpoint._distributed import load_sharded
+    from flowsnap.checkpoint._shardload import load_sharded
     from flowsnap.format import open_snapshot, write_snapshot
 
     rng = np.random.default_rng(7)

@@ -10,8 +10,7 @@ outcome, so all agree on what was published. A process that fails or dies makes 
 everywhere (after ``FLOWSNAP_SYNC_TIMEOUT_S`` seconds, default 300, for a dead one) and nothing is
 published; the next save sweeps what it left.
 
-Loading: ``jax.make_array_from_callback`` over the target sharding; each process reads only the
-blocks its devices need, with positioned reads, checking the chunk checksums of what it reads.
+Loading is :mod:`flowsnap.checkpoint._shardload`.
 
 Every process of a multi-process run must call a save (and load) in the same order, as it runs
 its training steps: saves are matched across processes by their sequence number.
@@ -25,7 +24,7 @@ import itertools
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +42,10 @@ from flowsnap.format.internals import (
     ShardedVariable,
     abort,
     box_from_index,
-    box_slices,
     create_tmp,
     finish,
     full_box,
     hash_part,
-    read_box,
     write_part,
 )
 
@@ -378,63 +375,3 @@ def prepare_save(
         overwrite,
         chunk_size,
     )
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-def load_sharded(
-    value: StoredVariable,
-    sharding: jax.sharding.Sharding,
-    dtype: np.dtype[Any],
-    convert: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> jax.Array:
-    """Read a stored variable into ``sharding``: each process reads only the blocks its devices
-    hold (each distinct block once), checking the chunk checksums of what it reads.
-
-    A snapshot without chunk checksums (unsharded, or OneFlow's) is read whole and verified when
-    every device is this process's; in a multi-process run each process reads its blocks,
-    checked for size only (a whole-file checksum cannot check part of a file, SPEC.md 7).
-    """
-    if value.shape is None or value.dtype is None:
-        raise errors.MissingMetaError(
-            f"variable {value.name!r} has no meta; call .with_meta(shape, dtype) first"
-        )
-    shape = value.shape
-    stored_dtype = value.dtype
-    chunks = getattr(value, "expected_chunks", None)
-    whole: list[np.ndarray] = []
-    here = jax.process_index()
-    if (
-        chunks is None
-        and value.expected_checksum is not None
-        and value.verify
-        and all(d.process_index == here for d in sharding.device_set)  # type: ignore[attr-defined]
-    ):
-        whole.append(value.numpy())
-    cache: dict[Box, np.ndarray] = {}
-
-    def block(index: tuple[slice, ...] | None) -> np.ndarray:
-        box = box_from_index(index, shape) if index is not None else full_box(shape)
-        if box not in cache:
-            if whole:
-                host = np.ascontiguousarray(whole[0][box_slices(box)])
-            else:
-                host = read_box(
-                    value.name,
-                    value.file_path,
-                    value.nbytes,
-                    shape,
-                    stored_dtype,
-                    box,
-                    chunks=chunks,
-                    verify=value.verify,
-                )
-            if convert is not None:
-                host = convert(host)
-            elif host.dtype != dtype:
-                host = host.astype(dtype)
-            cache[box] = host
-        return cache[box]
-
-    return jax.make_array_from_callback(shape, sharding, block)

@@ -21,8 +21,9 @@ import jax
 import numpy as np
 
 from flowsnap._store import Session, Variable, VariableSpec, current_session
-from flowsnap.checkpoint._distributed import is_sharded, load_sharded
+from flowsnap.checkpoint._distributed import is_sharded
 from flowsnap.checkpoint._report import LoadReport, list_names
+from flowsnap.checkpoint._shardload import load_sharded
 from flowsnap.checkpoint.rename import RenameRules, Rules, compile_patterns
 from flowsnap.errors import (
     CorruptCheckpointError,
@@ -281,7 +282,7 @@ def _read_all(
     buffers, which ``jax.device_put`` on the CPU takes without a copy. Other values (foreign files,
     live variables, arrays) are read on a thread pool, each straight into one host buffer.
     A variable sharded over several devices is read block by block into its sharding
-    (:func:`~flowsnap.checkpoint._distributed.load_sharded`).
+    (:func:`~flowsnap.checkpoint._shardload.load_sharded`).
     """
 
     def sharding_of(plan: _Plan) -> jax.sharding.Sharding | None:
