@@ -57,6 +57,31 @@ def test_allow_list_ops_compute_in_float16() -> None:
     assert got.tobytes() != (x @ w + x.sum(dtype=np.float32)).tobytes()
 
 
+def test_conv2d_computes_in_float16_and_conv3d_does_not() -> None:
+    x = (1 + RNG.integers(1, 8, size=(1, 1, 3, 3, 3)) * 2.0**-12).astype(np.float32)
+    k = (1 + RNG.integers(1, 8, size=(1, 1, 2, 2, 2)) * 2.0**-12).astype(np.float32)
+
+    @flow.global_function(function_config=amp_config())
+    def conv_job(
+        a: tp.Numpy.Placeholder((1, 1, 3, 3, 3)), f: tp.Numpy.Placeholder((1, 1, 2, 2, 2))
+    ) -> tuple[tp.Numpy, tp.Numpy]:
+        return flow.nn.conv2d(a[:, :, 0], f[:, :, 0], 1, "VALID"), flow.nn.conv3d(a, f, 1, "VALID")
+
+    got2, got3 = conv_job(x, k)
+
+    def conv(a: np.ndarray, f: np.ndarray, dtype: Any) -> np.ndarray:
+        return np.asarray(
+            jax.lax.conv_general_dilated(
+                jnp.asarray(a, dtype), jnp.asarray(f, dtype), (1,) * (a.ndim - 2), "VALID"
+            ).astype(jnp.float32)
+        )
+
+    x2, k2 = x[:, :, 0], k[:, :, 0]
+    assert got2.tobytes() == conv(x2, k2, jnp.float16).tobytes()
+    assert got2.tobytes() != conv(x2, k2, jnp.float32).tobytes()
+    assert got3.tobytes() == conv(x, k, jnp.float32).tobytes()  # conv3d: not on the allow list
+
+
 def test_bfloat16_by_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWSNAP_AMP_DTYPE", "bfloat16")
     x = np.array([[1 + 2.0**-9]], np.float32)  # float16 keeps it, bfloat16 does not

@@ -98,13 +98,14 @@ def current_amp_dtype() -> np.dtype[Any] | None:
 
 def amp_apply(op: str, fn: Callable[..., jax.Array], *xs: Any, **kwargs: Any) -> jax.Array:
     """``fn(*xs, **kwargs)``, in the half type when ``op`` is on OneFlow's allow list and mixed
-    precision is on: float32 array inputs are cast to it, the result is cast back to float32.
-    Inputs of other types (integers, float64, an explicit float16) leave the op as it is."""
+    precision is on: the array arguments, all float32, are cast to it and the result is cast back
+    to float32 (other arguments -- strides, paddings -- pass as they are). Array arguments of other
+    types (integers, float64, an explicit float16) leave the op as it is."""
     half = _policy.get()
     if half is None or op not in ALLOW_LIST:
         return fn(*xs, **kwargs)
-    arrays = [x for x in xs if x is not None]
-    if not arrays or any(getattr(x, "dtype", None) != jnp.float32 for x in arrays):
+    arrays = [x for x in xs if hasattr(x, "dtype")]
+    if not arrays or any(x.dtype != jnp.float32 for x in arrays):
         return fn(*xs, **kwargs)
-    cast = [None if x is None else x.astype(half) for x in xs]
+    cast = [x.astype(half) if hasattr(x, "dtype") else x for x in xs]
     return fn(*cast, **kwargs).astype(jnp.float32)
