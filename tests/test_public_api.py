@@ -193,6 +193,7 @@ FACADE_SURFACES = {
     "data": [
         "CropWindow",
         "FeatureInfo",
+        "MegatronGPTDataset",
         "OFRecordDataset",
         "RAW_DTYPES",
         "WrittenDataset",
@@ -233,10 +234,12 @@ FACADE_SURFACES = {
         "random_crop_images",
         "random_crop_window",
         "read_idx",
+        "read_megatron_index",
         "resize_image",
         "resize_keep_aspect_ratio",
         "resize_to_fixed",
         "serialize_record",
+        "write_megatron_dataset",
         "write_ofrecord",
     ],
 }

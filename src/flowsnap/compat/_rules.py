@@ -211,10 +211,6 @@ PROTOBUF_METHODS = re.compile(r"(^Set\w*Fields\w*Conf$|_conf$)")
 # Names whose work belongs to another issue: listed as pending by the conformance test until it
 # lands (name prefixes; a prefix ending in "." is a whole group).
 PENDING_ELSEWHERE: dict[str, str] = {
-    **{
-        name: "the data-pipelines issue 'Jobs that read their own data'"
-        for name in ("data.megatron_gpt_mmap_data_loader", "data.MegatronGPTMMapDataLoader")
-    },
     # readers of formats not implemented yet (flow.data's functions say why when called)
     **{
         name: "the data-pipelines issue 'Jobs that read their own data' (COCO and OneRec readers)"

@@ -38,6 +38,9 @@ from flowsnap.data._img_ops import normalize_images as normalize_images
 from flowsnap.data._img_ops import polygon_flip as polygon_flip
 from flowsnap.data._img_ops import polygon_scale as polygon_scale
 from flowsnap.data._img_ops import polygon_to_mask as polygon_to_mask
+from flowsnap.data._megatron import MegatronGPTDataset as MegatronGPTDataset
+from flowsnap.data._megatron import read_megatron_index as read_megatron_index
+from flowsnap.data._megatron import write_megatron_dataset as write_megatron_dataset
 from flowsnap.data._mnist import cache_dir as cache_dir
 from flowsnap.data._mnist import load_fashion_mnist as load_fashion_mnist
 from flowsnap.data._mnist import load_mnist as load_mnist
@@ -68,6 +71,7 @@ __all__ = [
     "RAW_DTYPES",
     "CropWindow",
     "FeatureInfo",
+    "MegatronGPTDataset",
     "OFRecordDataset",
     "WrittenDataset",
     "batch_align",
@@ -107,10 +111,12 @@ __all__ = [
     "random_crop_images",
     "random_crop_window",
     "read_idx",
+    "read_megatron_index",
     "resize_image",
     "resize_keep_aspect_ratio",
     "resize_to_fixed",
     "serialize_record",
+    "write_megatron_dataset",
     "write_ofrecord",
 ]
 
