@@ -1,6 +1,7 @@
 """``flow.config``, ``flow.env``, ``flow.scope`` and ``flow.distribute`` names of OneFlow
 0.3.4-0.5.0: runtime tuning is accepted and recorded with no effect, settings that change results
-are real, multi-device and multi-machine set-ups are refused with the reason."""
+are real; device counts set the default placement and several machines describe a
+``jax.distributed`` run (the runs themselves: tests/distributed/)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import flowsnap as flow
 import flowsnap.typing as tp
 from flowsnap._store import current_session
 from flowsnap.compat import facade
-from flowsnap.errors import UnsupportedFeatureError
+from flowsnap.errors import ArgumentError
 
 TUNING = {
     "collect_act_event": True,
@@ -117,13 +118,15 @@ def test_env_settings_are_recorded() -> None:
     assert recorded["env.machine"] == [{"addr": "127.0.0.1"}]
 
 
-def test_multi_machine_and_multi_process_are_refused() -> None:
-    with pytest.raises(UnsupportedFeatureError, match="2 machines"):
-        flow.env.machine([{"addr": "10.0.0.1"}, {"addr": "10.0.0.2"}])
-    with pytest.raises(UnsupportedFeatureError, match="world_size=2"):
-        flow.env.init_bootstrap_confs(["10.0.0.1", "10.0.0.2"], 12345, rank=0, world_size=2)
-    with pytest.raises(UnsupportedFeatureError):
-        flow.config.machine_num(2)
+def test_several_machines_are_recorded_for_jax_distributed() -> None:
+    # no ctrl_port yet: recording the machines starts nothing (tests/distributed/ runs them)
+    flow.env.machine([{"addr": "10.0.0.1"}, {"addr": "10.0.0.2"}])
+    assert current_session().settings.recorded["env.machine"][1] == {"addr": "10.0.0.2"}
+    assert flow.config.machine_num(2)
+    with pytest.raises(ArgumentError, match=r"rank 2 is outside 0\.\.1"):
+        flow.env.init_bootstrap_confs(["10.0.0.1", "10.0.0.2"], 12345, rank=2, world_size=2)
+    with pytest.raises(ArgumentError, match="entry 1"):
+        flow.env.machine([{"addr": "10.0.0.1"}, {"port": 1}])
 
 
 def test_all_device_placement_on_one_device() -> None:
@@ -135,8 +138,13 @@ def test_all_device_placement_on_one_device() -> None:
     np.testing.assert_allclose(job(np.array([1.0, 2.0], np.float32)), [2.0, 4.0])
     flow.clear_default_session()
     flow.config.cpu_device_num(4)
-    with pytest.raises(UnsupportedFeatureError), flow.env.all_device_placement("cpu"):
-        pass
+    with flow.env.all_device_placement("cpu"):
+        assert flow.current_scope().device_parallel_desc_symbol.device_names == [
+            "0:0",
+            "0:1",
+            "0:2",
+            "0:3",
+        ]
 
 
 def test_placement_hierarchy_of_one_device_is_accepted() -> None:
@@ -146,9 +154,11 @@ def test_placement_hierarchy_of_one_device_is_accepted() -> None:
             return x + 1
 
     np.testing.assert_allclose(job(np.zeros(2, np.float32)), [1.0, 1.0])
+    with flow.scope.placement("gpu", "0:0-3", hierarchy=[2, 2]):  # a 2x2 mesh (tests/distributed)
+        assert flow.current_scope().device_parallel_desc_symbol.parallel_num == 4
     with (
-        pytest.raises(UnsupportedFeatureError, match="hierarchy=\\[2, 2\\]"),
-        flow.scope.placement("gpu", "0:0-3", hierarchy=[2, 2]),
+        pytest.raises(ArgumentError, match=r"hierarchy \[2, 3\] .* number of devices \(4\)"),
+        flow.scope.placement("gpu", "0:0-3", hierarchy=[2, 3]),
     ):
         pass
 

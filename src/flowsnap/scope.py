@@ -4,7 +4,8 @@
 takes, and (as OneFlow's ``distribute.consistent_strategy()``/``mirrored_strategy()`` were) blocks
 that set the view of the code inside them; ``consistent_view_enabled()`` /
 ``mirrored_view_enabled()`` tell which view is current (consistent outside any block). On one
-device both views hold the same values.
+device both views hold the same values; on several, consistent-view placeholders take the global
+batch and mirrored-view (``tp.ListNumpy``) ones one array per device (docs/RUNTIME.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 from flowsnap._engine import LogicalView, Scope, namespace
 from flowsnap._engine import current_scope as _engine_current_scope
 from flowsnap._engine import placement as _engine_placement
-from flowsnap.errors import UnsupportedFeatureError
 
 __all__ = [
     "consistent_view",
@@ -87,23 +87,15 @@ def placement(
     machine_device_ids: str | Sequence[str] = "0:0",
     hierarchy: Sequence[int] | None = None,
 ) -> Iterator[None]:
-    """Run the job that enters this block on ``device_tag`` device ``machine_device_ids``.
+    """Run the job that enters this block on ``device_tag`` devices ``machine_device_ids``
+    (``"0:0"``, ``"0:0-3"``, or one entry per machine: ``["0:0-7", "1:0-7"]``).
 
-    ``hierarchy`` (OneFlow 0.4+: how the devices form a mesh, e.g. ``[2, 4]``) is accepted when
-    it describes one device (``None``, ``[1]``, ``[1, 1]``...).
+    ``hierarchy`` (OneFlow 0.4+) arranges the devices as a mesh, e.g. ``[2, 4]`` for 2 groups of
+    4 (data parallel over the first axis, ``nd_sbp`` of variables per axis); its product must be
+    the number of devices.
 
     Raises:
-        UnsupportedFeatureError: a hierarchy over several devices (multi-device placements are
-            the Scale issue's work).
+        ArgumentError: malformed device ids, or a hierarchy that does not fit them.
     """
-    if hierarchy is not None:
-        count = 1
-        for size in hierarchy:
-            count *= int(size)
-        if count != 1:
-            raise UnsupportedFeatureError(
-                f"flow.scope.placement(..., hierarchy={list(hierarchy)}): a hierarchy over "
-                f"{count} devices; multi-device placements are not supported yet"
-            )
-    with _engine_placement(device_tag, machine_device_ids):
+    with _engine_placement(device_tag, machine_device_ids, hierarchy):
         yield

@@ -32,6 +32,9 @@ def test_env_and_skips_follow_oneflows_variables(
     assert (harness.env.device_num(), harness.env.node_size()) == (1, 1)
     assert harness.skip_unless_1n1d()(len) is len
     monkeypatch.setenv("ONEFLOW_TEST_DEVICE_NUM", "2")
+    skipped = harness.skip_unless_1n2d()(lambda: None)  # this process has one device
+    assert "--xla_force_host_platform_device_count=2" in skipped.__unittest_skip_why__
+    monkeypatch.setattr("flowsnap.compat._unittest._local_devices", lambda: 2)
     assert harness.skip_unless_1n2d()(len) is len
     monkeypatch.setenv("ONEFLOW_TEST_NODE_LIST", "a,b")
     assert harness.env.node_list() == ["a", "b"]

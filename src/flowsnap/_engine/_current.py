@@ -53,7 +53,7 @@ def current_scope() -> Scope:
     """The current scope: the innermost ``flow.scope.placement`` (else the default device) and
     the name prefix of ``flow.scope.namespace``."""
     where = current_placement()
-    desc = ParallelDesc(where.device_tag, {0: list(where.devices)})
+    desc = ParallelDesc(where.device_tag, {m: list(ids) for m, ids in where.machines})
     return Scope(desc, False, namespace_prefix())
 
 

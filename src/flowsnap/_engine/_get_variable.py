@@ -18,7 +18,7 @@ import numpy as np
 from flowsnap import dtypes
 from flowsnap._engine._scope import broadcast, namespace_prefix
 from flowsnap._engine._trace import TraceContext, require_trace
-from flowsnap._store import Distribute, RegularizerLike, VariableSpec
+from flowsnap._store import Distribute, RegularizerLike, VariableSpec, parse_sbp
 from flowsnap.errors import (
     ArgumentError,
     MissingInitializerError,
@@ -57,21 +57,26 @@ def get_variable(
         model_name: OneFlow's metadata tag (default ``"weight"``); no effect.
         random_seed: a seed for this variable's initial value (default: derived from the session
             seed and the name, so runs are reproducible).
-        nd_sbp: OneFlow 0.5's n-d distribution (``["S(0)", "B"]``; 0.4's
-            ``parallel_distribution``): on one device every distribution holds the whole
-            variable, so it has no effect (the sharding work will read it).
-        distribute: ``flow.distribute.broadcast()`` (default) or ``split(axis)``.
+        nd_sbp: OneFlow 0.5's n-d distribution (0.4's ``parallel_distribution``): one entry per
+            axis of the placement's ``hierarchy``, ``"B"`` (broadcast) or ``"S(<axis>)"``
+            (split that axis of the variable), e.g. ``["B", "S(1)"]`` for a weight split over
+            the model-parallel axis of a ``[2, 4]`` hierarchy. Overrides ``distribute``. No
+            effect on one device.
+        distribute: ``flow.distribute.broadcast()`` (default: every device holds the whole
+            variable) or ``flow.distribute.split(axis)`` (each device of the placement holds a
+            slice along ``axis``). No effect on one device.
         reuse: if False, a second declaration of ``name`` in the same job is an error.
 
     Raises:
         TraceError: called outside a job body, or a job body that declares different variables
             from one trace to the next.
         ArgumentError: a ``name`` that is not a str, a ``shape`` that is not a list or tuple of
-            dimensions >= 0, an ``initializer`` or ``regularizer`` that is not a flow one.
+            dimensions >= 0, an ``initializer`` or ``regularizer`` that is not a flow one, a
+            ``distribute`` that is not ``broadcast()``/``split(axis)``, an ``nd_sbp`` entry that
+            is not ``"B"``/``"S(k)"``, or a split axis outside the variable's rank.
         VariableConflictError: ``reuse=False`` and ``name`` is already declared in this job.
         MissingInitializerError: no initializer and no job default.
     """
-    del nd_sbp
     ctx = require_trace("flow.get_variable")
     if not isinstance(name, str):
         raise ArgumentError(f"get_variable: name must be a str, got {type(name).__name__} {name!r}")
@@ -85,6 +90,7 @@ def get_variable(
             )
         return ctx.values[full]
     dims, dt, init = _check_arguments(ctx, full, shape, dtype, initializer, regularizer)
+    layout = _layout(f"get_variable({full!r}) in job {ctx.job!r}", distribute, nd_sbp, len(dims))
     spec = VariableSpec(
         name=full,
         shape=dims,
@@ -94,7 +100,7 @@ def get_variable(
         trainable=True if trainable is None else bool(trainable),
         model_name="weight" if model_name is None else model_name,
         random_seed=random_seed,
-        distribute=broadcast() if distribute is None else distribute,
+        distribute=layout,
         job=ctx.job,
     )
     ctx.specs[full] = spec
@@ -154,3 +160,35 @@ def _check_arguments(
             f"{what}: regularizer must come from flow.regularizers.l1/l2/l1_l2, got {regularizer!r}"
         )
     return dims, dt, init
+
+
+def _layout(
+    what: str, distribute: Distribute | None, nd_sbp: Sequence[Any] | str | None, rank: int
+) -> Distribute:
+    """The variable's layout from ``distribute`` and ``nd_sbp`` (checked)."""
+    if distribute is not None and not (
+        isinstance(distribute, Distribute) and distribute.nd is None
+    ):
+        raise ArgumentError(
+            f"{what}: distribute must be flow.distribute.broadcast() or "
+            f"flow.distribute.split(axis), got {distribute!r}"
+        )
+    result = broadcast() if distribute is None else distribute
+    if nd_sbp is not None:
+        entries = [nd_sbp] if isinstance(nd_sbp, str | Distribute) else list(nd_sbp)
+        if not entries:
+            raise ArgumentError(f"{what}: nd_sbp is empty; give one entry per hierarchy axis")
+        nd = tuple(parse_sbp(e, what) for e in entries)
+        splits = {int(e[2:-1]) for e in nd if e != "B"}
+        # on a 1-d placement a one-entry nd_sbp is a plain split/broadcast
+        axis = next(iter(splits)) if len(nd) == 1 and splits else None
+        result = Distribute(axis, nd)
+    for axis in [result.axis] + [int(e[2:-1]) for e in result.nd or () if e != "B"]:
+        if axis is not None and not 0 <= axis < rank:
+            raise ArgumentError(
+                f"{what}: cannot split axis {axis} of a variable with {rank} dimension(s); "
+                f"split an axis in 0..{rank - 1}"
+                if rank
+                else f"{what}: a scalar cannot be split"
+            )
+    return result

@@ -148,12 +148,13 @@ def _tree_leaves(value: Any) -> list[Any]:
 
 
 def _leaf(kind: str, value: Any) -> Any:
+    parts = getattr(value, "parts", None)  # a mirrored-view result on several devices
     array = np.asarray(value)
     if kind == "Numpy":
         return array
     if kind == "ListNumpy":
-        return [array]
-    return [[array]]
+        return list(parts) if parts is not None else [array]
+    return [[p] for p in parts] if parts is not None else [[array]]
 
 
 def _convert(spec: ReturnSpec, value: Any) -> Any:

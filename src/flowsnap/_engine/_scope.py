@@ -1,25 +1,31 @@
 """``flow.scope.*`` and ``flow.distribute.*``: name prefixes, device placement, logical views.
 
 ``flow.scope.namespace("a")`` prefixes the names of variables declared inside it with ``a-``
-(nested: ``a-b-w``), as OneFlow did. ``flow.scope.placement("cpu" | "gpu", "0:0")`` picks the
-device a job runs on: the first placement a job body enters decides for the whole job (one job is
-one compiled function on one device). A ``"gpu"`` placement on a machine without a GPU runs on the
-CPU, as a CPU-only OneFlow build did.
+(nested: ``a-b-w``), as OneFlow did. ``flow.scope.placement("cpu" | "gpu", "0:0-3")`` picks the
+devices a job runs on: the first placement a job body enters decides for the whole job (one job is
+one compiled function, on one device or over a mesh: ``_mesh.py``). A ``"gpu"`` placement on a
+machine without a GPU runs on the CPU, as a CPU-only OneFlow build did.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import jax
 
+from flowsnap._engine._placement import (
+    Placement,
+    default_placement,
+    parse_placement,
+    record_placement,
+    resolve_device,  # noqa: F401 - re-exported for _job.py
+)
 from flowsnap._engine._trace import current_trace
 from flowsnap._store import Distribute
-from flowsnap.errors import ArgumentError, UnsupportedFeatureError
+from flowsnap.errors import ArgumentError
 
 _namespace: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "flowsnap_namespace", default=()
@@ -44,54 +50,20 @@ def namespace_prefix() -> str:
     return "".join(part + "-" for part in stack)
 
 
-_DEVICE_IDS = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
-
-
-@dataclass(frozen=True)
-class Placement:
-    """A device tag and the device indices of machine 0."""
-
-    device_tag: str
-    devices: tuple[int, ...]
-
-
-def parse_placement(device_tag: str, machine_device_ids: str | Sequence[str]) -> Placement:
-    """Check and parse OneFlow's ``("gpu", "0:0-3")`` placement arguments."""
-    if device_tag not in ("cpu", "gpu"):
-        raise ArgumentError(
-            f"flow.scope.placement: device_tag must be 'cpu' or 'gpu', got {device_tag!r}"
-        )
-    specs = [machine_device_ids] if isinstance(machine_device_ids, str) else machine_device_ids
-    devices: list[int] = []
-    for spec in specs:
-        match = _DEVICE_IDS.match(spec) if isinstance(spec, str) else None
-        if match is None:
-            raise ArgumentError(
-                f"flow.scope.placement: {spec!r} is not '<machine>:<device>' or "
-                "'<machine>:<first>-<last>' (e.g. '0:0' or '0:0-3')"
-            )
-        machine, first, last = int(match[1]), int(match[2]), int(match[3] or match[2])
-        if machine != 0:
-            raise UnsupportedFeatureError(
-                f"flow.scope.placement({device_tag!r}, {spec!r}): machine {machine}: only "
-                "machine 0 (this process) is supported"
-            )
-        devices.extend(range(first, last + 1))
-    if len(devices) != 1:
-        raise UnsupportedFeatureError(
-            f"flow.scope.placement({device_tag!r}, {machine_device_ids!r}) names "
-            f"{len(devices)} devices; flowsnap runs a job on one device (use e.g. '0:0')"
-        )
-    return Placement(device_tag, tuple(devices))
-
-
 @contextlib.contextmanager
-def placement(device_tag: str, machine_device_ids: str | Sequence[str] = "0:0") -> Iterator[None]:
-    """Run the job that enters this block on ``device_tag`` device ``machine_device_ids``."""
-    where = parse_placement(device_tag, machine_device_ids)
+def placement(
+    device_tag: str,
+    machine_device_ids: str | Sequence[str] = "0:0",
+    hierarchy: Sequence[int] | None = None,
+) -> Iterator[None]:
+    """Run the job that enters this block on the devices ``machine_device_ids`` names
+    (``"0:0"``, ``"0:0-3"``, ``["0:0-7", "1:0-7"]``), laid out as ``hierarchy`` (a mesh shape)
+    if given. The first placement a job body enters decides where the whole job runs."""
+    where = parse_placement(device_tag, machine_device_ids, hierarchy)
     ctx = current_trace()
     if ctx is not None and ctx.device_tag is None:
         ctx.device_tag = (where.device_tag, where.devices[0])
+    record_placement(where)
     token = _placement.set(where)
     try:
         yield
@@ -105,33 +77,17 @@ _placement: contextvars.ContextVar[Placement | None] = contextvars.ContextVar(
 
 
 def current_placement() -> Placement:
-    """The innermost ``flow.scope.placement`` entered, else device 0 of JAX's default backend
-    (``"gpu"`` when that is a GPU)."""
+    """The innermost ``flow.scope.placement`` entered, else the default placement that
+    ``flow.config.gpu_device_num``/``cpu_device_num`` set, else device 0 of JAX's default
+    backend (``"gpu"`` when that is a GPU)."""
     where = _placement.get()
     if where is not None:
         return where
+    default = default_placement()
+    if default is not None:
+        return default
     platform = jax.devices()[0].platform
-    return Placement("gpu" if platform in ("gpu", "cuda", "rocm") else "cpu", (0,))
-
-
-def resolve_device(tag: tuple[str, int] | None) -> jax.Device:
-    """The JAX device for a placement (the default device when none was given)."""
-    if tag is None:
-        return jax.devices()[0]
-    kind, index = tag
-    if kind == "gpu":
-        try:
-            gpus = jax.devices("gpu")
-        except RuntimeError:  # no GPU backend: a CPU-only build ran GPU jobs on the CPU
-            gpus = []
-        if gpus:
-            if index >= len(gpus):
-                raise ArgumentError(
-                    f"flow.scope.placement('gpu', '0:{index}'): this machine has "
-                    f"{len(gpus)} GPU(s) (indices 0-{len(gpus) - 1})"
-                )
-            return gpus[index]
-    return jax.devices("cpu")[0]
+    return Placement("gpu" if platform in ("gpu", "cuda", "rocm") else "cpu", ((0, (0,)),))
 
 
 @dataclass(frozen=True)
@@ -157,7 +113,8 @@ def broadcast() -> Distribute:
 
 
 def split(axis: int) -> Distribute:
-    """Each device holds a slice of the variable along ``axis`` (recorded; see the docs)."""
+    """Each device of the placement holds a slice of the variable along ``axis`` (a dimension
+    that does not divide evenly is held whole: docs/RUNTIME.md, "Several devices")."""
     if not isinstance(axis, int) or axis < 0:
         raise ArgumentError(f"flow.distribute.split: axis must be an int >= 0, got {axis!r}")
     return Distribute(axis)

@@ -101,9 +101,16 @@ def abstract_inputs(params: Placeholders) -> tuple[Any, ...]:
 
 
 def bind_inputs(
-    job: str, params: Placeholders, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    job: str,
+    params: Placeholders,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    devices: int = 1,
 ) -> tuple[Any, ...]:
     """The arrays a call feeds, in parameter order, checked against the placeholders.
+
+    ``devices`` is the number of devices of the job: a ``tp.ListNumpy`` placeholder takes that
+    many arrays (one per device; on several devices it gives a tuple of them).
 
     Raises:
         JobArgumentError: too many, unknown, doubled or missing arguments, or an array of the
@@ -126,12 +133,15 @@ def bind_inputs(
     if missing:
         raise JobArgumentError(f"job {job!r} is missing argument(s) {', '.join(missing)}")
     return tuple(
-        _check_param(f"job {job!r}, argument {name!r}", params[name], given[name]) for name in names
+        _check_param(f"job {job!r}, argument {name!r}", params[name], given[name], devices)
+        for name in names
     )
 
 
-def _check_param(where: str, spec: ParamSpec, value: Any) -> Any:
+def _check_param(where: str, spec: ParamSpec, value: Any, devices: int = 1) -> Any:
     if not isinstance(spec, tuple):
+        if devices > 1 and spec.kind != "Numpy":
+            return _check_per_device(where, spec, value, devices)
         return _check_input(where, spec, value)
     if not isinstance(value, tuple | list) or len(value) != len(spec):
         raise JobArgumentError(
@@ -140,9 +150,21 @@ def _check_param(where: str, spec: ParamSpec, value: Any) -> Any:
             + (f" of {len(value)}" if isinstance(value, tuple | list) else "")
         )
     return tuple(
-        _check_param(f"{where}, item {i}", s, v)
+        _check_param(f"{where}, item {i}", s, v, devices)
         for i, (s, v) in enumerate(zip(spec, value, strict=True))
     )
+
+
+def _check_per_device(where: str, p: tp.PlaceholderDef, value: Any, devices: int) -> Any:
+    """A mirrored placeholder on ``devices`` devices: a list of one array (``[[array]]`` for
+    ``tp.ListListNumpy``) per device, each checked as on one device."""
+    if not isinstance(value, list | tuple) or len(value) != devices:
+        raise JobArgumentError(
+            f"{where}: a tp.{p.kind}.Placeholder takes a list with one array per device "
+            f"({devices} devices here), got {type(value).__name__}"
+            + (f" of {len(value)}" if isinstance(value, list | tuple) else "")
+        )
+    return tuple(_check_input(f"{where}, device {i}", p, [item]) for i, item in enumerate(value))
 
 
 def _check_input(where: str, p: tp.PlaceholderDef, value: Any) -> Any:

@@ -2,10 +2,13 @@
 
 The documented internal module behind :mod:`flowsnap.config` and :mod:`flowsnap.env`.
 
-Most of them configured OneFlow's own runtime (device counts, ports, log directories, thread
-pools, RDMA and NCCL tuning, ``collective_boxing.*``); JAX finds its devices and plans its memory
-itself, so here they are recorded in ``session.settings.recorded`` and have no effect, which is
-what a user of a one-machine script expects. Two change results and are real:
+The settings that say where jobs run are real: ``gpu_device_num``/``cpu_device_num`` set the
+default placement (all those devices of every machine), and ``flow.env.machine``/``ctrl_port``
+(or ``init_bootstrap_confs``, or the ``MASTER_ADDR``/``WORLD_SIZE``/``RANK`` variables) start
+``jax.distributed`` for a run over several machines (``_mesh.py``). Most others configured
+OneFlow's own runtime (ports, log directories, thread pools, RDMA and NCCL tuning,
+``collective_boxing.*``); JAX plans its memory and collectives itself, so those are recorded in
+``session.settings.recorded`` and have no effect. Two more change results and are real:
 ``enable_legacy_model_io`` makes checkpoints use the pre-0.3.2 layout, and
 ``enable_tensor_float_32_compute(False)`` makes float32 matmuls use full precision on GPUs. As in
 OneFlow, a ``flow.config`` setter called after the session started has no effect: it logs
@@ -15,15 +18,18 @@ OneFlow, a ``flow.config`` setter called after the session started has no effect
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager
 from typing import Any
 
 import jax
 
-from flowsnap._engine._current import current_resource
-from flowsnap._engine._scope import placement
+# flow.env's machine settings live in _machines.py; re-exported here for flowsnap.env
+from flowsnap._engine._machines import all_device_placement as all_device_placement  # noqa: PLC0414
+from flowsnap._engine._machines import ctrl_port as ctrl_port  # noqa: PLC0414
+from flowsnap._engine._machines import init as init  # noqa: PLC0414
+from flowsnap._engine._machines import init_bootstrap_confs as init_bootstrap_confs  # noqa: PLC0414
+from flowsnap._engine._machines import machine as machine  # noqa: PLC0414
+from flowsnap._engine._machines import record_env
 from flowsnap._store import Session, current_session
-from flowsnap.errors import UnsupportedFeatureError
 
 _log = logging.getLogger("flowsnap")
 
@@ -50,22 +56,23 @@ def _count(name: str, value: int) -> int:
 
 
 def gpu_device_num(val: int) -> bool:
-    """Record the number of GPUs per machine (no effect: jobs run on their placement's device)."""
+    """The number of GPUs per machine: a job that enters no ``flow.scope.placement`` runs on
+    GPUs ``0..val-1`` of every machine (OneFlow's default placement; ``0`` leaves the default to
+    ``cpu_device_num``). Without a GPU, ``"gpu"`` placements use the CPU devices."""
     return _set("gpu_device_num", _count("gpu_device_num", val))
 
 
 def cpu_device_num(val: int) -> bool:
-    """Record the number of CPU devices per machine (no effect)."""
+    """The number of CPU devices per machine: the default placement when ``gpu_device_num`` is
+    0 (or unset on a machine without GPUs). More than one CPU device needs
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before JAX starts."""
     return _set("cpu_device_num", _count("cpu_device_num", val))
 
 
 def machine_num(val: int) -> bool:
-    """Record the number of machines; only 1 is supported."""
-    if val != 1:
-        raise UnsupportedFeatureError(
-            f"flow.config.machine_num({val}): multi-machine runs are not supported yet"
-        )
-    return _set("machine_num", val)
+    """Record the number of machines (``flow.env.machine([...])`` lists them; each machine is one
+    JAX process)."""
+    return _set("machine_num", _count("machine_num", val))
 
 
 def enable_legacy_model_io(val: bool = True) -> bool:
@@ -97,51 +104,19 @@ def enable_fusion(val: bool = True) -> bool:
     return _set("fusion", bool(val))
 
 
-def init(*args: Any, **kwargs: Any) -> bool:
-    """``flow.env.init()``: the environment needs no set-up here; returns True."""
-    del args, kwargs
-    return True
-
-
-def machine(*val: Any) -> None:
-    """``flow.env.machine(...)``: the machines of the run. One machine (a list of one entry, or
-    one entry) is accepted and recorded; several are refused until multi-machine runs land.
-
-    Raises:
-        UnsupportedFeatureError: more than one machine.
-    """
-    machines = list(val[0]) if len(val) == 1 and isinstance(val[0], list | tuple) else list(val)
-    if len(machines) > 1:
-        raise UnsupportedFeatureError(
-            f"flow.env.machine: {len(machines)} machines given; multi-machine runs are not "
-            "supported yet (one machine is)"
-        )
-    _record_env("machine", machines)
-
-
-def _record_env(key: str, val: Any) -> None:
-    """Record a ``flow.env`` setting (no effect) in the session settings as ``env.<key>``."""
-    current_session().settings.recorded[f"env.{key}"] = val
-
-
-def ctrl_port(val: int) -> None:
-    """Record OneFlow's control port (no effect: no control plane)."""
-    _record_env("ctrl_port", val)
-
-
 def data_port(val: int) -> None:
     """Record OneFlow's data port (no effect)."""
-    _record_env("data_port", val)
+    record_env("data_port", val)
 
 
 def log_dir(val: str) -> None:
     """Record OneFlow's log directory (no effect: flowsnap logs through ``logging``)."""
-    _record_env("log_dir", val)
+    record_env("log_dir", val)
 
 
 def grpc_use_no_signal(val: bool = True) -> None:
     """Record OneFlow's gRPC signal switch (no effect)."""
-    _record_env("grpc_use_no_signal", bool(val))
+    record_env("grpc_use_no_signal", bool(val))
 
 
 # -- OneFlow runtime tuning: accepted, recorded, no effect on JAX --------------------------------
@@ -168,7 +143,7 @@ def compute_thread_pool_size(val: int) -> bool:
 
 
 def disable_group_boxing_by_dst_parallel(val: bool = False) -> bool:
-    """Record OneFlow's boxing-grouping switch (no effect: one device, no boxing)."""
+    """Record OneFlow's boxing-grouping switch (no effect: XLA plans the collectives)."""
     return _tuning("disable_group_boxing_by_dst_parallel", bool(val))
 
 
@@ -189,7 +164,7 @@ def max_mdsave_worker_num(val: int) -> bool:
 
 
 def nccl_use_compute_stream(val: bool = False) -> bool:
-    """Record OneFlow's NCCL-stream switch (no effect: one device, no NCCL)."""
+    """Record OneFlow's NCCL-stream switch (no effect: XLA plans the collectives)."""
     return _tuning("nccl_use_compute_stream", bool(val))
 
 
@@ -230,7 +205,7 @@ def thread_enable_local_message_queue(val: bool) -> bool:
 
 
 def use_rdma(val: bool = True) -> bool:
-    """Record OneFlow's RDMA switch (no effect: one machine)."""
+    """Record OneFlow's RDMA switch (no effect: JAX's runtime picks the transport)."""
     return _tuning("use_rdma", bool(val))
 
 
@@ -341,41 +316,9 @@ def enable_tensor_float_32_compute(val: bool = True) -> bool:
 
 def logbuflevel(val: int) -> None:
     """Record glog's buffering level (no effect: flowsnap logs through ``logging``)."""
-    _record_env("logbuflevel", val)
+    record_env("logbuflevel", val)
 
 
 def logtostderr(val: int) -> None:
     """Record glog's log-to-stderr switch (no effect: flowsnap logs through ``logging``)."""
-    _record_env("logtostderr", val)
-
-
-def init_bootstrap_confs(*val: Any, **kargs: Any) -> None:
-    """``flow.env.init_bootstrap_confs(addresses, ctrl_port, rank, world_size)``: the bootstrap of
-    a multi-client run. A one-process run (``world_size`` 1, rank 0) needs none and is accepted.
-
-    Raises:
-        UnsupportedFeatureError: a run with more than one process (the Scale issue's work).
-    """
-    names = ("addresses", "ctrl_port", "rank", "world_size")
-    given = dict(zip(names, val, strict=False)) | kargs
-    if int(given.get("world_size", 1)) != 1 or int(given.get("rank", 0)) != 0:
-        raise UnsupportedFeatureError(
-            "flow.env.init_bootstrap_confs: multi-process runs are not supported yet "
-            f"(world_size={given.get('world_size')}, rank={given.get('rank')})"
-        )
-
-
-def all_device_placement(device_type: str) -> AbstractContextManager[None]:
-    """``flow.env.all_device_placement("gpu"|"cpu")``: a placement over every device of that
-    type on this machine (as ``flow.config`` set the counts, else as JAX sees them). On one device
-    it is ``flow.scope.placement(device_type, "0:0")``; entering one over several devices raises
-    ``UnsupportedFeatureError`` until multi-device placements land."""
-    if device_type not in ("gpu", "cpu"):
-        raise ValueError(
-            "flow.env.all_device_placement: device_type must be 'gpu' or 'cpu', got "
-            f"{device_type!r}"
-        )
-    resource = current_resource()
-    count = resource.gpu_device_num if device_type == "gpu" else resource.cpu_device_num
-    ids = "0:0" if count <= 1 else f"0:0-{count - 1}"
-    return placement(device_type, ids)
+    record_env("logtostderr", val)

@@ -1,5 +1,11 @@
 """The variable store: declarations, values and jobs of a session (internal)."""
 
+from flowsnap._store._layout import Layout as Layout
+from flowsnap._store._layout import Where as Where
+from flowsnap._store._layout import parse_sbp as parse_sbp
+from flowsnap._store._layout import partition_spec as partition_spec
+from flowsnap._store._layout import variable_layout as variable_layout
+from flowsnap._store._layout import variable_sharding as variable_sharding
 from flowsnap._store._session import Job as Job
 from flowsnap._store._session import Session as Session
 from flowsnap._store._session import SessionSettings as SessionSettings
@@ -22,18 +28,24 @@ from flowsnap._store._variable import Variable as Variable
 __all__ = [
     "Distribute",
     "Job",
+    "Layout",
     "RegularizerLike",
     "Session",
     "SessionSettings",
     "Variable",
     "VariableSpec",
+    "Where",
     "clear_default_session",
     "current_session",
     "device_dtype",
     "get_all_variables",
     "name_hash",
+    "parse_sbp",
+    "partition_spec",
     "set_random_seed",
     "sync_default_session",
     "use_session",
     "variable_key",
+    "variable_layout",
+    "variable_sharding",
 ]

@@ -21,9 +21,12 @@ from typing import Any, Protocol
 
 import jax
 
+from flowsnap._store._layout import Where, variable_layout
 from flowsnap._store._spec import VariableSpec, variable_key
 from flowsnap._store._variable import Variable
 from flowsnap.errors import SessionError, VariableConflictError
+
+_log = logging.getLogger("flowsnap")
 
 
 class Job(Protocol):
@@ -33,8 +36,9 @@ class Job(Protocol):
     def name(self) -> str:
         """The job's name (its Python function name)."""
 
-    def build(self) -> tuple[list[VariableSpec], jax.Device]:
-        """Trace the job abstractly; return the variables it uses (in order) and its device."""
+    def build(self) -> tuple[list[VariableSpec], Where]:
+        """Trace the job abstractly; return the variables it uses (in order) and where it runs:
+        one device, or a mesh for a placement over several devices."""
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Session:
         self.specs: dict[str, VariableSpec] = {}
         self.values: dict[str, jax.Array] = {}
         self.jobs: dict[str, Job] = {}
+        self.layout_notes: dict[str, str] = {}
         self.started = False
         self.closed = False
         self._lock = threading.Lock()
@@ -92,9 +97,9 @@ class Session:
         self.started = True
 
     def _build(self, job: Job) -> None:
-        specs, device = job.build()
+        specs, where = job.build()
         self.declare(job.name, specs)
-        self.initialize_missing(device)
+        self.initialize_missing(where)
 
     # -- variables -------------------------------------------------------------------------
 
@@ -114,8 +119,14 @@ class Session:
         for spec in specs:
             self.specs.setdefault(spec.name, spec)
 
-    def initialize_missing(self, device: jax.Device | None = None) -> None:
-        """Give every declared variable without a value its initial value, in one compiled call."""
+    def initialize_missing(self, where: Where | None = None) -> None:
+        """Give every declared variable without a value its initial value, in one compiled call.
+
+        ``where`` is the device or mesh of the job being built (default: JAX's first device). On
+        a mesh each variable gets its layout (:func:`~flowsnap._store.variable_sharding`); the
+        initializer computes the whole logical value, so a split variable holds exactly the
+        value it would have on one device.
+        """
         todo = [spec for name, spec in self.specs.items() if name not in self.values]
         if not todo:
             return
@@ -126,18 +137,34 @@ class Session:
                 s.name: s.initializer(variable_key(seed, s), s.shape, s.device_dtype) for s in todo
             }
 
-        device = device or jax.devices()[0]
-        sharding = jax.sharding.SingleDeviceSharding(device)
-        self.values.update(jax.jit(init_all, out_shardings=sharding)())
+        where = where if where is not None else jax.devices()[0]
+        shardings: dict[str, jax.sharding.Sharding] = {}
+        for spec in todo:
+            if isinstance(where, jax.sharding.Mesh):
+                layout = variable_layout(spec, where)
+                shardings[spec.name] = jax.sharding.NamedSharding(where, layout.partition)
+                if layout.note is not None and spec.name not in self.layout_notes:
+                    self.layout_notes[spec.name] = layout.note
+                    _log.warning("%s", layout.note)
+            else:
+                shardings[spec.name] = jax.sharding.SingleDeviceSharding(where)
+        self.values.update(jax.jit(init_all, out_shardings=shardings)())
 
     def reinitialize(self, names: Sequence[str]) -> None:
-        """Draw fresh initial values for ``names`` (as at session start)."""
-        device = None
+        """Draw fresh initial values for ``names`` (as at session start), each where its old
+        value was (its device, or its layout on a mesh)."""
+        old_shardings: dict[str, jax.sharding.Sharding] = {}
         for name in names:
             old = self.values.pop(name, None)
-            if old is not None and device is None:
-                device = next(iter(old.devices()))
-        self.initialize_missing(device)
+            if old is not None:
+                old_shardings[name] = old.sharding
+        where: Where | None = None
+        for sharding in old_shardings.values():
+            if isinstance(sharding, jax.sharding.NamedSharding):
+                where = sharding.mesh
+                break
+            where = where or next(iter(sharding.device_set))
+        self.initialize_missing(where)
 
     def variables(self) -> dict[str, Variable]:
         """Every variable by name (starting the session if needed), as live views."""

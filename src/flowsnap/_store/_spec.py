@@ -27,12 +27,22 @@ class RegularizerLike(Protocol):
 
 @dataclass(frozen=True)
 class Distribute:
-    """How a variable is laid out over the devices of its placement: ``axis=None`` is broadcast
-    (every device holds all of it), an int is OneFlow's ``split(axis)``."""
+    """How a variable is laid out over the devices of its placement.
+
+    Attributes:
+        axis: ``None`` is broadcast (every device holds all of it), an int is OneFlow's
+            ``split(axis)`` (each device holds a slice along that axis of the variable).
+        nd: OneFlow 0.4/0.5's n-d distribution (``nd_sbp``/``parallel_distribution``): one entry
+            per axis of the placement's hierarchy, each ``"B"`` or ``"S(<axis>)"``; when set it
+            decides the layout on a multi-axis placement (``axis`` is then ignored).
+    """
 
     axis: int | None = None
+    nd: tuple[str, ...] | None = None
 
     def __str__(self) -> str:
+        if self.nd is not None:
+            return "[" + ", ".join(self.nd) + "]"
         return "B" if self.axis is None else f"S({self.axis})"
 
 
@@ -50,7 +60,8 @@ class VariableSpec:
         trainable: whether train jobs update it.
         model_name: OneFlow's metadata tag (``"weight"``, ``"bias"``...); no effect.
         random_seed: this variable's own seed, or None to derive one from the session seed.
-        distribute: broadcast or split (recorded; the sharding layer acts on it).
+        distribute: broadcast or split: the variable's layout over a multi-device placement
+            (:func:`flowsnap._store.variable_sharding`).
         job: the job function that declared it first.
     """
 

@@ -46,8 +46,17 @@ class Variable:
         return self._session.values[self.name]
 
     def numpy(self) -> np.ndarray[Any, Any]:
-        """A NumPy copy of the current value, in the declared dtype."""
-        host = np.array(self.value)
+        """A NumPy copy of the current value, in the declared dtype.
+
+        A value split over the devices of several processes is gathered first (a collective:
+        in a multi-process run every process must call ``numpy()`` on it).
+        """
+        value = self.value
+        if not (value.is_fully_addressable or value.is_fully_replicated):
+            from jax.experimental import multihost_utils
+
+            value = multihost_utils.process_allgather(value, tiled=True)
+        host = np.array(value)
         return host if host.dtype == self.dtype else host.astype(self.dtype)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:

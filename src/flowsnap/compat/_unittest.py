@@ -4,7 +4,10 @@
 ``skip_unless_<n>n<d>d()`` (run only on ``n`` nodes of ``d`` devices each), ``env.*`` (read from
 OneFlow's ``ONEFLOW_TEST_*`` environment variables), ``num_nodes_required`` and
 ``register_test_cases``. On one device (``ONEFLOW_TEST_DEVICE_NUM`` unset or 1, no node list) the
-multi-device and multi-node tests skip, as they did in OneFlow.
+multi-device and multi-node tests skip, as they did in OneFlow. With
+``ONEFLOW_TEST_DEVICE_NUM=4`` the ``skip_unless_1n4d`` tests run, on 4 devices (GPUs, or CPU
+devices from ``XLA_FLAGS=--xla_force_host_platform_device_count=4``); a process with fewer
+devices than the variable asks for skips them, saying so.
 """
 
 from __future__ import annotations
@@ -81,10 +84,26 @@ class TestCase(unittest.TestCase):
         importlib.import_module("flowsnap").clear_default_session()
 
 
+def _local_devices() -> int:
+    """The devices this process has (JAX's default backend; JAX is imported only here)."""
+    count: int = importlib.import_module("jax").local_device_count()
+    return count
+
+
 def _skip_unless(num_nodes: int, num_devices: int) -> Callable[[Any], Any]:
-    if _node_size() == num_nodes and _device_num() == num_devices:
-        return lambda func: func
-    return unittest.skip(f"only runs when node_size is {num_nodes} and device_num is {num_devices}")
+    if _node_size() != num_nodes or _device_num() != num_devices:
+        return unittest.skip(
+            f"only runs when node_size is {num_nodes} and device_num is {num_devices}"
+        )
+    if num_devices > 1:
+        have = _local_devices()
+        if have < num_devices:
+            return unittest.skip(
+                f"ONEFLOW_TEST_DEVICE_NUM={num_devices}, but this process has {have} device(s): "
+                "start it on a machine with that many GPUs, or on CPUs with XLA_FLAGS="
+                f"--xla_force_host_platform_device_count={num_devices}"
+            )
+    return lambda func: func
 
 
 def skip_unless_1n1d() -> Callable[[Any], Any]:

@@ -1,0 +1,242 @@
+"""A job's step over a mesh: the shardings of its ``jax.jit``, and how a call's inputs, variables
+and results are placed (:class:`StepLayout`; where the mesh comes from: ``_placement.py``).
+
+* variables: their layout (``_store.variable_layout``: broadcast, split, n-d distribution);
+* consistent-view inputs (``tp.Numpy``): the global batch, split along the placeholder's batch
+  axis over the first mesh axis (replicated over the others, OneFlow's ``[S(0), B]``);
+* mirrored-view inputs (``tp.ListNumpy``): one array per device, joined along the batch axis into
+  one global array without a host copy; results with that batch as their leading axis are split
+  back per device;
+* outputs: replicated, so every process can read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+
+from flowsnap import typing as tp
+from flowsnap._store import VariableSpec, Where, partition_spec, variable_sharding
+from flowsnap.errors import JobArgumentError
+
+# -- the shardings of a job's step -----------------------------------------------------------------
+
+
+def batch_axis(p: tp.PlaceholderDef) -> int | None:
+    """The axis of a placeholder split over the devices (None: replicated)."""
+    if p.batch_axis is None or not p.shape:
+        return None
+    return p.batch_axis if p.batch_axis < len(p.shape) else None
+
+
+def device_count(where: Where) -> int:
+    """The number of devices a job runs on."""
+    return where.size if isinstance(where, Mesh) else 1
+
+
+class StepLayout:
+    """Everything a job's calls need to run over its device or mesh: the ``jax.jit`` shardings
+    of its step, and the placing of its inputs, variables and results. On one device every
+    method leaves its argument as it is (the arrays' own device decides, as before meshes).
+
+    Args:
+        where: the job's device or mesh.
+        specs: the session's variable declarations.
+        groups: the names in each variable dict the step takes first (train: trainable and
+            state; predict: the variables), in the step's argument order.
+        is_train: a train step returns each group again after its outputs, in its layout; a
+            predict step returns the values its body assigned (placed after the call).
+        mirrored: the job runs in the mirrored view (one input array per device).
+    """
+
+    def __init__(
+        self,
+        where: Where,
+        specs: Mapping[str, VariableSpec],
+        groups: Sequence[Sequence[str]],
+        *,
+        is_train: bool,
+        mirrored: bool,
+    ) -> None:
+        self.where = where
+        self.mirrored = mirrored
+        self.shardings: dict[str, Any] = {}
+        self.jit_kwargs: dict[str, Any] = {}
+        if isinstance(where, Mesh):
+            dicts = [{n: variable_sharding(specs[n], where) for n in names} for names in groups]
+            for d in dicts:
+                self.shardings.update(d)
+            replicated = NamedSharding(where, partition_spec())
+            self.jit_kwargs = {
+                "in_shardings": (*dicts, None),
+                "out_shardings": (replicated, *dicts) if is_train else (replicated, None),
+            }
+
+    @property
+    def devices(self) -> int:
+        """The number of devices of the job."""
+        return device_count(self.where)
+
+    def inputs(self, job: str, params: Mapping[str, Any], inputs: tuple[Any, ...]) -> PlacedInputs:
+        """A call's checked inputs, placed on the mesh (:func:`place_inputs`)."""
+        if not isinstance(self.where, Mesh):
+            return PlacedInputs(inputs)
+        return place_inputs(job, params, inputs, self.where)
+
+    def variables(self, values: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        """``values`` in the step's layout (moved only where they are not)."""
+        if not self.shardings:
+            return dict(values)
+        return relayout(values, self.shardings)
+
+    def results(self, outputs: Any, placed: PlacedInputs) -> Any:
+        """The outputs as the caller gets them: mirrored results split per device."""
+        if self.mirrored and placed.batch_sizes:
+            return split_outputs(outputs, placed.batch_sizes)
+        return outputs
+
+
+def relayout(values: Mapping[str, jax.Array], shardings: Mapping[str, Any]) -> dict[str, jax.Array]:
+    """``values`` moved (only where needed) to ``shardings`` (a variable shared with a job on
+    other devices arrives in that job's layout)."""
+    out = dict(values)
+    for name, value in values.items():
+        want = shardings.get(name)
+        if want is not None and not value.sharding.is_equivalent_to(want, value.ndim):
+            out[name] = jax.device_put(value, want)
+    return out
+
+
+def is_mirrored(params: Mapping[str, Any], mirrored_view: bool) -> bool:
+    """Whether a job runs in the mirrored view: its config says so, or a placeholder is a
+    ``tp.ListNumpy``/``tp.ListListNumpy`` one (one array per device)."""
+    return mirrored_view or any(
+        isinstance(p, tp.PlaceholderDef) and p.kind != "Numpy" for p in _flat(params.values())
+    )
+
+
+def _flat(items: Any) -> Iterator[Any]:
+    for item in items:
+        if isinstance(item, tuple):
+            yield from _flat(item)
+        else:
+            yield item
+
+
+@dataclass(frozen=True)
+class PlacedInputs:
+    """A call's inputs as global arrays on the mesh, and the per-device batch sizes of its
+    mirrored inputs (to split results back; empty in the consistent view)."""
+
+    arrays: tuple[Any, ...]
+    batch_sizes: tuple[int, ...] = ()
+
+
+def place_inputs(
+    job: str, params: Mapping[str, Any], inputs: tuple[Any, ...], mesh: Mesh
+) -> PlacedInputs:
+    """Put a call's checked inputs on ``mesh``: consistent inputs split over the batch axis,
+    mirrored ones (a tuple of one array per device) joined into one global array.
+
+    Raises:
+        JobArgumentError: a global batch that does not divide over the devices, or mirrored
+            arrays of different shapes.
+    """
+    sizes: list[tuple[int, ...]] = []
+
+    def place(where: str, p: Any, value: Any) -> Any:
+        if isinstance(p, tuple):
+            return tuple(
+                place(f"{where}, item {i}", s, v)
+                for i, (s, v) in enumerate(zip(p, value, strict=True))
+            )
+        if p.kind == "Numpy":
+            return _place_global(where, p, value, mesh)
+        arrays, per_device = _place_mirrored(where, p, value, mesh)
+        sizes.append(per_device)
+        return arrays
+
+    arrays = tuple(
+        place(f"job {job!r}, argument {name!r}", p, v)
+        for (name, p), v in zip(params.items(), inputs, strict=True)
+    )
+    first = sizes[0] if sizes else ()
+    return PlacedInputs(arrays, first)
+
+
+def _place_global(where: str, p: tp.PlaceholderDef, value: Any, mesh: Mesh) -> jax.Array:
+    axis = batch_axis(p)
+    parts = mesh.shape[mesh.axis_names[0]]
+    entries: list[Any] = []
+    if axis is not None:
+        if value.shape[axis] % parts:
+            raise JobArgumentError(
+                f"{where}: its batch axis {axis} has {value.shape[axis]} rows, which do not split "
+                f"evenly over the {parts} devices of the job's placement (consistent view: each "
+                f"device takes an equal part); feed a batch that is a multiple of {parts}"
+            )
+        entries = [None] * axis + [mesh.axis_names[0]]
+    sharding = NamedSharding(mesh, partition_spec(*entries))
+    host = np.asarray(value)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _place_mirrored(
+    where: str, p: tp.PlaceholderDef, value: Any, mesh: Mesh
+) -> tuple[jax.Array, tuple[int, ...]]:
+    devices = list(mesh.devices.flat)
+    arrays = list(value)
+    shapes = {tuple(a.shape) for a in arrays}
+    if len(shapes) != 1:
+        raise JobArgumentError(
+            f"{where}: the {len(arrays)} per-device arrays have different shapes "
+            f"{sorted(shapes)}; on several devices a mirrored placeholder needs one shape for "
+            "all of them (the step is compiled once for all devices)"
+        )
+    (shape,) = shapes
+    axis = batch_axis(p)
+    if axis is None:
+        axis = 0
+    if not shape:
+        raise JobArgumentError(f"{where}: a mirrored placeholder needs arrays of rank >= 1")
+    global_shape = (*shape[:axis], shape[axis] * len(devices), *shape[axis + 1 :])
+    sharding = NamedSharding(mesh, partition_spec(*([None] * axis), tuple(mesh.axis_names)))
+    local = [
+        jax.device_put(np.asarray(a), d)
+        for a, d in zip(arrays, devices, strict=True)
+        if d.process_index == jax.process_index()
+    ]
+    array = jax.make_array_from_single_device_arrays(global_shape, sharding, local)
+    return array, (shape[axis],) * len(devices)
+
+
+@dataclass(frozen=True)
+class PerDevice:
+    """A mirrored-view result: the whole (global) array and its part on each device."""
+
+    whole: np.ndarray[Any, Any]
+    parts: tuple[np.ndarray[Any, Any], ...]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        del copy
+        return self.whole if dtype is None else self.whole.astype(dtype)
+
+
+def split_outputs(outputs: Any, batch_sizes: Sequence[int]) -> Any:
+    """Mirrored view: each result whose leading axis is the joined batch, as :class:`PerDevice`
+    parts (what each device computed for its own examples); other results are left whole."""
+    total = sum(batch_sizes)
+    bounds = np.cumsum(batch_sizes)[:-1]
+
+    def split(value: Any) -> Any:
+        if isinstance(value, jax.Array) and value.ndim >= 1 and value.shape[0] == total:
+            whole = np.asarray(value)
+            return PerDevice(whole, tuple(np.split(whole, bounds)))
+        return value
+
+    return jax.tree_util.tree_map(split, outputs)
