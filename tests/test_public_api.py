@@ -85,6 +85,8 @@ INITIALIZERS_API = [
 
 
 OPTIMIZERS_API = [
+    "add_loss",
+    "optimizer_from_conf",
     "Adam",
     "AdamRule",
     "AdamW",

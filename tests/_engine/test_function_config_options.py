@@ -253,3 +253,172 @@ def test_qat_jobs_are_refused_with_the_reason() -> None:
         @flow.global_function(function_config=cfg)
         def quantized() -> None:
             pass
+
+
+# -- the pre-0.3 training set-up: flow.losses.add_loss + train.primary_lr/model_update_conf ------
+
+X = (np.arange(24, dtype=np.float32).reshape(8, 3) - 10) / 10
+Y = np.linspace(-1, 1, 8, dtype=np.float32).reshape(8, 1)
+W0 = np.array([[0.5], [-0.25], [0.125]], np.float32)
+B0 = np.array([0.1], np.float32)
+
+
+def _legacy_train(version: str, configure: Any, steps: int) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+    """A OneFlow 0.3-style linear regression: the optimizer comes from the FunctionConfig and
+    the body only calls flow.losses.add_loss."""
+    flow.clear_default_session()
+    f = get_facade(version).root
+    cfg = f.FunctionConfig()
+    configure(cfg)
+
+    @f.global_function(type="train", function_config=cfg)
+    def train(x: tp.Numpy.Placeholder((8, 3)), y: tp.Numpy.Placeholder((8, 1))) -> tp.Numpy:
+        w = f.get_variable("w", shape=(3, 1), initializer=f.constant_initializer(0.0))
+        b = f.get_variable("b", shape=(1,), initializer=f.constant_initializer(0.0))
+        loss = f.math.square(f.matmul(x, w) + b - y)
+        f.losses.add_loss(loss)
+        return loss
+
+    flow.load_variables({"w": W0, "b": B0})
+    for _ in range(steps):
+        train(X, Y)
+    values = {k: v.numpy() for k, v in flow.get_all_variables().items()}
+    flow.clear_default_session()
+    return values
+
+
+def _grads(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    # d mean((xw + b - y)^2): OneFlow scales the diff by the loss instance count (a mean)
+    r = X.astype(np.float64) @ w + b - Y
+    return 2 * X.T @ r / r.size, np.array([2 * r.sum() / r.size])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_model_update_conf_momentum_matches_numpy(version: str) -> None:
+    def configure(cfg: Any) -> None:
+        cfg.train.primary_lr(0.1)
+        cfg.train.secondary_lr(5.0)  # no effect, as in OneFlow (biases use primary_lr too)
+        cfg.train.model_update_conf({"momentum_conf": {"beta": 0.8}})
+
+    got = _legacy_train(version, configure, 5)
+    w, b = W0.astype(np.float64), B0.astype(np.float64)
+    mw, mb = np.zeros_like(w), np.zeros_like(b)
+    for _ in range(5):
+        gw, gb = _grads(w, b)
+        mw, mb = 0.8 * mw - 0.1 * gw, 0.8 * mb - 0.1 * gb  # OneFlow's momentum sign
+        w, b = w + mw, b + mb
+    np.testing.assert_allclose(got["w"], w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["b"], b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["w-momentum"], mw, rtol=1e-5, atol=1e-6)
+    assert got["System-Train-TrainStep-train"].tolist() == [5]
+
+
+def test_model_update_conf_adam_with_warmup_and_decay_matches_numpy() -> None:
+    def configure(cfg: Any) -> None:
+        cfg.train.primary_lr(0.05)
+        cfg.train.model_update_conf(
+            {
+                "adam_conf": {"beta1": 0.8},  # the rest: proto defaults (bias correction on)
+                "warmup_conf": {"linear_conf": {"warmup_batches": 2, "start_multiplier": 0.5}},
+                "learning_rate_decay": {"cosine_conf": {"decay_batches": 6, "alpha": 0.1}},
+            }
+        )
+
+    got = _legacy_train("0.3", configure, 6)
+    w, b = W0.astype(np.float64), B0.astype(np.float64)
+    m = [np.zeros_like(w), np.zeros_like(b)]
+    v = [np.zeros_like(w), np.zeros_like(b)]
+    b1, b2, eps = 0.8, 0.999, 1e-8
+    for step in range(6):
+        if step < 2:
+            lr = 0.05 * (0.5 + 0.5 * step / 2)
+        else:
+            lr = 0.05 * (0.9 * 0.5 * (1 + np.cos(np.pi * min(step, 6) / 6)) + 0.1)
+        lr_t = lr * np.sqrt(1 - b2 ** (step + 1)) / (1 - b1 ** (step + 1))
+        params = [w, b]
+        for i, g in enumerate(_grads(w, b)):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            params[i] = params[i] - lr_t * m[i] / (np.sqrt(v[i]) + eps)
+        w, b = params
+    np.testing.assert_allclose(got["w"], w, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got["b"], b, rtol=1e-4, atol=1e-6)
+
+
+def test_model_update_conf_equals_the_optimizer_it_describes() -> None:
+    """OneFlow 0.3.4's optimizer classes only filled these fields: the same training either way,
+    bitwise (naive SGD with weight decay, clipping and a piecewise-scaling schedule)."""
+    conf = {
+        "naive_conf": {},
+        "weight_decay_conf": {"weight_decay_rate": 0.01, "excludes": {"pattern": ["b"]}},
+        "clip_conf": {"clip_by_global_norm": {"clip_norm": 0.5}},
+        "learning_rate_decay": {
+            "piecewise_scaling_conf": {"boundaries": [2], "scales": [1.0, 0.5]}
+        },
+    }
+
+    def configure(cfg: Any) -> None:
+        cfg.train.primary_lr(0.2)
+        cfg.train.model_update_conf(conf)
+
+    legacy = _legacy_train("0.4", configure, 4)
+
+    @flow.global_function(type="train")
+    def train(x: tp.Numpy.Placeholder((8, 3)), y: tp.Numpy.Placeholder((8, 1))) -> tp.Numpy:
+        w = flow.get_variable("w", shape=(3, 1), initializer=flow.constant_initializer(0.0))
+        b = flow.get_variable("b", shape=(1,), initializer=flow.constant_initializer(0.0))
+        loss = flow.math.square(flow.matmul(x, w) + b - y)
+        flow.optimizer.SGDW(
+            flow.optimizer.PiecewiseScalingScheduler(0.2, [2], [0.5]),
+            momentum=0,
+            weight_decay=0.01,
+            weight_decay_excludes=["b"],
+            grad_clipping=flow.optimizer.grad_clipping.by_global_norm(0.5),
+        ).minimize(loss)
+        return loss
+
+    flow.load_variables({"w": W0, "b": B0})
+    for _ in range(4):
+        train(X, Y)
+    np.testing.assert_array_equal(flow.get_all_variables()["w"].numpy(), legacy["w"])
+    np.testing.assert_array_equal(flow.get_all_variables()["b"].numpy(), legacy["b"])
+    assert not np.array_equal(legacy["w"], W0)
+
+
+def test_add_loss_errors_say_what_to_set() -> None:
+    from flowsnap.errors import TraceError, UnsupportedFeatureError
+
+    f = get_facade("0.3").root
+    cfg = f.FunctionConfig()
+    cfg.train.primary_lr(0.1)  # no model_update_conf
+
+    @f.global_function(type="train", function_config=cfg)
+    def no_conf(x: tp.Numpy.Placeholder((2,))) -> None:
+        v = f.get_variable("v", shape=(2,), initializer=f.zeros_initializer())
+        f.losses.add_loss(x * v)
+
+    with pytest.raises(TraceError, match=r"train\.model_update_conf"):
+        no_conf(np.ones(2, np.float32))
+    flow.clear_default_session()
+
+    @f.global_function(type="predict")
+    def predict(x: tp.Numpy.Placeholder((2,))) -> None:
+        f.losses.add_loss(x)
+
+    with pytest.raises(TraceError, match="predict job"):
+        predict(np.ones(2, np.float32))
+    flow.clear_default_session()
+    from flowsnap.optimizers import optimizer_from_conf
+
+    with pytest.raises(ArgumentError, match="exactly one of"):
+        optimizer_from_conf({"naive_conf": {}, "momentum_conf": {}}, 0.1)
+    with pytest.raises(ArgumentError, match=r"lamb_conf requires \['beta1', 'beta2', 'epsilon'\]"):
+        optimizer_from_conf({"lamb_conf": {}}, 0.1)
+    with pytest.raises(ArgumentError, match="momentum_conf has no field"):
+        optimizer_from_conf({"momentum_conf": {"momentum": 0.9}}, 0.1)
+    with pytest.raises(UnsupportedFeatureError, match="adagrad_conf"):
+        optimizer_from_conf({"adagrad_conf": {}}, 0.1)
+    with pytest.raises(UnsupportedFeatureError, match="step_conf"):
+        optimizer_from_conf(
+            {"naive_conf": {}, "learning_rate_decay": {"step_conf": {"step_size": 2}}}, 0.1
+        )

@@ -9,6 +9,9 @@ from flowsnap._engine._current import current_resource as current_resource
 from flowsnap._engine._current import current_scope as current_scope
 from flowsnap._engine._decorator import global_function as global_function
 from flowsnap._engine._function_config import FunctionConfig as FunctionConfig
+from flowsnap._engine._function_config import (
+    current_job_config as current_job_config,
+)
 from flowsnap._engine._function_config import initializer_from_conf as initializer_from_conf
 from flowsnap._engine._get_variable import get_variable as get_variable
 from flowsnap._engine._hooks import assign_variable as assign_variable
@@ -67,6 +70,7 @@ __all__ = [
     "broadcast",
     "cast_to_current_logical_view",
     "consistent_view",
+    "current_job_config",
     "current_machine_id",
     "current_resource",
     "current_scope",

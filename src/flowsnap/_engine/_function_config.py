@@ -34,6 +34,8 @@ from flowsnap._engine._fc_options import (
     options_of,
 )
 from flowsnap._engine._fc_values import check_value, initializer_from_conf
+from flowsnap._engine._trace import current_trace
+from flowsnap._store import current_session
 from flowsnap.errors import (
     ArgumentError,
     MissingOpError,
@@ -174,6 +176,17 @@ class FunctionConfig:
         if name.startswith("__"):
             raise AttributeError(name)
         return _lookup(self, name)
+
+
+def current_job_config() -> FunctionConfig | None:
+    """The ``FunctionConfig`` of the job whose body is being traced (the copy the job kept when
+    it was defined), or None outside job bodies."""
+    ctx = current_trace()
+    if ctx is None:
+        return None
+    job = current_session().jobs.get(ctx.job)
+    config = getattr(job, "config", None)
+    return config if isinstance(config, FunctionConfig) else None
 
 
 class _Namespace:
@@ -344,4 +357,4 @@ def _fresh(scope: Any) -> AbstractContextManager[Any]:
     return scope  # type: ignore[no-any-return]
 
 
-__all__ = ["OPTIONS", "FunctionConfig", "initializer_from_conf"]
+__all__ = ["OPTIONS", "FunctionConfig", "current_job_config", "initializer_from_conf"]

@@ -24,6 +24,8 @@ from flowsnap.optimizers._classes import LazyAdam as LazyAdam
 from flowsnap.optimizers._classes import RMSProp as RMSProp
 from flowsnap.optimizers._combined import CombinedOptimizer as CombinedOptimizer
 from flowsnap.optimizers._custom_scheduler import CustomScheduler as CustomScheduler
+from flowsnap.optimizers._legacy_conf import add_loss as add_loss
+from flowsnap.optimizers._legacy_conf import optimizer_from_conf as optimizer_from_conf
 from flowsnap.optimizers._optimizer import Optimizer as Optimizer
 from flowsnap.optimizers._rules import AdamRule as AdamRule
 from flowsnap.optimizers._rules import LAMBRule as LAMBRule
@@ -76,8 +78,10 @@ __all__ = [
     "RMSPropRule",
     "SGDRule",
     "UpdateRule",
+    "add_loss",
     "grad_clipping",
     "loss_scale",
+    "optimizer_from_conf",
     "regularize_gradient",
     "regularizers",
     "warmup",
