@@ -5,7 +5,8 @@ The engine knows optimizers only through :class:`TrainingOptimizer` (shaped like
 which state variables each trainable variable needs and creates them as ``<var>-<suffix>``
 variables; in every step it multiplies the loss by :attr:`~TrainingOptimizer.loss_scale` before
 differentiation and hands the raw gradients to :meth:`~TrainingOptimizer.apply`, which does the
-rest (unscaling, regularization, clipping, learning rate, update rule, weight decay). The optimizer
+rest (unscaling a static scale, regularization, clipping, learning rate, update rule, weight
+decay); a :attr:`~TrainingOptimizer.dynamic_loss_scale` is the step's to apply. The optimizer
 classes of ``flowsnap.optimizers`` implement it; the engine never imports them.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from flowsnap._engine._scaling import DynamicLossScale
 from flowsnap._store import RegularizerLike
 
 __all__ = ["RegularizerLike", "SlotSpec", "Slots", "TrainingOptimizer"]
@@ -53,6 +55,12 @@ class TrainingOptimizer(Protocol):
     def loss_scale(self) -> float | None:
         """The static loss scale: the step multiplies the loss by it before differentiation (so
         the gradients :meth:`apply` receives are scaled by it), or None for no scaling."""
+
+    @property
+    def dynamic_loss_scale(self) -> DynamicLossScale | None:
+        """A dynamic loss scale policy, or None. With one (and no static :attr:`loss_scale`),
+        the step scales the loss by the job's scale variable, hands :meth:`apply` *unscaled*
+        gradients, and keeps the old values on an overflow (``_scaling.py``)."""
 
     def slot_specs(
         self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]

@@ -126,7 +126,7 @@ def loss_scaling(
     ``loss_scale`` or its ``dynamic_loss_scale``) or else the job's ``train.loss_scale_factor``."""
     if optimizer.loss_scale is not None:
         return LossScaling(factor=optimizer.loss_scale)
-    dynamic: DynamicLossScale | None = getattr(optimizer, "dynamic_loss_scale", None)
+    dynamic: DynamicLossScale | None = optimizer.dynamic_loss_scale
     if dynamic is not None:
         scale, _ = loss_scale_names(job)
         return LossScaling(factor=state[scale][0], engine_unscales=True, dynamic=dynamic)
