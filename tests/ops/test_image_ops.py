@@ -290,3 +290,72 @@ def test_random_device_ops_need_a_train_job() -> None:
 
     with pytest.raises(TraceError, match="random ops need a train job"):
         predict_random(np.zeros(3, np.float32))
+
+
+# OneFlow-Benchmark's ResNet-50 data loader (ofrecord_util.load_imagenet_for_training), unmodified
+# apart from the sizes, under `flowsnap run` with OneFlow 0.3's `import oneflow`.
+PROGRAM = """
+import io, struct, sys
+import numpy as np
+from PIL import Image
+import oneflow as flow
+import oneflow.typing as tp
+import oneflow.core.record.record_pb2 as ofrecord
+
+data_dir = sys.argv[1]
+rng = np.random.RandomState(0)
+for part in range(2):
+    with open(data_dir + "/part-%05d" % part, "wb") as f:
+        for i in range(4):
+            buf = io.BytesIO()
+            Image.fromarray(rng.randint(0, 255, (40 + i, 50, 3)).astype(np.uint8)).save(buf, "JPEG")
+            record = ofrecord.OFRecord(feature={
+                "encoded": ofrecord.Feature(bytes_list=ofrecord.BytesList(value=[buf.getvalue()])),
+                "class/label": ofrecord.Feature(int32_list=ofrecord.Int32List(value=[i % 2])),
+            })
+            data = record.SerializeToString()
+            f.write(struct.pack("q", len(data)))
+            f.write(data)
+
+
+def load_imagenet_for_training(data_dir, batch_size):
+    color_space = "RGB"
+    ofrecord = flow.data.ofrecord_reader(data_dir, batch_size=batch_size, data_part_num=2,
+                                         part_name_suffix_length=5, random_shuffle=True,
+                                         shuffle_after_epoch=True)
+    label = flow.data.OFRecordRawDecoder(ofrecord, "class/label", shape=(), dtype=flow.int32)
+    image = flow.data.OFRecordImageDecoderRandomCrop(ofrecord, "encoded", color_space=color_space)
+    rsz = flow.image.Resize(image, resize_x=24, resize_y=24, color_space=color_space)
+    rng = flow.random.CoinFlip(batch_size=batch_size)
+    normal = flow.image.CropMirrorNormalize(rsz, mirror_blob=rng, color_space=color_space,
+                                            mean=[123.68, 116.779, 103.939],
+                                            std=[58.393, 57.12, 57.375], output_dtype=flow.float)
+    return label, normal
+
+
+@flow.global_function(type="train")
+def train_job() -> tp.Numpy:
+    label, image = load_imagenet_for_training(data_dir, 4)
+    h = flow.layers.conv2d(image, 4, 3, padding="SAME", activation=flow.nn.relu, name="conv1")
+    logits = flow.layers.dense(flow.reshape(h, (4, -1)), 2, name="fc")
+    loss = flow.nn.sparse_softmax_cross_entropy_with_logits(label, logits)
+    lr = flow.optimizer.PiecewiseConstantScheduler([], [0.01])
+    flow.optimizer.SGD(lr, momentum=0).minimize(loss)
+    return loss
+
+losses = [float(train_job().mean()) for _ in range(3)]
+assert all(np.isfinite(losses)), losses
+print("losses", losses)
+"""
+
+
+def test_oneflow_benchmarks_imagenet_loader_runs_unmodified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flowsnap.cli import main
+
+    script = tmp_path / "train.py"
+    script.write_text(PROGRAM)
+    (tmp_path / "data").mkdir()
+    assert main(["run", str(script), str(tmp_path / "data")]) == 0, capsys.readouterr().err
+    assert "losses" in capsys.readouterr().out
