@@ -289,3 +289,44 @@ def test_a_oneflow_program_writes_ofrecords_and_trains_from_them(
     assert main(["run", str(script), str(tmp_path / "data")]) == 0, capsys.readouterr().err
     assert "last" in capsys.readouterr().out
     assert "oneflow" not in sys.modules
+
+
+def _naive_device_stream(lengths: list[int], parts: range, count: int) -> list[int]:
+    """One device of OneFlow's reader, unshuffled: its parts' records in order, forever."""
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    epoch = [int(starts[p]) + i for p in parts for i in range(lengths[p])]
+    return [epoch[i % len(epoch)] for i in range(count)]
+
+
+@pytest.mark.parametrize("devices", [1, 2, 3])
+def test_each_device_reads_its_balanced_share_of_the_parts(devices: int) -> None:
+    lengths = [4, 1, 3, 2, 5]  # BalancedSplitter(5, 2): parts 0-2 and 3-4; (5, 3): 0-1, 2-3, 4
+    ranges = {1: [range(5)], 2: [range(3), range(3, 5)], 3: [range(2), range(2, 4), range(4, 5)]}
+    per = 2
+    streams = [_naive_device_stream(lengths, r, 7 * per) for r in ranges[devices]]
+    for k in range(7):
+        got = stream_records(k, per * devices, lengths, parallel_num=devices)
+        want = [i for s in streams for i in s[k * per : k * per + per]]
+        assert got.tolist() == want
+    with pytest.raises(ArgumentError, match="not divisible by the 2 devices"):
+        stream_records(0, 3, lengths, parallel_num=2)
+    with pytest.raises(ArgumentError, match="6 devices read 5 parts"):
+        stream_records(0, 6, lengths, parallel_num=6)
+
+
+def test_devices_shuffle_parts_after_each_epoch_within_their_range() -> None:
+    lengths = [3, 2, 4, 1]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    part_of = {int(starts[p]) + i: p for p in range(4) for i in range(lengths[p])}
+    got = np.stack(
+        [
+            stream_records(k, 2, lengths, seed=3, shuffle_after_epoch=True, parallel_num=2)
+            for k in range(40)
+        ]
+    )
+    first, second = got[:, 0], got[:, 1]  # device 0 and device 1, one record per batch each
+    assert first[:5].tolist() == [0, 1, 2, 3, 4]  # epoch 0: parts 0-1 of the natural order
+    assert second[:5].tolist() == [5, 6, 7, 8, 9]  # parts 2-3
+    # Later epochs: every record of a device's epoch belongs to the same two parts, each whole.
+    assert {part_of[int(i)] for i in first} | {part_of[int(i)] for i in second} == {0, 1, 2, 3}
+    assert {part_of[int(i)] for i in first[5:]} != {0, 1}

@@ -34,6 +34,7 @@ from flowsnap._engine._scaling import DynamicLossScale as DynamicLossScale
 from flowsnap._engine._scope import LogicalView as LogicalView
 from flowsnap._engine._scope import broadcast as broadcast
 from flowsnap._engine._scope import consistent_view as consistent_view
+from flowsnap._engine._scope import current_placement as current_placement
 from flowsnap._engine._scope import mirrored_view as mirrored_view
 from flowsnap._engine._scope import namespace as namespace
 from flowsnap._engine._scope import namespace_prefix as namespace_prefix
@@ -72,6 +73,7 @@ __all__ = [
     "consistent_view",
     "current_job_config",
     "current_machine_id",
+    "current_placement",
     "current_resource",
     "current_scope",
     "current_trace",

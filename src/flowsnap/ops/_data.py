@@ -25,9 +25,10 @@ the uninterrupted run would have read.
   op's seed and the window's number: every record still moves at most about a buffer's length,
   as in OneFlow, and the order is a pure function of the position, so it is reproducible and
   resumes exactly.
-- ``data_part_num``: the reader reads parts ``0 .. data_part_num-1``. OneFlow split the parts
-  among the devices of a data-parallel placement, each device reading its share; flowsnap's
-  reader produces the whole (logical) batch on the host and the engine splits it.
+- ``data_part_num``: the reader reads parts ``0 .. data_part_num-1``. Under a placement of
+  several devices (``flow.scope.placement("cpu", "0:0-3")`` around the reader), each device reads
+  its own range of the parts and gives ``batch_size / devices`` records of each batch, as OneFlow's
+  reader did (:mod:`flowsnap.ops._data_stream`); the batch is the devices' records in order.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ import jax
 import numpy as np
 
 from flowsnap import dtypes
-from flowsnap._engine import HostBlob, HostCall, host_op
+from flowsnap._engine import HostBlob, HostCall, current_placement, host_op
 from flowsnap.data import OFRecordDataset, decode_bytes, decode_raw
 from flowsnap.errors import ArgumentError, MissingOpError
+from flowsnap.ops._data_stream import stream_records
 
 _log = logging.getLogger("flowsnap")
 
@@ -51,60 +53,6 @@ def _positive(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
         raise ArgumentError(f"{what} must be a positive int, got {value!r}")
     return int(value)
-
-
-def _window_permutation(seed: int, window: int, size: int) -> np.ndarray[Any, Any]:
-    return np.random.default_rng([seed, 0x5EED, window]).permutation(size)
-
-
-def _part_order(seed: int, epoch: int, parts: int) -> np.ndarray[Any, Any]:
-    if epoch == 0:
-        return np.arange(parts)
-    return np.random.default_rng([seed, 0xE90C, epoch]).permutation(parts)
-
-
-def stream_records(
-    batch: int,
-    batch_size: int,
-    part_lengths: Sequence[int],
-    *,
-    seed: int = 0,
-    random_shuffle: bool = False,
-    shuffle_buffer_size: int = 1024,
-    shuffle_after_epoch: bool = False,
-) -> np.ndarray[Any, Any]:
-    """The global record indices (part 0's records first) of batch ``batch`` of a reader over
-    parts of ``part_lengths`` records (the rules are in the module docstring).
-
-    Raises:
-        ArgumentError: the parts hold no record.
-    """
-    lengths = np.asarray(part_lengths, np.int64)
-    total = int(lengths.sum())
-    if total == 0:
-        raise ArgumentError("the OFRecord parts hold no record; nothing to read")
-    pos = batch * batch_size + np.arange(batch_size, dtype=np.int64)
-    if random_shuffle:
-        size = max(int(shuffle_buffer_size), 1)
-        window, offset = np.divmod(pos, size)
-        shuffled = np.empty_like(pos)
-        for w in np.unique(window):
-            mask = window == w
-            shuffled[mask] = w * size + _window_permutation(seed, int(w), size)[offset[mask]]
-        pos = shuffled
-    epoch, offset = np.divmod(pos, total)
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    if not shuffle_after_epoch:
-        return offset
-    out = np.empty_like(offset)
-    for e in np.unique(epoch):
-        mask = epoch == e
-        order = _part_order(seed, int(e), len(lengths))
-        ends = np.cumsum(lengths[order])
-        slot = np.searchsorted(ends, offset[mask], side="right")
-        local = offset[mask] - (ends[slot] - lengths[order][slot])
-        out[mask] = starts[order[slot]] + local
-    return out
 
 
 def ofrecord_reader(
@@ -141,18 +89,25 @@ def ofrecord_reader(
     lengths = dataset.part_lengths
     if not len(dataset):
         raise ArgumentError(f"the OFRecord parts in {ofrecord_dir} hold no record")
+    devices = current_placement().count  # each device of the placement reads its own parts
+    shuffle, after_epoch = bool(random_shuffle), bool(shuffle_after_epoch)
 
-    def read(call: HostCall) -> list[Any]:
-        idx = stream_records(
-            call.batch,
+    def indices(batch: int, seed: int) -> np.ndarray[Any, Any]:
+        return stream_records(
+            batch,
             batch_size,
             lengths,
-            seed=call.seed,
-            random_shuffle=random_shuffle,
+            seed=seed,
+            random_shuffle=shuffle,
             shuffle_buffer_size=buffer,
-            shuffle_after_epoch=shuffle_after_epoch,
+            shuffle_after_epoch=after_epoch,
+            parallel_num=devices,
         )
-        return dataset.read(idx)
+
+    indices(0, 0)  # counts the devices cannot share fail now, not in a batch
+
+    def read(call: HostCall) -> list[Any]:
+        return dataset.read(indices(call.batch, call.seed))
 
     key = (
         str(ofrecord_dir),
@@ -163,6 +118,7 @@ def ofrecord_reader(
         bool(random_shuffle),
         buffer,
         bool(shuffle_after_epoch),
+        devices,
     )
     blob: HostBlob = host_op(
         "ofrecord_reader", read, fed=False, name=name, key=key, shape=(batch_size,), dtype=None
