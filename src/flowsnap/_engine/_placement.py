@@ -283,8 +283,8 @@ def distributed_settings(session: Session | None = None) -> dict[str, Any] | Non
     rank = recorded.get("env.rank", env.get("RANK"))
     if rank is None:
         raise SessionError(
-            f"a run over {count} machines needs this process's machine id: set RANK (0 on "
-            f"{addr}, 1..{count - 1} on the others) in each process's environment"
+            f"a run over {count} machines needs this process's machine id: set RANK in "
+            f"each process's environment (0 on machine 0, {addr}; up to {count - 1})"
         )
     return {
         "coordinator_address": f"{addr}:{port}",
