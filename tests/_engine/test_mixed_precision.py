@@ -299,3 +299,29 @@ def test_bad_dynamic_loss_scale_arguments_are_refused() -> None:
         flow.optimizer.loss_scale.dynamic_loss_scale(2.0**10, 10, -2.0)
     with pytest.raises(ArgumentError, match="loss_scale_factor"):
         flow.optimizer.loss_scale.static_loss_scale(0.0)
+
+
+def test_policies_write_oneflows_train_conf() -> None:
+    from flowsnap.core.job import job_conf_pb2
+
+    conf = job_conf_pb2.TrainConf()
+    flow.optimizer.loss_scale.dynamic_loss_scale(2.0**10, 100, 4.0).SetLossScaleFieldsInTrainConf(
+        conf
+    )
+    policy = conf.dynamic_loss_scale_policy
+    assert (policy.initial_loss_scale, policy.increment_period, policy.multiplier) == (
+        1024,
+        100,
+        4,
+    )
+    static = flow.optimizer.loss_scale.static_loss_scale(8.0)
+    static.SetLossScaleFieldsInTrainConf(conf)  # a oneof: replaces the dynamic policy
+    assert conf.WhichOneof("loss_scale_policy") == "loss_scale_factor"
+    assert conf.loss_scale_factor == static.loss_scale_factor == 8.0
+    defaults = job_conf_pb2.DynamicLossScalePolicy()  # OneFlow's defaults are ours
+    ours = flow.optimizer.loss_scale.dynamic_loss_scale()
+    assert (defaults.initial_loss_scale, defaults.increment_period, defaults.multiplier) == (
+        ours.initial_loss_scale,
+        ours.increment_period,
+        ours.multiplier,
+    )

@@ -72,6 +72,13 @@ class DynamicLossScale:
                 f"{what}: increment_period must be a number of steps >= 1, got {period!r}"
             )
 
+    def SetLossScaleFieldsInTrainConf(self, train_conf: Any) -> None:  # noqa: N802 (OneFlow's)
+        """Write the policy into OneFlow's ``TrainConf`` message (``dynamic_loss_scale_policy``)."""
+        policy = train_conf.dynamic_loss_scale_policy
+        policy.initial_loss_scale = self.initial_loss_scale
+        policy.increment_period = self.increment_period
+        policy.multiplier = self.multiplier
+
 
 def loss_scale_names(job: str) -> tuple[str, str]:
     """The names of job ``job``'s dynamic loss scale and good-step counter variables."""

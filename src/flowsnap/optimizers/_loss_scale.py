@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from flowsnap._engine import DynamicLossScale
 from flowsnap.errors import ArgumentError
@@ -29,6 +30,15 @@ class StaticLossScale:
     """Multiply the loss by ``factor`` before differentiation and divide the gradients after."""
 
     factor: float
+
+    @property
+    def loss_scale_factor(self) -> float:
+        """OneFlow's name of the factor."""
+        return self.factor
+
+    def SetLossScaleFieldsInTrainConf(self, train_conf: Any) -> None:  # noqa: N802 (OneFlow's)
+        """Write the policy into OneFlow's ``TrainConf`` message (``loss_scale_factor``)."""
+        train_conf.loss_scale_factor = self.factor
 
 
 def static_loss_scale(loss_scale_factor: float) -> StaticLossScale:
