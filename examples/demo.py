@@ -7,6 +7,9 @@
    more epoch, save again.
 4. Test accuracy of the backbone, of the extended model right after loading, and after
    fine-tuning; a loss curve as a PNG.
+5. The chapter's LeNet as OneFlow's own programs trained: ``flowsnap ofrecord`` writes an OFRecord
+   copy of Fashion-MNIST, and the jobs read it themselves (``flow.data.ofrecord_reader`` and
+   ``OFRecordRawDecoder`` in the job body); a short run (``lenet_ofrecord.py`` trains longer).
 
 Everything goes to ./demo_out/ (its previous content removed first).
 """
@@ -27,6 +30,7 @@ from flowsnap.cli import main as flowsnap_cli
 
 BATCH_SIZE = 100
 OUT = Path("demo_out")
+FASHION_MNIST = os.environ.get("FLOWSNAP_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 
 
 def define_jobs(with_dense3: bool) -> tuple[flow.JobFunction, flow.JobFunction]:  # type: ignore[name-defined]
@@ -164,6 +168,12 @@ def main() -> None:
         OUT / "loss_curve.png",
     )
     print(f"loss curve: {OUT / 'loss_curve.png'}")
+
+    print("\n== 5. LeNet reading OFRecords inside its jobs (lenet_ofrecord.py)")
+    flow.clear_default_session()
+    import lenet_ofrecord  # examples/lenet_ofrecord.py, next to this file
+
+    lenet_ofrecord.main(FASHION_MNIST, str(OUT), steps=100, test_batches=20)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,17 @@ def test_lenet_tree_and_load_variables_example(tmp_path: Path, fashion: Path) ->
         assert name in tree
     out = run([str(EXAMPLES / "load_variables_example.py")], tmp_path, fashion)
     assert out.strip().endswith("[[1. 1. 1.]\n [1. 1. 1.]\n [1. 1. 1.]]")
+
+
+def test_lenet_reads_ofrecords_inside_its_jobs(tmp_path: Path, fashion: Path) -> None:
+    out = run(
+        [str(EXAMPLES / "lenet_ofrecord.py"), str(fashion), str(tmp_path), "3"], tmp_path, fashion
+    )
+    assert "60000" not in out
+    assert "200 records in 4 parts" in out
+    assert "LeNet test accuracy on 10,000 test images" not in out
+    assert "LeNet test accuracy on 100 test images" in out
+    saved = tmp_path / "lenet_ofrecord_models"
+    position = (saved / "System-DataPosition-train_lenet" / "out").read_bytes()
+    assert int(np.frombuffer(position, "<i8")[0]) == 3
+    assert (saved / "conv1-weight" / "out").stat().st_size == 32 * 1 * 5 * 5 * 4
