@@ -7,6 +7,7 @@ setters filled."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -521,3 +522,18 @@ def test_indexed_slices_fall_back_to_dense_where_oneflow_did() -> None:
         )
 
     np.testing.assert_array_equal(_embedding_train(clipped, True), _embedding_train(clipped, False))
+
+
+def test_the_readme_table_lists_every_option_with_its_effect() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("### FunctionConfig options\n")
+    section = readme[start : readme.index("\n### ", start + 5)]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `"):
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    assert set(rows) == set(OPTIONS)
+    for name, option in OPTIONS.items():
+        versions = "all" if len(option.versions) == 3 else ", ".join(option.versions)
+        assert rows[name] == (versions, option.effect), name

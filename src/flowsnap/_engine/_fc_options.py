@@ -87,22 +87,28 @@ OPTIONS: dict[str, Option] = {
         "conf, warmup, learning-rate decay, clipping, weight decay)",
     ),
     "train.loss_scale_factor": Option(
-        ("value",), "float", "static loss scale of the pre-0.3 set-up (the loss times it)"
+        ("value",),
+        "float",
+        "static loss scale: the loss times it, the gradients divided by it (unless the "
+        "optimizer gives its own)",
     ),
     "train.num_gradient_accumulation_steps": Option(
         ("value",),
         "int",
-        "gradient accumulation: the variables update every n-th call",
+        "gradient accumulation: a call's batch is split into n micro-batches whose gradients "
+        "are summed; one update per call",
         ("0.4", "0.5"),
     ),
     "enable_auto_mixed_precision": Option(
-        ("value=True",), "bool", "mixed precision: low-precision compute, float32 variables"
+        ("value=True",),
+        "bool",
+        "mixed precision: matmul/conv compute in float16 (or bfloat16), variables stay float32",
     ),
     "indexed_slices_optimizer_conf": Option(
         ("value",),
         "dict",
         "sparse updates: rows of the named variables not gathered in a step keep their value "
-        "and optimizer state (SGD, momentum, Adam, LazyAdam)",
+        "and optimizer state (SGD, momentum SGD, Adam; LazyAdam skips them anyway)",
     ),
     "enable_qat": Option(("value=True",), "bool", _QAT),
     "qat.per_channel_weight_quantization": Option(("value=True",), "bool", _QAT),
