@@ -64,12 +64,20 @@ def sharded_save(
     boxes: dict[str, list[tuple[tuple[int, int], ...]]],
     nprocs: int,
     chunk: int,
+    blocked: bool = False,
 ) -> None:
     """Run the sharded protocol with ``nprocs`` simulated processes, one after the other: block
-    ``i`` of each variable is written by process ``i % nprocs``."""
+    ``i`` of each variable is written by process ``i % nprocs`` (``blocked``: neighbouring
+    blocks by the same process, as a mesh of processes x local devices does)."""
     described = [(n, v.shape, data_type_for(v.dtype)) for n, v in values.items()]
     tmp, replace = create_tmp(str(path), described, durable=False, overwrite=False)
-    owned = {n: tuple((b, i % nprocs) for i, b in enumerate(boxes[n])) for n in values}
+
+    def writer(i: int, count: int) -> int:
+        return i * nprocs // count if blocked else i % nprocs
+
+    owned = {
+        n: tuple((b, writer(i, len(boxes[n]))) for i, b in enumerate(boxes[n])) for n in values
+    }
     records: dict[str, list[Any]] = {n: [] for n in values}
     for p in range(nprocs):
         for name, value in values.items():
@@ -94,18 +102,19 @@ def sharded_save(
 
 
 CASES = [
-    ((50, 7), 0, 4, 1),  # uneven rows over 4 devices of one process
-    ((50, 7), 0, 3, 3),  # ... over 3 processes
-    ((13, 10, 3), 1, 4, 2),  # a non-leading axis: strided blocks, shared chunks
-    ((6, 5, 9), 2, 8, 2),  # the last axis, more parts than some rows
-    ((9,), 0, 2, 2),
-    ((5, 0), 0, 2, 2),  # empty
+    ((50, 7), 0, 4, 1, False),  # uneven rows over 4 devices of one process
+    ((50, 7), 0, 3, 3, False),  # ... over 3 processes
+    ((13, 10, 3), 1, 4, 2, False),  # a non-leading axis: strided blocks, shared chunks
+    ((13, 10, 3), 1, 4, 2, True),  # ... each process's blocks neighbours (joined runs)
+    ((6, 5, 9), 2, 8, 2, False),  # the last axis, more parts than some rows
+    ((9,), 0, 2, 2, False),
+    ((5, 0), 0, 2, 2, False),  # empty
 ]
 
 
-@pytest.mark.parametrize(("shape", "axis", "parts", "nprocs"), CASES)
+@pytest.mark.parametrize(("shape", "axis", "parts", "nprocs", "blocked"), CASES)
 def test_sharded_files_equal_unsharded_and_every_block_reads_back(
-    tmp_path: Path, shape: tuple[int, ...], axis: int, parts: int, nprocs: int
+    tmp_path: Path, shape: tuple[int, ...], axis: int, parts: int, nprocs: int, blocked: bool
 ) -> None:
     rng = np.random.default_rng(math.prod(shape) + axis)
     value = rng.standard_normal(shape).astype(np.float32)
@@ -113,7 +122,7 @@ def test_sharded_files_equal_unsharded_and_every_block_reads_back(
     values = {"w": value, "ids": ids, "s": np.array(2.5, np.float32)}
     boxes = {"w": split_boxes(shape, axis, parts), "ids": split_boxes(shape, axis, parts)}
     boxes["s"] = [full_box(())]
-    sharded_save(tmp_path / "sharded", values, boxes, nprocs, chunk=64)
+    sharded_save(tmp_path / "sharded", values, boxes, nprocs, chunk=64, blocked=blocked)
     write_snapshot(tmp_path / "plain", values, durable=False)
     for name in values:
         for part in ("out", "meta"):

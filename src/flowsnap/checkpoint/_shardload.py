@@ -46,22 +46,38 @@ def load_sharded(
         whole.append(value.numpy())
     cache: dict[Box, np.ndarray] = {}
 
+    def read(box: Box) -> np.ndarray:
+        return read_box(
+            value.name,
+            value.file_path,
+            value.nbytes,
+            shape,
+            stored_dtype,
+            box,
+            chunks=chunks,
+            verify=value.verify,
+        )
+
+    # Blocks of this process sharing their leading-axis rows (a split along another axis) are
+    # read together: the rows once, each block sliced from them, so no chunk is read twice.
+    rows: dict[tuple[int, int], set[Box]] = {}
+    if shape and not whole:
+        for index in sharding.addressable_devices_indices_map(shape).values():
+            box = box_from_index(index, shape) if index is not None else full_box(shape)
+            rows.setdefault(box[0], set()).add(box)
+    together = {
+        span: read((span, *full_box(shape[1:]))) for span, boxes in rows.items() if len(boxes) > 1
+    }
+
     def block(index: tuple[slice, ...] | None) -> np.ndarray:
         box = box_from_index(index, shape) if index is not None else full_box(shape)
         if box not in cache:
             if whole:
                 host = np.ascontiguousarray(whole[0][box_slices(box)])
+            elif shape and box[0] in together:
+                host = np.ascontiguousarray(together[box[0]][(slice(None), *box_slices(box[1:]))])
             else:
-                host = read_box(
-                    value.name,
-                    value.file_path,
-                    value.nbytes,
-                    shape,
-                    stored_dtype,
-                    box,
-                    chunks=chunks,
-                    verify=value.verify,
-                )
+                host = read(box)
             if convert is not None:
                 host = convert(host)
             elif host.dtype != dtype:

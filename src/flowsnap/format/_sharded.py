@@ -23,6 +23,7 @@ manifest differs (chunk checksums instead of a whole-file one).
 from __future__ import annotations
 
 import errno
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -174,7 +175,7 @@ def write_part(
             if slab.writers == (process,):
                 records.extend(_write_slab(fd, path, var, slab, mine, chunk_size))
             else:
-                for box, array in mine:
+                for box, array in _merge(mine):
                     _write_runs(fd, path, var.shape, itemsize, slab, box, array)
         if durable:
             _fs.fsync(fd)
@@ -204,6 +205,26 @@ def _local(var: ShardedVariable, box: Box, little: np.dtype[Any]) -> np.ndarray:
     if array.dtype != little or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, dtype=little)
     return array
+
+
+def _merge(mine: list[tuple[Box, np.ndarray]]) -> list[tuple[Box, np.ndarray]]:
+    """Join this process's blocks that are neighbours along one axis (equal on the others), so
+    that a slab shared with other processes is written in fewer, longer runs."""
+    mine = list(mine)
+    joined = True
+    while joined and len(mine) > 1:
+        joined = False
+        for i, j in itertools.permutations(range(len(mine)), 2):
+            (a, x), (b, y) = mine[i], mine[j]
+            differ = [k for k in range(len(a)) if a[k] != b[k]]
+            if len(differ) == 1 and a[differ[0]][1] == b[differ[0]][0]:
+                k = differ[0]
+                box = (*a[:k], (a[k][0], b[k][1]), *a[k + 1 :])
+                mine = [m for n, m in enumerate(mine) if n not in (i, j)]
+                mine.append((box, np.concatenate([x, y], axis=k)))
+                joined = True
+                break
+    return mine
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int, path: str) -> None:

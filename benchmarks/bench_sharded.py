@@ -1,0 +1,278 @@
+"""Sharded checkpoints: save and load of the GPT-2-medium-shaped model (292 float32 tensors,
+1.42 GB) sharded Megatron-style over 4 CPU devices of one process, and over 2 processes x 2
+devices, against gathering to one host then saving, and against Orbax's sharded checkpointing of
+the same arrays on the same mesh, all in one run.
+
+Layout (per layer): ``c_attn``/``c_fc`` weights split by columns (axis 1), ``c_proj`` weights
+split by rows (axis 0), ``wte`` split by columns (50257 rows do not divide by 4), ``wpe`` by rows,
+biases and layer norms replicated.
+
+Systems, saves (``durable=False`` for flowsnap; Orbax does not fsync either):
+
+* ``flowsnap sharded``: ``flow.checkpoint.save(path, arrays)``: each process writes its shards
+  into the files, process 0 publishes;
+* ``gather + flowsnap``: every array gathered to host memory (``np.asarray`` in one process,
+  ``multihost_utils.process_allgather`` across processes), process 0 writes an unsharded save;
+* ``orbax``: ``orbax.checkpoint.StandardCheckpointer().save`` (tensorstore, OCDBT).
+
+Loads into the same shardings: ``flowsnap sharded`` (each process reads its blocks, chunks
+verified), ``flowsnap reshard`` (into a different layout: everything split by rows where it
+divides, else replicated), ``read whole + slice`` (each process reads every file whole,
+verified, then slices: what loading an unsharded checkpoint costs) and ``orbax``.
+
+Usage: ``python benchmarks/bench_sharded.py [--quick] [--reps N]``; prints a Markdown table per
+configuration (median seconds over the rounds, and ratios to flowsnap of the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_format import gpt2_medium_shapes  # noqa: E402
+
+
+def quick_shapes() -> dict[str, tuple[int, ...]]:
+    """A 4-layer, vocabulary-8192 version of the same model (about 80 MB)."""
+    shapes = {}
+    for name, shape in gpt2_medium_shapes().items():
+        if name.startswith("h") and int(name[1:].split("-")[0]) >= 4:
+            continue
+        shapes[name] = (8192, shape[1]) if name == "wte" else shape
+    return shapes
+
+
+def layout(name: str, shape: tuple[int, ...], devices: int, reshard: bool) -> tuple[Any, ...]:
+    """The PartitionSpec entries of a variable (Megatron-style; ``reshard``: rows where they
+    divide)."""
+    if reshard:
+        return ("a",) if shape[0] % devices == 0 and len(shape) > 0 else ()
+    if len(shape) == 1:
+        return ()
+    if name == "wte" or "c_attn-weight" in name or "c_fc-weight" in name:
+        return (None, "a")
+    return ("a", None)
+
+
+def child(args: argparse.Namespace) -> None:
+    import jax
+
+    if args.nprocs > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(
+            coordinator_address=f"127.0.0.1:{args.port}",
+            num_processes=args.nprocs,
+            process_id=args.pid,
+        )
+    import orbax.checkpoint as ocp
+    from jax.experimental import multihost_utils
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    import flowsnap as flow
+    from flowsnap.checkpoint._distributed import barrier
+    from flowsnap.checkpoint._shardload import load_sharded
+    from flowsnap.format import open_snapshot, write_snapshot
+
+    shapes = quick_shapes() if args.quick else gpt2_medium_shapes()
+    mesh = Mesh(np.array(jax.devices()), ("a",))
+    n = jax.device_count()
+    shardings = {k: NamedSharding(mesh, P(*layout(k, s, n, False))) for k, s in shapes.items()}
+    targets = {k: NamedSharding(mesh, P(*layout(k, s, n, True))) for k, s in shapes.items()}
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for name, shape in shapes.items():
+        host = rng.random(shape, dtype=np.float32)
+        arrays[name] = jax.make_array_from_callback(shape, shardings[name], lambda i, h=host: h[i])
+    del host
+    nbytes = sum(int(np.prod(s)) * 4 for s in shapes.values())
+    work = Path(args.work)
+    lead = jax.process_index() == 0
+    times: dict[str, list[float]] = {}
+
+    def timed(label: str, op: Any, path: Path) -> None:
+        barrier(f"bench-{label}-start")
+        start = time.perf_counter()
+        op(path)
+        barrier(f"bench-{label}-end")
+        times.setdefault(label, []).append(time.perf_counter() - start)
+
+    def fs_save(path: Path) -> None:
+        flow.checkpoint.save(path, arrays, durable=False)
+
+    def gather_save(path: Path) -> None:
+        if args.nprocs > 1:
+            host = {k: multihost_utils.process_allgather(v, tiled=True) for k, v in arrays.items()}
+        else:
+            host = {k: np.asarray(v) for k, v in arrays.items()}
+        if lead:
+            write_snapshot(path, host, durable=False)
+
+    checkpointer = ocp.StandardCheckpointer()
+
+    def orbax_save(path: Path) -> None:
+        checkpointer.save(path, arrays)
+        checkpointer.wait_until_finished()
+
+    def fs_load(path: Path, where: dict[str, Any]) -> None:
+        snap = open_snapshot(path)
+        out = {k: load_sharded(snap[k], where[k], np.dtype(np.float32)) for k in shapes}
+        jax.block_until_ready(out)
+
+    def whole_load(path: Path) -> None:
+        snap = open_snapshot(path)
+        out = {}
+        for k in shapes:
+            host = snap[k].numpy()
+            out[k] = jax.make_array_from_callback(host.shape, shardings[k], lambda i, h=host: h[i])
+        jax.block_until_ready(out)
+
+    def orbax_load(path: Path) -> None:
+        abstract = {
+            k: jax.ShapeDtypeStruct(s, np.float32, sharding=shardings[k]) for k, s in shapes.items()
+        }
+        out = checkpointer.restore(path, abstract)
+        jax.block_until_ready(out)
+
+    for r in range(args.reps):
+        paths = {s: work / f"{s}-{r}" for s in ("fs", "gather", "orbax")}
+        timed("save: flowsnap sharded", fs_save, paths["fs"])
+        timed("save: gather + flowsnap", gather_save, paths["gather"])
+        timed("save: orbax", orbax_save, paths["orbax"])
+        timed("load: flowsnap sharded", lambda p: fs_load(p, shardings), paths["fs"])
+        timed("load: flowsnap reshard", lambda p: fs_load(p, targets), paths["fs"])
+        timed("load: read whole + slice", whole_load, paths["gather"])
+        timed("load: orbax", orbax_load, paths["orbax"])
+        barrier("bench-cleanup")
+        if lead:
+            for path in paths.values():
+                shutil.rmtree(path, ignore_errors=True)
+        barrier("bench-cleaned")
+    if lead:
+        result = {"nbytes": nbytes, "tensors": len(shapes), "devices": n, "times": times}
+        print("RESULT " + json.dumps(result), flush=True)
+    os._exit(0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_config(nprocs: int, devices: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    port = str(free_port())
+    extra = ["--quick"] if args.quick else []
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--pid",
+                str(i),
+                "--nprocs",
+                str(nprocs),
+                "--port",
+                port,
+                "--work",
+                str(work),
+                "--reps",
+                str(args.reps),
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(nprocs)
+    ]
+    outputs = [p.communicate(timeout=3600) for p in procs]
+    for out, _ in outputs:
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                result: dict[str, Any] = json.loads(line[7:])
+                return result
+    raise RuntimeError(f"no result: {outputs[0][1][-4000:]}")
+
+
+def table(title: str, result: dict[str, Any]) -> str:
+    gb = result["nbytes"] / 1e9
+    lines = [
+        f"### {title}: {result['tensors']} tensors, {gb:.2f} GB, {result['devices']} devices",
+        "",
+        "| operation | median s | min-max s | GB/s | vs flowsnap sharded |",
+        "|---|---|---|---|---|",
+    ]
+    med = {k: statistics.median(v) for k, v in result["times"].items()}
+    for label, values in result["times"].items():
+        base = med[
+            "save: flowsnap sharded" if label.startswith("save") else "load: flowsnap sharded"
+        ]
+        lines.append(
+            f"| {label} | {med[label]:.3f} | {min(values):.3f}-{max(values):.3f} | "
+            f"{gb / med[label]:.2f} | {med[label] / base:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the 80 MB model, one round")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pid", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--nprocs", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--work", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.quick:
+        args.reps = 1
+    import jax
+    import orbax.checkpoint
+
+    print(
+        f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()}, JAX {jax.__version__}, "
+        f"Orbax {orbax.checkpoint.__version__}, NumPy {np.__version__}; load average before "
+        f"{os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench-sharded-", dir=os.environ.get("BENCH_DIR")))
+    try:
+        for title, nprocs, devices in (
+            ("4 devices, 1 process", 1, 4),
+            ("2 processes x 2 devices", 2, 2),
+        ):
+            print()
+            print(table(title, run_config(nprocs, devices, args, work)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nload average after {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
