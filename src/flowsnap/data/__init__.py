@@ -66,6 +66,11 @@ from flowsnap.data._ofrecord_write import feature as ofrecord_feature
 from flowsnap.data._ofrecord_write import make_record as make_record
 from flowsnap.data._ofrecord_write import serialize as serialize_record
 from flowsnap.data._ofrecord_write import write_ofrecord as write_ofrecord
+from flowsnap.data._onerec import index_onerec as index_onerec
+from flowsnap.data._onerec import parse_example as parse_onerec_example
+from flowsnap.data._onerec import write_onerec as write_onerec
+from flowsnap.data._onerec_dataset import OneRecDataset as OneRecDataset
+from flowsnap.data._onerec_dataset import decode_onerec as decode_onerec
 
 __all__ = [
     "RAW_DTYPES",
@@ -73,6 +78,7 @@ __all__ = [
     "FeatureInfo",
     "MegatronGPTDataset",
     "OFRecordDataset",
+    "OneRecDataset",
     "WrittenDataset",
     "batch_align",
     "bbox_flip",
@@ -84,6 +90,7 @@ __all__ = [
     "decode_bytes",
     "decode_image",
     "decode_images",
+    "decode_onerec",
     "decode_random_crop",
     "decode_random_crop_resize",
     "decode_raw",
@@ -93,6 +100,7 @@ __all__ = [
     "idx_to_ofrecord",
     "image_folder_to_ofrecord",
     "image_generators",
+    "index_onerec",
     "index_part",
     "keep_aspect_ratio_size",
     "list_image_folder",
@@ -102,6 +110,7 @@ __all__ = [
     "normalize_images",
     "npz_to_ofrecord",
     "ofrecord_feature",
+    "parse_onerec_example",
     "parse_record",
     "part_name",
     "part_paths",
@@ -118,6 +127,7 @@ __all__ = [
     "serialize_record",
     "write_megatron_dataset",
     "write_ofrecord",
+    "write_onerec",
 ]
 
 

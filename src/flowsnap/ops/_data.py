@@ -297,50 +297,10 @@ def coco_reader(
     remove_images_without_annotations: bool = True,
     name: str | None = None,
 ) -> Any:
-    """OneFlow's COCO detection reader: not provided (raises :class:`MissingOpError`)."""
+    """OneFlow's COCO detection reader: not implemented yet (raises :class:`MissingOpError`)."""
     raise MissingOpError(
-        "flow.data.coco_reader is not provided by flowsnap: its outputs (variable-size images, "
-        "boxes, labels and segmentation polygons per image, grouped by aspect ratio) feed "
-        "OneFlow's detection ops, which flowsnap does not have either. Nothing was read; "
-        "convert the dataset to OFRecords (flowsnap ofrecord) and read it with "
-        "flow.data.ofrecord_reader"
+        "flow.data.coco_reader is not implemented in flowsnap yet: its outputs (images with "
+        "their boxes, labels and segmentation polygons from a COCO annotation file, grouped by "
+        "aspect ratio) are not built. Nothing was read; convert the images to OFRecords "
+        "(flowsnap ofrecord) and read them with flow.data.ofrecord_reader"
     )
-
-
-_ONEREC = (
-    "is not provided by flowsnap: OneRec records are flatbuffers whose schema "
-    "(onerec::example::Example) lives outside OneFlow's published source tree, so their "
-    "features cannot be decoded faithfully. Nothing was read; convert the data to OFRecords "
-    "(flowsnap.data.write_ofrecord) and read them with flow.data.ofrecord_reader"
-)
-
-
-def onerec_reader(
-    files: Sequence[str],
-    batch_size: int = 1,
-    random_shuffle: bool = False,
-    shuffle_mode: str = "instance",
-    shuffle_buffer_size: int = 1024,
-    shuffle_after_epoch: bool = False,
-    verify_example: bool = True,
-    name: str | None = None,
-) -> Any:
-    """OneFlow's OneRec reader: not provided (raises :class:`MissingOpError`)."""
-    raise MissingOpError(f"flow.data.onerec_reader {_ONEREC}")
-
-
-def OneRecDecoder(  # noqa: N802 - OneFlow's name
-    input_blob: Any,
-    key: str,
-    dtype: Any,
-    shape: Sequence[int],
-    is_dynamic: bool = False,
-    reshape: Sequence[int] | None = None,
-    batch_padding: Sequence[int] | None = None,
-    name: str | None = None,
-) -> Any:
-    """OneFlow's OneRec decoder: not provided (raises :class:`MissingOpError`)."""
-    raise MissingOpError(f"flow.data.OneRecDecoder {_ONEREC}")
-
-
-onerec_decoder = OneRecDecoder

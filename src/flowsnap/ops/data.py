@@ -7,7 +7,8 @@ Data ops run on the host before each step of the job that calls them (see
 ``decode_ofrecord`` with ``BlobConf`` and its codecs and preprocessors, ``decode_random``, and
 Megatron's GPT loader ``megatron_gpt_mmap_data_loader`` / ``MegatronGPTMMapDataLoader``. The image
 decoders (``OFRecordImageDecoder``...) are flow.image's and are re-exported here when present.
-``coco_reader`` and the OneRec ops raise :class:`flowsnap.errors.MissingOpError` with the reason.
+OneRec files (``onerec_reader``, ``OneRecDecoder``/``onerec_decoder``) too. ``coco_reader`` raises
+:class:`flowsnap.errors.MissingOpError` with the reason.
 
 The loaders of OneFlow's tutorials (``load_mnist``, ``load_fashion_mnist``) and the OFRecord part
 of the host library (:mod:`flowsnap.data`: ``OFRecordDataset``, ``write_ofrecord``...) are here
@@ -35,15 +36,12 @@ from flowsnap.errors import missing_name
 from flowsnap.ops._data import (
     OFRecordBytesDecoder,
     OFRecordRawDecoder,
-    OneRecDecoder,
     coco_reader,
     decode_random,
     ofrecord_bytes_decoder,
     ofrecord_loader,
     ofrecord_raw_decoder,
     ofrecord_reader,
-    onerec_decoder,
-    onerec_reader,
 )
 from flowsnap.ops._data_gpt import MegatronGPTMMapDataLoader, megatron_gpt_mmap_data_loader
 from flowsnap.ops._data_legacy import (
@@ -56,6 +54,7 @@ from flowsnap.ops._data_legacy import (
     RawCodec,
     decode_ofrecord,
 )
+from flowsnap.ops._data_onerec import OneRecDecoder, onerec_decoder, onerec_reader
 from flowsnap.ops._image import (  # flow.image's decoders, published as flow.data's
     ImageDecoderRandomCropResize,
     OFRecordImageDecoder,
