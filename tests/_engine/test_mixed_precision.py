@@ -325,3 +325,29 @@ def test_policies_write_oneflows_train_conf() -> None:
         ours.increment_period,
         ours.multiplier,
     )
+
+
+def test_amp_with_accumulation_and_dynamic_scale_resumes_bitwise(tmp_path: Path) -> None:
+    def define() -> Any:
+        cfg = amp_config()
+        cfg.train.num_gradient_accumulation_steps(2)
+        return define_mlp(True, flow.optimizer.loss_scale.dynamic_loss_scale(2.0**6, 2), cfg)
+
+    job = define()
+    for k in range(2):
+        job(XS[k], LABELS[k])
+    flow.checkpoint.save(str(tmp_path / "mid"))
+    for k in range(2, 5):
+        job(XS[k], LABELS[k])
+    straight = {k: v.numpy() for k, v in flow.get_all_variables().items()}
+    assert straight["System-Train-DynamicLossScale-mlp_job-LossScale"][0] > 2.0**6  # it grew
+
+    flow.clear_default_session()
+    job = define()
+    flow.load_variables(flow.checkpoint.get(str(tmp_path / "mid")))
+    for k in range(2, 5):
+        job(XS[k], LABELS[k])
+    resumed = {k: v.numpy() for k, v in flow.get_all_variables().items()}
+    assert sorted(resumed) == sorted(straight)
+    for name, value in straight.items():
+        assert resumed[name].tobytes() == value.tobytes(), name
