@@ -130,8 +130,8 @@ def step_options(config: Any) -> dict[str, Any]:
     )
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ArgumentError(
-            f"FunctionConfig.train.num_gradient_accumulation_steps: expected an integer >= 1, "
-            f"got {steps!r}"
+            f"FunctionConfig.train.num_gradient_accumulation_steps: expected an integer >= 1 "
+            f"(the micro-batches each call's batch is split into; 1 for none), got {steps!r}"
         )
     factor = _option(config, "loss_scale_factor", "train.loss_scale_factor", None)
     amp = _option(config, "auto_mixed_precision", "enable_auto_mixed_precision", False)
