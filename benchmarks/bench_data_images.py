@@ -182,6 +182,34 @@ def bench_image_pipeline(
     return rows
 
 
+def bench_decoders(count: int, rounds: int) -> list[tuple[str, float, float, float]]:
+    """Rows ``(decoder, median, min, max)`` of JPEGs/s decoded to RGB on one thread: the numbers
+    behind flowsnap's choice of JPEG decoder (PyTurboJPEG is not measured: it needs a system
+    libturbojpeg that pip does not install)."""
+    import simplejpeg
+
+    blobs = make_jpegs(count, seed=1)
+
+    def pillow(blob: bytes) -> Any:
+        return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+
+    def turbo(blob: bytes) -> Any:
+        return simplejpeg.decode_jpeg(blob, colorspace="RGB")
+
+    if not np.array_equal(pillow(blobs[0]), turbo(blobs[0])):
+        raise SystemExit("simplejpeg and Pillow decode different pixels")
+    rows = []
+    for name, fn in (("Pillow", pillow), ("simplejpeg", turbo)):
+        rates = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for blob in blobs:
+                fn(blob)
+            rates.append(count / (time.perf_counter() - t0))
+        rows.append((name, statistics.median(rates), min(rates), max(rates)))
+    return rows
+
+
 def image_table(rows: list[tuple[str, int, float, float, float]]) -> str:
     """A markdown table with the same-run ratio to the torch DataLoader at the same threads."""
     base = {t: med for name, t, med, _, _ in rows if name == "torch DataLoader"}
@@ -213,6 +241,18 @@ def image_section(quick: bool, rounds: int | None = None) -> str:
     threads = [1, 2] if (os.cpu_count() or 1) >= 2 else [1]
     load = os.getloadavg()
     rows = bench_image_pipeline(count, rounds, threads)
+    decoders = bench_decoders(count, rounds)
+    base = decoders[0][1]
+    decode_table = "\n".join(
+        [
+            "| JPEG decoder (500x375 to RGB, 1 thread) | images/s (median) | min-max | vs Pillow |",
+            "|---|---|---|---|",
+        ]
+        + [
+            f"| {n} | {m:,.0f} | {lo:,.0f}-{hi:,.0f} | {m / base:.2f}x |"
+            for n, m, lo, hi in decoders
+        ]
+    )
     return (
         f"## `bench_data_images.py` ImageNet-style pipeline, "
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC\n\n"
@@ -222,7 +262,7 @@ def image_section(quick: bool, rounds: int | None = None) -> str:
         f"{versions()}, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after. The torch side is a DataLoader with the transforms "
         f"written by hand in Pillow/NumPy (no torchvision build for torch 2.13.0+cpu imports "
-        f"here).\n\n{image_table(rows)}\n"
+        f"here).\n\n{image_table(rows)}\n\n{decode_table}\n"
     )
 
 
