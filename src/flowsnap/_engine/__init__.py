@@ -24,6 +24,7 @@ from flowsnap._engine._host import HostCall as HostCall
 from flowsnap._engine._host import host_op as host_op
 from flowsnap._engine._job import TRAIN_STEP_PREFIX as TRAIN_STEP_PREFIX
 from flowsnap._engine._job import JobFunction as JobFunction
+from flowsnap._engine._mesh import constrain_layout as constrain_layout
 from flowsnap._engine._protocol import RegularizerLike as RegularizerLike
 from flowsnap._engine._protocol import Slots as Slots
 from flowsnap._engine._protocol import SlotSpec as SlotSpec
@@ -71,6 +72,7 @@ __all__ = [
     "broadcast",
     "cast_to_current_logical_view",
     "consistent_view",
+    "constrain_layout",
     "current_job_config",
     "current_machine_id",
     "current_placement",

@@ -12,7 +12,11 @@ and results are placed (:class:`StepLayout`; where the mesh comes from: ``_place
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import contextvars
+import functools
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +25,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
 from flowsnap import typing as tp
-from flowsnap._store import VariableSpec, Where, partition_spec, variable_sharding
-from flowsnap.errors import JobArgumentError
+from flowsnap._store import Distribute, VariableSpec, Where, partition_spec, variable_sharding
+from flowsnap.errors import ArgumentError, JobArgumentError
 
 # -- the shardings of a job's step -----------------------------------------------------------------
 
@@ -93,6 +97,23 @@ class StepLayout:
         if not self.shardings:
             return dict(values)
         return relayout(values, self.shardings)
+
+    def wrap(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        """``step`` with the job's mesh current while it runs (and so while ``jit`` traces it),
+        for the ops that constrain layouts (:func:`constrain_layout`)."""
+        where = self.where
+        if not isinstance(where, Mesh):
+            return step
+
+        @functools.wraps(step)
+        def run(*args: Any) -> Any:
+            token = _current_mesh.set(where)
+            try:
+                return step(*args)
+            finally:
+                _current_mesh.reset(token)
+
+        return run
 
     def results(self, outputs: Any, placed: PlacedInputs) -> Any:
         """The outputs as the caller gets them: mirrored results split per device."""
@@ -240,3 +261,60 @@ def split_outputs(outputs: Any, batch_sizes: Sequence[int]) -> Any:
         return value
 
     return jax.tree_util.tree_map(split, outputs)
+
+
+# -- layout hints inside a job body: parallel_cast, hierarchical_parallel_cast ---------------------
+
+_current_mesh: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar(
+    "flowsnap_current_mesh", default=None
+)
+_SBP = re.compile(r"^(B|P|S\((\d+)\))$")
+
+
+def constrain_layout(x: jax.Array, layout: Any, what: str) -> jax.Array:
+    """``x`` with its layout over the job's mesh constrained to ``layout`` (OneFlow's
+    ``parallel_cast``/``hierarchical_parallel_cast``): ``broadcast()``, ``split(k)``, or one
+    ``"B"``/``"S(k)"``/``"P"`` per mesh axis. Only a hint to XLA's partitioner: the values are
+    the same. A job on one device, ``layout=None``, a ``"P"`` entry (a partial sum is not a
+    layout of a value) or an axis that does not divide evenly leave ``x`` as it is.
+
+    Raises:
+        ArgumentError: an entry that is not ``B``/``P``/``S(k)``, or a split axis outside
+            ``x``'s rank.
+    """
+    mesh = _current_mesh.get()
+    if layout is None or mesh is None:
+        return x
+    axes: list[tuple[str, ...]] = [() for _ in range(x.ndim)]
+    if isinstance(layout, Distribute) and layout.nd is None:
+        entries = [str(layout)] * len(mesh.axis_names) if layout.axis is None else []
+        if layout.axis is not None:
+            axes[_axis(what, layout.axis, x.ndim)] = tuple(mesh.axis_names)
+    else:
+        entries = [layout] if isinstance(layout, str) else list(getattr(layout, "nd", layout))
+        if len(entries) != len(mesh.axis_names):
+            raise ArgumentError(
+                f"{what}: {len(entries)} distribution entries {entries!r} for a "
+                f"{len(mesh.axis_names)}-axis placement; give one per hierarchy axis"
+            )
+    for name, entry in zip(mesh.axis_names, entries, strict=False):
+        match = _SBP.match(str(entry).replace(" ", ""))
+        if match is None:
+            raise ArgumentError(f"{what}: {entry!r} is not 'B', 'P' or 'S(<axis>)'")
+        if match[1] == "P":
+            return x
+        if match[2] is not None:
+            axes[_axis(what, int(match[2]), x.ndim)] += (name,)
+    spec = [
+        names if names and x.shape[dim] % math.prod(mesh.shape[n] for n in names) == 0 else None
+        for dim, names in enumerate(axes)
+    ]
+    sharding = NamedSharding(mesh, partition_spec(*spec))
+    constrained: jax.Array = jax.lax.with_sharding_constraint(x, sharding)  # type: ignore[no-untyped-call]
+    return constrained
+
+
+def _axis(what: str, axis: int, rank: int) -> int:
+    if not 0 <= axis < rank:
+        raise ArgumentError(f"{what}: cannot split axis {axis} of a blob with {rank} dimension(s)")
+    return axis

@@ -1,8 +1,8 @@
 """Ops on a blob's shape or placement: ``flow.broadcast_like``, ``reshape_like``,
 ``dynamic_reshape``, ``expand``, ``elem_cnt``, ``identity_n``, and the casts that change only how
 OneFlow's runtime saw a blob (``cast_to_static_shape``, ``amp_white_identity``,
-``parallel_cast``, ``hierarchical_parallel_cast``): on one device with static shapes, the blob
-itself."""
+``parallel_cast``, ``hierarchical_parallel_cast``): the blob itself, the parallel casts with
+their layout as a sharding constraint when the job runs over several devices."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from flowsnap import dtypes
+from flowsnap._engine import constrain_layout
 from flowsnap.errors import ArgumentError
 from flowsnap.ops._array import reshape
 
@@ -125,10 +126,11 @@ def parallel_cast(
     distribute: Any = None,
     gradient_distribute: Any = None,
 ) -> Blob:
-    """``input`` with another distribution across devices: one device holds all of it, so
-    ``input`` itself."""
-    del name, distribute, gradient_distribute
-    return input
+    """``input`` laid out as ``distribute`` (``flow.distribute.split(k)``/``broadcast()``) over
+    the job's devices: a sharding constraint for XLA's partitioner, same values (on one device,
+    ``input`` itself). ``gradient_distribute`` is accepted; XLA lays out the gradient."""
+    del name, gradient_distribute
+    return constrain_layout(input, distribute, "parallel_cast")
 
 
 def hierarchical_parallel_cast(
@@ -140,7 +142,10 @@ def hierarchical_parallel_cast(
     parallel_distribution: Any = None,
     grad_parallel_distribution: Any = None,
 ) -> Blob:
-    """``input`` with another n-d distribution across devices (0.4 spelled ``nd_sbp``
-    ``parallel_distribution``): on one device, ``input`` itself."""
-    del nd_sbp, grad_mode, grad_nd_sbp, name, parallel_distribution, grad_parallel_distribution
-    return input
+    """``input`` laid out as ``nd_sbp`` (0.4: ``parallel_distribution``), one ``"B"``/``"S(k)"``
+    per axis of the placement's hierarchy: a sharding constraint for XLA's partitioner, same
+    values (``"P"`` leaves it unconstrained; on one device, ``input`` itself). The gradient
+    options are accepted; XLA lays out the gradient."""
+    del grad_mode, grad_nd_sbp, name, grad_parallel_distribution
+    layout = nd_sbp if nd_sbp is not None else parallel_distribution
+    return constrain_layout(input, layout, "hierarchical_parallel_cast")
