@@ -58,7 +58,7 @@ def current_scope() -> Scope:
 
 
 def current_machine_id() -> int:
-    """This machine's id: 0 (flowsnap runs on one machine; ``jax.process_index()``)."""
+    """This machine's id: ``jax.process_index()`` (0 in a one-process run)."""
     return int(jax.process_index())
 
 
@@ -72,15 +72,15 @@ class Resource:
 
 
 def current_resource() -> Resource:
-    """The resource configuration: machine count, and the device counts ``flow.config`` set
-    (else those JAX sees)."""
+    """The resource configuration: machine count (``flow.config.machine_num``, else the machines
+    of ``flow.env.machine``), and the device counts ``flow.config`` set (else those JAX sees)."""
     recorded = current_session().settings.recorded
     try:
         gpus = len(jax.devices("gpu"))
     except RuntimeError:
         gpus = 0
     return Resource(
-        machine_num=int(recorded.get("machine_num", 1)),
+        machine_num=int(recorded.get("machine_num", len(recorded.get("env.machine", ())) or 1)),
         gpu_device_num=int(recorded.get("gpu_device_num", gpus)),
         cpu_device_num=int(recorded.get("cpu_device_num", len(jax.devices("cpu")))),
     )
