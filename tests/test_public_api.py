@@ -193,6 +193,7 @@ FACADE_SURFACES = {
     ],
     "train": ["CheckPoint", "SimpleCheckPointManager"],
     "data": [
+        "COCOAnnotations",
         "CropWindow",
         "FeatureInfo",
         "MegatronGPTDataset",

@@ -17,7 +17,7 @@ import flowsnap.typing as tp
 from flowsnap._engine import POSITION_PREFIX
 from flowsnap.cli import main
 from flowsnap.data import write_ofrecord
-from flowsnap.errors import ArgumentError, DatasetError, MissingOpError, TraceError
+from flowsnap.errors import ArgumentError, DatasetError, TraceError
 from flowsnap.ops._data import stream_records
 
 N = 10
@@ -217,7 +217,7 @@ def test_decode_random_is_seeded_per_batch() -> None:
 def test_errors_name_the_problem(data_dir: str, tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="inside the body of a job"):
         flow.data.ofrecord_reader(data_dir, batch_size=2)
-    with pytest.raises(MissingOpError, match="COCO annotation file"):
+    with pytest.raises(DatasetError, match="cannot read COCO annotations"):
         flow.data.coco_reader("a.json", "img", 2)
 
     @flow.global_function()

@@ -210,13 +210,7 @@ PROTOBUF_METHODS = re.compile(r"(^Set\w*Fields\w*Conf$|_conf$)")
 
 # Names whose work belongs to another issue: listed as pending by the conformance test until it
 # lands (name prefixes; a prefix ending in "." is a whole group).
-PENDING_ELSEWHERE: dict[str, str] = {
-    # a reader not implemented yet (flow.data.coco_reader says why when called)
-    **{
-        name: "the data-pipelines issue 'Jobs that read their own data' (the COCO reader)"
-        for name in ("data.coco_reader",)
-    },
-}
+PENDING_ELSEWHERE: dict[str, str] = {}
 
 # The groups a training or inference program uses (issue #11): every name in them is provided,
 # pending, or listed in NOT_PROVIDED. "" is the top level.

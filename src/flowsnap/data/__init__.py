@@ -16,6 +16,7 @@ optional thread pool): :func:`decode_images`, :func:`decode_random_crop`,
 :func:`polygon_flip`, :func:`polygon_scale`, :func:`polygon_to_mask`.
 """
 
+from flowsnap.data._coco import COCOAnnotations as COCOAnnotations
 from flowsnap.data._images import decode_image as decode_image
 from flowsnap.data._images import decode_images as decode_images
 from flowsnap.data._images import keep_aspect_ratio_size as keep_aspect_ratio_size
@@ -74,6 +75,7 @@ from flowsnap.data._onerec_dataset import decode_onerec as decode_onerec
 
 __all__ = [
     "RAW_DTYPES",
+    "COCOAnnotations",
     "CropWindow",
     "FeatureInfo",
     "MegatronGPTDataset",

@@ -43,7 +43,7 @@ import numpy as np
 from flowsnap import dtypes
 from flowsnap._engine import HostBlob, HostCall, current_placement, host_op
 from flowsnap.data import OFRecordDataset, decode_bytes, decode_raw
-from flowsnap.errors import ArgumentError, MissingOpError
+from flowsnap.errors import ArgumentError
 from flowsnap.ops._data_stream import stream_records
 
 _log = logging.getLogger("flowsnap")
@@ -284,23 +284,3 @@ def decode_random(
     key = (full, str(np_dtype), repr(initializer))  # initializers are records: equal if alike
     out: jax.Array = host_op("decode_random", draw, fed=True, name=name, key=key)
     return out
-
-
-def coco_reader(
-    annotation_file: str,
-    image_dir: str,
-    batch_size: int,
-    shuffle: bool = True,
-    random_seed: int | None = None,
-    group_by_aspect_ratio: bool = True,
-    stride_partition: bool = True,
-    remove_images_without_annotations: bool = True,
-    name: str | None = None,
-) -> Any:
-    """OneFlow's COCO detection reader: not implemented yet (raises :class:`MissingOpError`)."""
-    raise MissingOpError(
-        "flow.data.coco_reader is not implemented in flowsnap yet: its outputs (images with "
-        "their boxes, labels and segmentation polygons from a COCO annotation file, grouped by "
-        "aspect ratio) are not built. Nothing was read; convert the images to OFRecords "
-        "(flowsnap ofrecord) and read them with flow.data.ofrecord_reader"
-    )

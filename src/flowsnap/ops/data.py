@@ -7,8 +7,8 @@ Data ops run on the host before each step of the job that calls them (see
 ``decode_ofrecord`` with ``BlobConf`` and its codecs and preprocessors, ``decode_random``, and
 Megatron's GPT loader ``megatron_gpt_mmap_data_loader`` / ``MegatronGPTMMapDataLoader``. The image
 decoders (``OFRecordImageDecoder``...) are flow.image's and are re-exported here when present.
-OneRec files (``onerec_reader``, ``OneRecDecoder``/``onerec_decoder``) too. ``coco_reader`` raises
-:class:`flowsnap.errors.MissingOpError` with the reason.
+OneRec files (``onerec_reader``, ``OneRecDecoder``/``onerec_decoder``) and COCO detection data
+(``coco_reader``) too.
 
 The loaders of OneFlow's tutorials (``load_mnist``, ``load_fashion_mnist``) and the OFRecord part
 of the host library (:mod:`flowsnap.data`: ``OFRecordDataset``, ``write_ofrecord``...) are here
@@ -36,13 +36,13 @@ from flowsnap.errors import missing_name
 from flowsnap.ops._data import (
     OFRecordBytesDecoder,
     OFRecordRawDecoder,
-    coco_reader,
     decode_random,
     ofrecord_bytes_decoder,
     ofrecord_loader,
     ofrecord_raw_decoder,
     ofrecord_reader,
 )
+from flowsnap.ops._data_coco import coco_reader
 from flowsnap.ops._data_gpt import MegatronGPTMMapDataLoader, megatron_gpt_mmap_data_loader
 from flowsnap.ops._data_legacy import (
     BlobConf,
