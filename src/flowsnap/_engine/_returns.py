@@ -187,24 +187,37 @@ def _convert(spec: ReturnSpec, value: Any) -> Any:
 class LocalBlob:
     """A computed result of a job without a return annotation, or what an un-annotated
     ``flow.watch``/``watch_diff`` handler gets (OneFlow's ``LocalBlob``): ``.numpy()`` gives the
-    array, ``.numpy_list()`` a list with one array per device (one here); other attributes and
-    operators are the array's (``blob.mean()``, ``blob * 2``)."""
+    array, ``.numpy_list()`` a list with one array per device (one, except for a mirrored-view
+    result over several devices); other attributes and operators are the array's (``blob.mean()``,
+    ``blob * 2``)."""
 
-    __slots__ = ("_array", "_dynamic")
+    __slots__ = ("_array", "_dynamic", "_parts")
 
-    def __init__(self, array: np.ndarray[Any, Any], is_dynamic: bool = False) -> None:
+    def __init__(
+        self,
+        array: np.ndarray[Any, Any],
+        is_dynamic: bool = False,
+        parts: tuple[np.ndarray[Any, Any], ...] | None = None,
+    ) -> None:
         self._array = array
         self._dynamic = is_dynamic
+        self._parts = parts if parts is not None else (array,)
 
     def numpy(self, parallel_id: int | None = None) -> np.ndarray[Any, Any]:
-        """The result as a NumPy array (``parallel_id``: 0 or None, there is one device)."""
-        if parallel_id not in (None, 0):
-            raise ValueError(f"LocalBlob.numpy: parallel_id {parallel_id} on one device")
-        return self._array
+        """The result as a NumPy array; with ``parallel_id``, that device's part (mirrored view;
+        0 or None on one device)."""
+        if parallel_id is None:
+            return self._array
+        if not 0 <= parallel_id < len(self._parts):
+            raise ValueError(
+                f"LocalBlob.numpy: parallel_id {parallel_id} is not one of the "
+                f"{len(self._parts)} device(s) of this result (0-{len(self._parts) - 1})"
+            )
+        return self._parts[parallel_id]
 
     def numpy_list(self) -> list[np.ndarray[Any, Any]]:
-        """The result of each device: a list of one array."""
-        return [self._array]
+        """The result of each device: one array per device."""
+        return list(self._parts)
 
     def ndarray(self) -> np.ndarray[Any, Any]:
         """Deprecated spelling of :meth:`numpy`."""
@@ -214,11 +227,11 @@ class LocalBlob:
     def ndarray_list(self) -> list[np.ndarray[Any, Any]]:
         """Deprecated spelling of :meth:`numpy_list`."""
         _log.warning("LocalBlob.ndarray_list is deprecated, please use LocalBlob.numpy_list()")
-        return [self._array]
+        return list(self._parts)
 
     def parallel_num(self) -> int:
-        """The number of devices the result came from (1)."""
-        return 1
+        """The number of devices the result came from (1 unless split per device)."""
+        return len(self._parts)
 
     @property
     def is_dynamic(self) -> bool:
@@ -301,7 +314,9 @@ class LazyResult:
 
     def get(self) -> Any:
         """The result, once computed."""
-        return jax.tree_util.tree_map(lambda a: LocalBlob(np.asarray(a)), self._outputs)
+        return jax.tree_util.tree_map(
+            lambda a: LocalBlob(np.asarray(a), parts=getattr(a, "parts", None)), self._outputs
+        )
 
     def async_get(self, callback: Callable[[Any], None]) -> None:
         """Call ``callback(self.get())`` on the session's callback thread, after the callbacks
