@@ -61,7 +61,10 @@ def bernoulli(x: Blob, seed: int | None = None, dtype: Any = None, name: str = "
     """Draw 1 with probability ``x`` (elementwise, ``x`` in [0, 1]), else 0, as ``dtype``
     (default ``x``'s)."""
     out_dtype = as_dtype(dtype if dtype is not None else x.dtype, "flow.random.bernoulli")
-    key = _key(name, seed, "flow.random.bernoulli")
+    # OneFlow's default name is shared by every unnamed call: those draw by position instead,
+    # so two unnamed bernoulli ops do not draw the same numbers
+    unnamed = name == "Bernoulli" and seed is None
+    key = _key(None if unnamed else name, seed, "flow.random.bernoulli")
     draws = jax.random.uniform(key, jnp.shape(x), dtype=jnp.float32)
     return (draws < jnp.asarray(x, jnp.float32)).astype(out_dtype)
 
