@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,6 +93,39 @@ def test_a_job_with_no_placeholders_reads_jpegs_augments_and_trains(image_dir: s
         np.testing.assert_array_equal(scale, want_scale)
         assert np.isfinite(loss).all()
     assert not np.array_equal(flow.get_all_variables()["conv-weight"].numpy(), before)
+
+
+def test_unseeded_augmentation_resumes_exactly(image_dir: str, tmp_path: Path) -> None:
+    def build() -> Any:
+        @flow.global_function(type="train")
+        def train() -> tp.Numpy:
+            rec = flow.data.ofrecord_reader(image_dir, batch_size=3, data_part_num=2)
+            image = flow.data.OFRecordImageDecoderRandomCrop(rec, "encoded")  # no seed
+            resized, _, _ = flow.image.Resize(image, target_size=(10, 8))
+            x = flow.image.CropMirrorNormalize(
+                resized, mirror_blob=flow.random.CoinFlip(batch_size=3), mean=[128.0]
+            )
+            w = flow.get_variable("w", (3, 8, 10), initializer=flow.constant_initializer(0.01))
+            loss = flow.math.reduce_mean(flow.math.reduce_sum(x * w, axis=[1, 2, 3]) ** 2)
+            flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [1e-4])).minimize(loss)
+            return x
+
+        return train
+
+    job = build()
+    first = [job() for _ in range(2)]
+    flow.checkpoint.save(str(tmp_path / "ck"))
+    uninterrupted = [job() for _ in range(3)]
+    final = flow.get_all_variables()["w"].numpy()
+    assert not np.array_equal(uninterrupted[0], uninterrupted[2])  # random crops and flips
+
+    flow.clear_default_session()
+    job = build()
+    np.testing.assert_array_equal(job(), first[0])  # the same session seed: the same stream
+    flow.load_variables(flow.checkpoint.get(str(tmp_path / "ck")))
+    for a, b in zip(uninterrupted, [job() for _ in range(3)], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(flow.get_all_variables()["w"].numpy(), final)  # bitwise
 
 
 def test_decode_keep_aspect_resize_batch_align_and_target_resize(image_dir: str) -> None:
