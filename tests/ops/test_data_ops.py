@@ -328,3 +328,43 @@ def test_devices_shuffle_parts_after_each_epoch_within_their_range() -> None:
     # Later epochs: every record of a device's epoch belongs to the same two parts, each whole.
     assert {part_of[int(i)] for i in first} | {part_of[int(i)] for i in second} == {0, 1, 2, 3}
     assert {part_of[int(i)] for i in first[5:]} != {0, 1}
+
+
+def test_decode_ofrecord_image_codec(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    records = []
+    for i, rgb in enumerate(pixels):
+        png = io.BytesIO()
+        Image.fromarray(rgb).save(png, "PNG")
+        records.append({"encoded": png.getvalue(), "class/label": np.int32([i])})
+    write_ofrecord(records, tmp_path / "img", fsync=False)
+    mean = (123.68, 116.78, 103.94)
+
+    @flow.global_function()
+    def job() -> tuple[tp.Numpy, tp.Numpy]:
+        label, image = flow.data.decode_ofrecord(
+            str(tmp_path / "img"),
+            (
+                flow.data.BlobConf("class/label", (), flow.int32, flow.data.RawCodec()),
+                flow.data.BlobConf(
+                    "encoded",
+                    (8, 8, 3),
+                    flow.float,
+                    flow.data.ImageCodec([flow.data.ImageResizePreprocessor(8, 8)]),
+                    preprocessors=[flow.data.NormByChannelPreprocessor(mean)],
+                ),
+            ),
+            batch_size=2,
+        )
+        return label, image
+
+    for k in range(2):
+        labels, images = job()
+        np.testing.assert_array_equal(labels, [2 * k, 2 * k + 1])
+        bgr = pixels[labels][..., ::-1].astype(np.float32)  # OneFlow's default color space: BGR
+        np.testing.assert_allclose(images, bgr - np.float32(mean), rtol=1e-6)
