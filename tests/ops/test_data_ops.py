@@ -368,3 +368,36 @@ def test_decode_ofrecord_image_codec(tmp_path: Path) -> None:
         np.testing.assert_array_equal(labels, [2 * k, 2 * k + 1])
         bgr = pixels[labels][..., ::-1].astype(np.float32)  # OneFlow's default color space: BGR
         np.testing.assert_allclose(images, bgr - np.float32(mean), rtol=1e-6)
+
+
+def test_several_readers_and_a_predict_job_reading_validation_data(
+    data_dir: str, tmp_path: Path
+) -> None:
+    write_ofrecord([{"id": np.int64([100 + i])} for i in range(3)], tmp_path / "val", fsync=False)
+    val_dir = str(tmp_path / "val")
+
+    @flow.global_function(type="train")
+    def train() -> tuple[tp.Numpy, tp.Numpy]:
+        a = flow.data.ofrecord_reader(data_dir, batch_size=4, data_part_num=3)
+        b = flow.data.ofrecord_reader(val_dir, batch_size=2)  # a second reader in one job
+        ids_a = flow.data.OFRecordRawDecoder(a, "id", shape=(), dtype=flow.int32)
+        ids_b = flow.data.OFRecordRawDecoder(b, "id", shape=(), dtype=flow.int32)
+        x = flow.data.OFRecordRawDecoder(a, "x", shape=(4,), dtype=flow.float)
+        w = flow.get_variable("w", (4, 1), initializer=flow.constant_initializer(0.1))
+        loss = flow.math.reduce_mean(flow.matmul(x, w), axis=1)
+        flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [0.01])).minimize(loss)
+        return ids_a, ids_b
+
+    @flow.global_function(type="predict")
+    def validate() -> tp.Numpy:
+        rec = flow.data.ofrecord_reader(val_dir, batch_size=3)
+        return flow.data.OFRecordRawDecoder(rec, "id", shape=(), dtype=flow.int32)
+
+    for k in range(3):
+        ids_a, ids_b = train()
+        assert ids_a.tolist() == [(4 * k + i) % N for i in range(4)]
+        assert ids_b.tolist() == [100 + (2 * k + i) % 3 for i in range(2)]
+        assert validate().tolist() == [100, 101, 102]  # its own position, one epoch per call
+    variables = flow.get_all_variables()
+    assert variables[POSITION_PREFIX + "train"].numpy().tolist() == [3]
+    assert variables[POSITION_PREFIX + "validate"].numpy().tolist() == [3]
