@@ -106,6 +106,8 @@ def test_damaged_image_names_its_index(jpegs: list[bytes]) -> None:
 
 
 def test_bad_arguments_say_what_is_allowed(jpegs: list[bytes]) -> None:
+    with pytest.raises(ArgumentError, match="got dict; decode the image feature of OFRecords"):
+        data.decode_images([{"encoded": jpegs[0]}])
     with pytest.raises(ArgumentError, match="color_space must be one of 'BGR', 'RGB' or 'GRAY'"):
         data.decode_images(jpegs, color_space="YUV")
     with pytest.raises(ArgumentError, match="interpolation_type must be one of"):

@@ -92,7 +92,13 @@ def _as_bytes(data: bytes | bytearray | memoryview | Array) -> bytes:
         return data
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).view(np.uint8).tobytes()
-    return bytes(data)
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    raise ArgumentError(
+        f"image_decode: an encoded image must be bytes or a uint8 array (OFRecordBytesDecoder's "
+        f"output), got {type(data).__name__}; decode the image feature of OFRecords with "
+        "flow.data.OFRecordImageDecoder, or take its bytes with flow.data.OFRecordBytesDecoder"
+    )
 
 
 def _exif_orientation(data: bytes) -> int:
