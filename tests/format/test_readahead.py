@@ -306,3 +306,38 @@ def test_a_failed_chunk_fails_the_read_and_closes_the_file(tmp_path: Path) -> No
     with pytest.raises(SizeMismatchError, match="truncated"):
         job.wait()
     assert open_fds() == fds
+
+
+def test_reads_ahead_in_the_natural_order_of_layer_numbers(tmp_path: Path) -> None:
+    """A model's own order (h2 before h10) is followed too, not only the sorted iteration."""
+    rng = np.random.default_rng(11)
+    model = {f"h{i}-weight": rng.random(262_144 + 1000 * i, np.float32) for i in range(12)}
+    write_snapshot(tmp_path / "ckpt", model, durable=False)
+    snap = open_snapshot(tmp_path / "ckpt")
+    reader = reader_of(snap)
+    reader._shared.window = 3 * MiB  # room for two variables read ahead
+    natural = [f"h{i}-weight" for i in range(12)]
+    assert list(snap) == sorted(natural) != natural
+    index = {name: i for i, name in enumerate(snap)}
+    for k, name in enumerate(natural):
+        if k == 3:  # h0, h1 agree with the sorted order; after h2, the next are h3 and h4
+            assert eventually(lambda: len(reader._shared.prefetched) == 2)
+            ahead = sorted(reader._shared.prefetched)
+            assert ahead == sorted(index[n] for n in natural[3:5]), ahead
+        assert snap[name].numpy().tobytes() == model[name].tobytes(), name
+    assert reader.prefetched_bytes == 0
+    # iterating (sorted order) after that still reads ahead in that order
+    names = list(snap)
+    snap[names[0]].numpy()
+    snap[names[1]].numpy()
+    assert eventually(lambda: bool(reader._shared.prefetched))
+    assert min(reader._shared.prefetched) == 2
+    for name in names[2:]:
+        assert snap[name].numpy().tobytes() == model[name].tobytes(), name
+
+
+def test_natural_key_orders_numbers_by_value() -> None:
+    names = ["h10-w", "h2-w", "h1-b", "wte", "h1-a", "h02-w", "x9y10", "x9y9"]
+    ordered = [names[i] for i in ra.reading_orders(names)[1]]
+    assert ordered == ["h1-a", "h1-b", "h02-w", "h2-w", "h10-w", "wte", "x9y9", "x9y10"]
+    assert ra.reading_orders(["a1", "a2"]) == [[0, 1]]  # one order when they agree

@@ -97,6 +97,22 @@ def open_regular(path: str, *, what: str) -> tuple[int, int]:
     return fd, info.st_size
 
 
+def advise_whole_read(fd: int, *, now: bool = False) -> None:
+    """Tell the kernel that the whole file will be read, front to back: it reads ahead further
+    (``POSIX_FADV_SEQUENTIAL``), and with ``now`` starts reading all of it in the background
+    (``POSIX_FADV_WILLNEED``), so that a cold file's disk reads overlap the copies of the one
+    before. Only a hint: nothing happens where the system has no ``posix_fadvise``."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        if now:
+            advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:  # e.g. a file system that refuses hints: they are only hints
+        pass
+
+
 def read_small(path: str, *, limit: int, what: str) -> bytes:
     """Read a small regular file (``meta``, ``snapshot_done``), refusing more than ``limit``."""
     fd, size = open_regular(path, what=what)

@@ -6,11 +6,14 @@ one core. Two mechanisms give it the speed of the parallel bulk load without cha
 * **Split reads.** A large variable is read in chunks that the caller and helper threads claim in
   turn; whoever completes the next chunk in file order feeds it to the checksum, so hashing runs on
   the I/O threads while the bytes are still in cache and the digest is the one a serial read gives.
-* **Read-ahead.** While the caller handles one variable, a helper reads the next ones of the
-  snapshot's iteration order into fresh arrays, within a byte window (bounded memory). It starts
-  only after the caller read two variables in a row in that order, stops at the first read out of
-  order (dropping what it read), and ends with the snapshot: when the mapping and all its variables
-  are garbage, its helper threads are told to stop and joined, and its file descriptors closed.
+* **Read-ahead.** While the caller handles one variable, a helper reads the next ones into fresh
+  arrays, within a byte window (bounded memory). "Next" follows the order the caller is reading in:
+  the snapshot's iteration order (names sorted as strings) or the names' natural order, where the
+  numbers in names compare as numbers (``h2`` before ``h10``), the order a model's layers are
+  usually created and loaded in. It starts once the caller read two variables in a row in one of
+  these orders, stops at the first read that follows neither (dropping what it read), and ends
+  with the snapshot: when the mapping and all its variables are garbage, its helper threads are
+  told to stop and joined, and its file descriptors closed.
 
 A read-ahead copy is handed out once and only if the file still is the one it read (same inode,
 size, mtime and ctime); a copy whose read failed is discarded and the caller reads the variable
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -29,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from flowsnap.format._checksum import Hasher, new_hasher
-from flowsnap.format._io import byte_view, open_regular, pread_exact
+from flowsnap.format._io import advise_whole_read, byte_view, open_regular, pread_exact
 
 # Chunks claimed by one thread at a time: small enough that two threads share a 4 MiB variable,
 # large enough that the system call and the bookkeeping stay a few percent of the copy.
@@ -254,8 +258,13 @@ class _Shared:
         self.prefetched: dict[int, ChunkedRead | None] = {}  # None: being opened
         self.prefetched_bytes = 0
         self.active: list[ChunkedRead] = []  # reads a caller waits for
+        # The orders a caller may read in (lists of indices): iteration order, and the natural
+        # order of the names when it differs; position[m][i] is index i's place in orders[m].
+        self.orders = reading_orders([t.name for t in targets])
+        self.position = [_inverse(order) for order in self.orders]
+        self.order = 0  # the order the caller follows now
         self.last = -1  # the last index a caller asked for
-        self.cursor = -1  # the next index to read ahead, -1: none
+        self.cursor = -1  # the place (in orders[order]) of the next one to read ahead, -1: none
         self.generation = 0
         self.helpers: list[threading.Thread] = []
         self.closed = False
@@ -282,16 +291,29 @@ class _Shared:
 
     def plan_locked(self) -> int:
         """Reserve the next variable to read ahead; -1 if none fits the window now."""
-        i = self.cursor
-        if i < 0 or i >= len(self.targets):
+        order = self.orders[self.order]
+        while 0 <= self.cursor < len(order) and order[self.cursor] in self.prefetched:
+            self.cursor += 1
+        if self.cursor < 0 or self.cursor >= len(order):
             return -1
+        i = order[self.cursor]
         nbytes = self.targets[i].nbytes
         if self.prefetched_bytes + nbytes > self.window:
             return -1
-        self.cursor = i + 1
+        self.cursor += 1
         self.prefetched[i] = None
         self.prefetched_bytes += nbytes
         return i
+
+    def follows_locked(self, index: int) -> int:
+        """The order in which ``index`` comes right after the last one asked for (the current
+        order first), or -1: a jump."""
+        candidates: list[int] = [self.order, *range(len(self.orders))]
+        for m in candidates:
+            place = self.position[m][index]
+            if place == (0 if self.last < 0 else self.position[m][self.last] + 1):
+                return m
+        return -1
 
     def start_helpers_locked(self) -> None:
         while len(self.helpers) < self.max_helpers and not self.closed:
@@ -360,6 +382,7 @@ def _open_ahead(target: Target) -> ChunkedRead | None:
         if info.st_size != target.nbytes:
             raise ValueError("changed size")
         array = aligned_empty(target.shape, target.dtype)
+        advise_whole_read(fd, now=True)
     except BaseException:
         os.close(fd)
         return None
@@ -419,13 +442,17 @@ class Reader:
             if index in shared.prefetched:
                 job = shared.prefetched.pop(index)
                 shared.prefetched_bytes -= shared.targets[index].nbytes
-            if index == shared.last + 1:  # in order: read ahead from the next one
-                dropped = shared.drop_locked(lambda i: i > index)
-                shared.cursor = max(shared.cursor, index + 1)
-            else:  # out of order: drop what was read ahead, wait for order to resume
+            m = shared.follows_locked(index)
+            if m >= 0 and m == shared.order and shared.cursor >= 0:
+                # in order: keep what was read ahead of it, go on from there
+                place, position = shared.position[m][index], shared.position[m]
+                dropped = shared.drop_locked(lambda i: position[i] > place)
+                shared.cursor = max(shared.cursor, place + 1)
+            else:  # a jump, or the first step in an order: drop what was read ahead
                 dropped = shared.drop_locked(lambda i: False)
-                shared.cursor = -1
                 shared.generation += 1
+                shared.cursor = -1 if m < 0 else shared.position[m][index] + 1
+                shared.order = max(m, 0)
             shared.last = index
             if shared.cursor >= 0:
                 shared.start_helpers_locked()
@@ -471,6 +498,26 @@ class Reader:
 
 def _one_chunk() -> bool:
     return True
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key comparing the digit runs of a name as numbers: ``h2-w`` before ``h10-w``."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name) if p)
+
+
+def reading_orders(names: Sequence[str]) -> list[list[int]]:
+    """The orders a caller is expected to read ``names`` in: as given (the iteration order), and
+    the natural order of the names (:func:`natural_key`) when that differs."""
+    given = list(range(len(names)))
+    natural = sorted(given, key=lambda i: (natural_key(names[i]), names[i]))
+    return [given] if natural == given else [given, natural]
+
+
+def _inverse(order: Sequence[int]) -> list[int]:
+    place = [0] * len(order)
+    for p, i in enumerate(order):
+        place[i] = p
+    return place
 
 
 def _still_valid(job: ChunkedRead, target: Target, hashed: bool) -> bool:

@@ -23,7 +23,7 @@ from flowsnap.errors import (
 from flowsnap.format import _readahead
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._dtypes import DataType, data_type_for
-from flowsnap.format._io import byte_view, open_regular, pread_exact
+from flowsnap.format._io import advise_whole_read, byte_view, open_regular, pread_exact
 from flowsnap.format._names import DATA_FILENAME
 from flowsnap.format._readahead import (
     ChunkedRead,
@@ -240,7 +240,9 @@ class StoredVariable:
         if split and (
             (reader is not None and self._nbytes > chunk) or self._nbytes >= SPLIT_CHUNKS * chunk
         ):
-            job = ChunkedRead(self._open(), self.file_path, out, hashed=hashed)
+            fd = self._open()
+            advise_whole_read(fd)
+            job = ChunkedRead(fd, self.file_path, out, hashed=hashed)
             try:
                 digest = read_split(job) if reader is None else reader.run(job)
             except ReadCancelledError:  # the reader was closed meanwhile
@@ -252,6 +254,8 @@ class StoredVariable:
         target = byte_view(out)
         hasher = new_hasher() if hashed else None
         fd = self._open()
+        if self._nbytes > READ_CHUNK:
+            advise_whole_read(fd)
         try:
             for off in range(0, self._nbytes, READ_CHUNK):
                 view = target[off : off + READ_CHUNK]
