@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -176,7 +177,9 @@ def load_into(
         )
     _check_plans(plans)
     new_values = _read_all(session, plans, shardings or {})
+    replaced = [session.values[name] for name in new_values if name in session.values]
     session.values.update(new_values)
+    _release(replaced)
     loaded = {p.target for p in plans}
     missing = tuple(n for n in session.specs if n not in loaded)
     if legacy and missing:
@@ -189,6 +192,20 @@ def load_into(
         skipped=tuple(skipped),
         renamed=renamed,
     )
+
+
+# Replaced values of at least this many bytes in all are freed on a background thread.
+RELEASE_LATER_BYTES = 64 * 2**20
+
+
+def _release(replaced: list[jax.Array]) -> None:
+    """Drop the values a load replaced. A large model's are dropped on a short-lived background
+    thread: XLA returns its host buffers to the system page by page, which took 0.1 s of CPU and
+    up to 0.3 s of waiting for 1.4 GB (GPT-2 medium) that the caller need not spend."""
+    if sum(a.nbytes for a in replaced) < RELEASE_LATER_BYTES:
+        replaced.clear()
+        return
+    threading.Thread(target=replaced.clear, name="flowsnap-release", daemon=True).start()
 
 
 def _check_strict(
