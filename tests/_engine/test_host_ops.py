@@ -153,3 +153,44 @@ def test_host_errors_reach_the_caller() -> None:
     job()
     with pytest.raises(ValueError, match="part-00001 at byte 48"):
         job()
+
+
+def test_gradient_accumulation_reads_one_batch_per_micro_batch(tmp_path: Path) -> None:
+    """As OneFlow ran its readers once per micro-batch: a call with n micro-batches consumes n
+    batches, equal to feeding their concatenation through a placeholder."""
+
+    def model(x: Any, y: Any) -> Any:
+        w = flow.get_variable("w", (4, 3), initializer=flow.constant_initializer(0.01))
+        loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, flow.matmul(x, w))
+        flow.optimizer.SGD(flow.optimizer.PiecewiseConstantScheduler([], [0.01])).minimize(loss)
+        return loss
+
+    def config() -> Any:
+        cfg = flow.FunctionConfig()
+        cfg.train.num_gradient_accumulation_steps(2)
+        return cfg
+
+    @flow.global_function(type="train", function_config=config())
+    def reads() -> tp.Numpy:
+        records = reader()
+        return model(features(records), labels(records))
+
+    for _ in range(3):
+        reads()
+    assert flow.get_all_variables()[POSITION_PREFIX + "reads"].numpy().tolist() == [6]
+    flow.checkpoint.save(str(tmp_path / "after3"))
+    read_weights = flow.get_all_variables()["w"].numpy()
+
+    flow.clear_default_session()
+
+    @flow.global_function(type="train", function_config=config())
+    def fed(
+        x: tp.Numpy.Placeholder((6, 4), dtype=flow.float),
+        y: tp.Numpy.Placeholder((6,), dtype=flow.int32),
+    ) -> tp.Numpy:
+        return model(x, y)
+
+    for call in range(3):
+        rows = [(call * 6 + i) % len(DATA) for i in range(6)]
+        fed(DATA[rows], LABELS[rows])
+    np.testing.assert_array_equal(flow.get_all_variables()["w"].numpy(), read_weights)

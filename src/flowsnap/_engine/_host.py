@@ -183,28 +183,35 @@ class HostPipeline:
 
     # -- feeding the job -------------------------------------------------------------------
 
-    def batch_for_call(self, values: dict[str, jax.Array]) -> tuple[np.ndarray, ...]:
+    def batch_for_call(self, values: dict[str, jax.Array], count: int = 1) -> tuple[np.ndarray, ...]:
         """The next batch for a job call, by the position variable's current value.
 
         If the position variable is the value this pipeline left after its last call, the
         next batch follows; if something else set it (``load_variables``, a new session), the
-        pipeline moves to the batch it names and drops what it had computed ahead.
+        pipeline moves to the batch it names and drops what it had computed ahead. With
+        ``count`` > 1 (gradient accumulation: one call is ``count`` micro-batches, each one
+        batch of the data ops, as OneFlow ran its readers once per micro-batch), the next
+        ``count`` batches are concatenated along axis 0.
         """
         position = values.get(self.position_name)
         if position is not None and position is not self._last_position:
             self._next = int(np.asarray(position).reshape(-1)[0])
-        batch = self._next
+        first = self._next
+        wanted = range(first, first + count)
         with self._lock:
-            future = self._ahead.pop(batch, None)
-            for stale in [b for b in self._ahead if not batch < b <= batch + PREFETCH_DEPTH]:
+            futures = {b: self._ahead.pop(b, None) for b in wanted}
+            ahead = range(first + count, first + count * (1 + PREFETCH_DEPTH))
+            for stale in [b for b in self._ahead if b not in ahead]:
                 self._ahead.pop(stale).cancel()
-        result = future.result() if future is not None else self.compute(batch)
-        self._next = batch + 1
+        batches = [f.result() if f is not None else self.compute(b) for b, f in futures.items()]
+        self._next = first + count
         with self._lock:
-            for ahead in range(batch + 1, batch + 1 + PREFETCH_DEPTH):
-                if ahead not in self._ahead:
-                    self._ahead[ahead] = self._producer.submit(self.compute, ahead)
-        return result
+            for b in ahead:
+                if b not in self._ahead:
+                    self._ahead[b] = self._producer.submit(self.compute, b)
+        if count == 1:
+            return batches[0]
+        return tuple(np.concatenate(parts, axis=0) for parts in zip(*batches, strict=True))
 
     def called(self, values: dict[str, jax.Array]) -> None:
         """Note the position variable the step left, so the next call knows nothing moved it."""

@@ -183,7 +183,7 @@ class JobFunction:
         values = session.values
         pipeline = self.pipeline
         if pipeline is not None:
-            inputs = (*inputs, pipeline.batch_for_call(values))
+            inputs = (*inputs, pipeline.batch_for_call(values, self._plan.accumulation_steps))
         if self.is_train:
             trainable = {n: values[n] for n in self.trainable}
             state = {n: values[n] for n in self.state}
