@@ -183,7 +183,9 @@ class HostPipeline:
 
     # -- feeding the job -------------------------------------------------------------------
 
-    def batch_for_call(self, values: dict[str, jax.Array], count: int = 1) -> tuple[np.ndarray, ...]:
+    def batch_for_call(
+        self, values: dict[str, jax.Array], count: int = 1
+    ) -> tuple[np.ndarray, ...]:
         """The next batch for a job call, by the position variable's current value.
 
         If the position variable is the value this pipeline left after its last call, the
