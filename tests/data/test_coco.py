@@ -77,6 +77,15 @@ def test_annotations_as_oneflow_read_them(coco: Path) -> None:
     (coco / "bad.json").write_text("{}")
     with pytest.raises(DatasetError, match="is not a COCO annotation file"):
         COCOAnnotations(coco / "bad.json", coco)
+    doc = json.loads((coco / "ann.json").read_text())
+    doc["annotations"][0]["category_id"] = 99
+    (coco / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match=r"categories \[99\], which are not in categories"):
+        COCOAnnotations(coco / "bad.json", coco)
+    del doc["annotations"][0]["bbox"]
+    (coco / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match="annotation 10 needs a bbox of 4 numbers"):
+        COCOAnnotations(coco / "bad.json", coco)
 
 
 def _naive_batches(groups: list[int], order: list[int], per: int, count: int) -> list[list[int]]:

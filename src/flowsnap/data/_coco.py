@@ -66,6 +66,12 @@ class COCOAnnotations:
                     f"{path}: annotation {anno.get('id')} has a polygon of 3 coordinates or "
                     "fewer; a polygon needs at least 3 points (OneFlow's reader stopped here too)"
                 )
+            bbox, category = anno.get("bbox"), anno.get("category_id")
+            if not isinstance(bbox, list) or len(bbox) != 4 or category is None:
+                raise DatasetError(
+                    f"{path}: annotation {anno.get('id')} needs a bbox of 4 numbers and a "
+                    f"category_id, found bbox={bbox!r}, category_id={category!r}"
+                )
             image_id = int(anno["image_id"])
             if image_id not in self._annos:
                 raise DatasetError(
@@ -78,6 +84,14 @@ class COCOAnnotations:
             ids = [i for i in ids if self._valid(i)]
         self.image_ids: list[int] = ids
         self._labels = {c: k + 1 for k, c in enumerate(sorted(int(c["id"]) for c in cats))}
+        unknown = {int(a["category_id"]) for lst in self._annos.values() for a in lst} - set(
+            self._labels
+        )
+        if unknown:
+            raise DatasetError(
+                f"{path}: annotations name categories {sorted(unknown)}, which are not in "
+                "categories"
+            )
 
     def __len__(self) -> int:
         return len(self.image_ids)
