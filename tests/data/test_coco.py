@@ -86,6 +86,10 @@ def test_annotations_as_oneflow_read_them(coco: Path) -> None:
     (coco / "bad.json").write_text(json.dumps(doc))
     with pytest.raises(DatasetError, match="annotation 10 needs a bbox of 4 numbers"):
         COCOAnnotations(coco / "bad.json", coco)
+    del doc["images"][0]["height"]
+    (coco / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match="needs id, height, width, file_name"):
+        COCOAnnotations(coco / "bad.json", coco)
 
 
 def _naive_batches(groups: list[int], order: list[int], per: int, count: int) -> list[list[int]]:

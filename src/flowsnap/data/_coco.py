@@ -26,6 +26,7 @@ from flowsnap.errors import DatasetError
 
 Array = np.ndarray[Any, Any]
 MIN_KEYPOINTS_PER_IMAGE = 10
+_IMAGE_KEYS = ("id", "height", "width", "file_name")
 
 
 class COCOAnnotations:
@@ -55,6 +56,9 @@ class COCOAnnotations:
                 f"categories): {exc}"
             ) from None
         self.image_dir = Path(image_dir)
+        for im in images:
+            if not isinstance(im, dict) or any(k not in im for k in _IMAGE_KEYS):
+                raise DatasetError(f"{path}: image entry {im!r:.80} needs {', '.join(_IMAGE_KEYS)}")
         self._images = {int(im["id"]): im for im in images}
         self._annos: dict[int, list[dict[str, Any]]] = {i: [] for i in self._images}
         for anno in annos:
