@@ -61,8 +61,11 @@ def read_box(
             first, last = box[0][0] * row, box[0][1] * row
             trailing = box_slices(box[1:])
         table = chunks if verify else None
-        if table is None and (not shape or box[1:] == full_box(shape[1:])):
-            pread_exact(fd, byte_view(out), first, path=path, expected=nbytes)
+        if not shape or box[1:] == full_box(shape[1:]):  # one contiguous byte range
+            if table is None:
+                pread_exact(fd, byte_view(out), first, path=path, expected=nbytes)
+            else:
+                _read_checked(fd, name, path, nbytes, table, byte_view(out), first)
             return out
         if table is not None:
             groups = _group(table, overlapping(table, first, last))
@@ -93,6 +96,33 @@ def read_box(
         return out
     finally:
         os.close(fd)
+
+
+def _read_checked(
+    fd: int,
+    name: str,
+    path: str,
+    nbytes: int,
+    table: Sequence[ChunkRecord],
+    view: memoryview,
+    first: int,
+) -> None:
+    """Fill ``view`` with the file's bytes from ``first``, checking every chunk they touch: the
+    chunks inside are read straight into ``view`` and hashed there; the (at most two) chunks
+    crossing its ends are read whole on the side, checked, and their overlap copied."""
+    last = first + len(view)
+    for index in overlapping(table, first, last):
+        off, length, _ = table[index]
+        if off >= first and off + length <= last:
+            part = view[off - first : off - first + length]
+            pread_exact(fd, part, off, path=path, expected=nbytes)
+            check_buffer(name, path, table[index : index + 1], part, off)
+            continue
+        side = bytearray(length)
+        pread_exact(fd, memoryview(side), off, path=path, expected=nbytes)
+        check_buffer(name, path, table[index : index + 1], memoryview(side), off)
+        lo, hi = max(off, first), min(off + length, last)
+        view[lo - first : hi - first] = memoryview(side)[lo - off : hi - off]
 
 
 def _group(chunks: Sequence[ChunkRecord], idx: range) -> list[tuple[int, int]]:
