@@ -7,7 +7,10 @@ and results are placed (:class:`StepLayout`; where the mesh comes from: ``_place
 * mirrored-view inputs (``tp.ListNumpy``): one array per device, joined along the batch axis into
   one global array without a host copy; results with that batch as their leading axis are split
   back per device;
-* outputs: replicated, so every process can read them.
+* outputs: laid out as XLA's partitioner finds best (forcing them replicated would pull the
+  replication back through the step: a per-example loss would make every device compute the
+  whole batch); in a multi-process run they are gathered after the step, so every process reads
+  them whole.
 """
 
 from __future__ import annotations
@@ -75,10 +78,9 @@ class StepLayout:
             dicts = [{n: variable_sharding(specs[n], where) for n in names} for names in groups]
             for d in dicts:
                 self.shardings.update(d)
-            replicated = NamedSharding(where, partition_spec())
             self.jit_kwargs = {
                 "in_shardings": (*dicts, None),
-                "out_shardings": (replicated, *dicts) if is_train else (replicated, None),
+                "out_shardings": (None, *dicts) if is_train else (None, None),
             }
 
     @property
@@ -116,10 +118,22 @@ class StepLayout:
         return run
 
     def results(self, outputs: Any, placed: PlacedInputs) -> Any:
-        """The outputs as the caller gets them: mirrored results split per device."""
+        """The outputs as the caller gets them: whole on every process (gathered in a
+        multi-process run), mirrored results split per device."""
+        if isinstance(self.where, Mesh) and jax.process_count() > 1:
+            outputs = jax.tree_util.tree_map(_gathered, outputs)
         if self.mirrored and placed.batch_sizes:
             return split_outputs(outputs, placed.batch_sizes)
         return outputs
+
+
+def _gathered(value: Any) -> Any:
+    """``value`` whole on this process (a collective: every process calls it)."""
+    if not isinstance(value, jax.Array) or value.is_fully_addressable or value.is_fully_replicated:
+        return value
+    from jax.experimental import multihost_utils  # multi-process runs only
+
+    return multihost_utils.process_allgather(value, tiled=True)
 
 
 def relayout(values: Mapping[str, jax.Array], shardings: Mapping[str, Any]) -> dict[str, jax.Array]:
