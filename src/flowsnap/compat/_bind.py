@@ -90,11 +90,14 @@ def version_signature(entry: ApiEntry, namespace: Mapping[str, Any]) -> inspect.
 def same_default(a: Any, b: Any) -> bool:
     """Whether two defaults are the same value: equal, with ``True`` never equal to ``1`` nor
     ``None`` to anything else (``2 ** 30 == 2.0 ** 30`` and ``np.float32 == np.dtype("float32")``
-    are the same default; arrays and odd objects compare by identity)."""
+    are the same default, and so are a list and a tuple of the same values: flowsnap writes
+    OneFlow's mutable list defaults as tuples; arrays and odd objects compare by identity)."""
     if a is b:
         return True
     if a is None or b is None or isinstance(a, bool) != isinstance(b, bool):
         return False
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_default(x, y) for x, y in zip(a, b, strict=True))
     try:
         return bool(a == b)
     except Exception:  # an object whose == is not a plain bool (arrays)
