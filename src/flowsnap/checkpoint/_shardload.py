@@ -5,6 +5,7 @@ chunk checksums of what it reads (``format/SPEC.md`` 5.1)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -65,9 +66,24 @@ def load_sharded(
         for index in sharding.addressable_devices_indices_map(shape).values():
             box = box_from_index(index, shape) if index is not None else full_box(shape)
             rows.setdefault(box[0], set()).add(box)
-    together = {
-        span: read((span, *full_box(shape[1:]))) for span, boxes in rows.items() if len(boxes) > 1
-    }
+
+    def finish(host: np.ndarray) -> np.ndarray:
+        if convert is not None:
+            return convert(host)
+        return host if host.dtype == dtype else host.astype(dtype)
+
+    # The reads run on a few threads (positioned reads and hashing release the GIL).
+    shared = [span for span, boxes in rows.items() if len(boxes) > 1]
+    alone = [next(iter(boxes)) for boxes in rows.values() if len(boxes) == 1]
+    spans: list[Box] = [(span, *full_box(shape[1:])) for span in shared] + alone
+    together: dict[tuple[int, int], np.ndarray] = {}
+    if spans:
+        with ThreadPoolExecutor(min(4, len(spans)), thread_name_prefix="flowsnap-load") as pool:
+            for box, host in zip(spans, pool.map(read, spans), strict=True):
+                if box[0] in shared:
+                    together[box[0]] = host
+                else:
+                    cache[box] = finish(host)
 
     def block(index: tuple[slice, ...] | None) -> np.ndarray:
         box = box_from_index(index, shape) if index is not None else full_box(shape)
@@ -78,11 +94,7 @@ def load_sharded(
                 host = np.ascontiguousarray(together[box[0]][(slice(None), *box_slices(box[1:]))])
             else:
                 host = read(box)
-            if convert is not None:
-                host = convert(host)
-            elif host.dtype != dtype:
-                host = host.astype(dtype)
-            cache[box] = host
+            cache[box] = finish(host)
         return cache[box]
 
     return jax.make_array_from_callback(shape, sharding, block)
