@@ -269,7 +269,8 @@ def split_outputs(outputs: Any, batch_sizes: Sequence[int]) -> Any:
     bounds = np.cumsum(batch_sizes)[:-1]
 
     def split(value: Any) -> Any:
-        if isinstance(value, jax.Array) and value.ndim >= 1 and value.shape[0] == total:
+        is_array = isinstance(value, jax.Array | np.ndarray)
+        if is_array and value.ndim >= 1 and value.shape[0] == total:
             whole = np.asarray(value)
             return PerDevice(whole, tuple(np.split(whole, bounds)))
         return value
