@@ -15,9 +15,12 @@ per variable, as the format needs).
 Every measurement runs in a fresh child process that builds its own data, so peak memory is that
 operation's alone: the child resets the kernel's peak-RSS counter (``/proc/self/clear_refs``) just
 before the operation and reads ``VmHWM`` after it. "Extra memory" is peak RSS minus RSS before.
-Load means every byte resident in memory (mmap'd arrays are touched or hashed). Loads are warm: the
-files were just written and sit in the page cache. Peers do not fsync; flowsnap's durable save is
-compared with a raw write + fsync.
+Load means every byte resident in memory (mmap'd arrays are touched or hashed). Loads are warm (the
+files were just written and sit in the page cache) unless ``--cold``: then each checkpoint is
+synced and evicted from the page cache (``posix_fadvise(DONTNEED)`` on every file) before its load,
+which then reads from the disk. "load CPU s" is the loading process's user + system time (all its
+threads): on a shared machine it moves less than the wall time. Peers do not fsync; flowsnap's
+durable save is compared with a raw write + fsync.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -108,6 +112,13 @@ def reset_peak() -> None:
 
 def peak_bytes() -> int:
     return status_bytes("VmHWM")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far, all threads (the kernel's copies and page
+    faults are system time)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- the operations (run in a child) ---------------------------------------------------------
@@ -300,21 +311,26 @@ def child(system: str, op: str, kind: str, path: Path) -> dict[str, Any]:
         prefault(3 * nbytes if system == "orbax" else nbytes + nbytes // 2)
         before = rss_bytes()
         reset_peak()
+        cpu0 = cpu_seconds()
         start = time.perf_counter()
         save_op(system, model, path)
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu0
     else:
         prefault(3 * nbytes if system in ("orbax", "safetensors") else nbytes + nbytes // 2)
         before = rss_bytes()
         reset_peak()
+        cpu0 = cpu_seconds()
         start = time.perf_counter()
         loaded = load_op(system, shapes, path)
         touch(loaded)
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu0
         if len(loaded) != len(shapes):
             raise RuntimeError(f"{system} loaded {len(loaded)} of {len(shapes)} variables")
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "extra_bytes": max(0, peak_bytes() - before),
         "nbytes": nbytes,
         "nvars": len(shapes),
@@ -378,7 +394,22 @@ def warm_up(work: Path, nbytes: int) -> None:
     np.ones(3 * nbytes, np.uint8).sum()
 
 
-def measure(kind: str, systems: list[str], reps: int, work: Path) -> dict[str, dict[str, Any]]:
+def drop_from_cache(path: Path) -> None:
+    """Write ``path`` (a file or a tree) back to disk and evict it from the page cache, so that
+    the next read comes from the disk (``posix_fadvise(DONTNEED)`` per file, after a sync)."""
+    os.sync()  # DONTNEED leaves dirty pages in the cache
+    files = [path] if path.is_file() else [Path(r) / f for r, _, fs in os.walk(path) for f in fs]
+    for name in files:
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def measure(
+    kind: str, systems: list[str], reps: int, work: Path, *, cold: bool = False
+) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {s: {"save": [], "load": []} for s in systems}
     for rep in range(reps):  # round-robin, so slow drifts of the machine hit every system alike
         for system in systems:
@@ -388,6 +419,8 @@ def measure(kind: str, systems: list[str], reps: int, work: Path) -> dict[str, d
                 path.unlink()
             results[system]["save"].append(run_child(system, "save", kind, path))
             if system != "memcpy":
+                if cold:
+                    drop_from_cache(path)
                 results[system]["load"].append(run_child(system, "load", kind, path))
             if path.is_dir():
                 shutil.rmtree(path)
@@ -403,6 +436,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, float] | None:
     seconds = statistics.median(r["seconds"] for r in runs)
     return {
         "seconds": seconds,
+        "cpu_seconds": statistics.median(r.get("cpu_seconds", float("nan")) for r in runs),
         "rounds": [r["seconds"] for r in runs],  # type: ignore[dict-item]
         "gbps": runs[0]["nbytes"] / seconds / GB,
         "vars_per_s": runs[0]["nvars"] / seconds,
@@ -464,8 +498,8 @@ def report(kind: str, results: dict[str, dict[str, Any]]) -> tuple[str, dict[str
         f"### {kind}: {nvars} variables, {nbytes / GB:.3f} GB",
         "",
         "| system | save s, median (min-max) | save GB/s | save vars/s | save extra MiB "
-        "| load s, median (min-max) | load GB/s | load vars/s | load extra MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| load s, median (min-max) | load GB/s | load vars/s | load extra MiB | load CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for system, ops in summary.items():
         cells = [system]
@@ -481,6 +515,8 @@ def report(kind: str, results: dict[str, dict[str, Any]]) -> tuple[str, dict[str
                     f"{m['vars_per_s']:,.0f}",
                     f"{m['extra_mib']:.0f}",
                 ]
+        load = ops["load"]
+        cells.append("" if load is None else f"{load['cpu_seconds']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
 
@@ -524,6 +560,11 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="one round of the large model, no Orbax (~1 minute)"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="evict each checkpoint from the page cache before loading it (default: warm loads)",
+    )
     parser.add_argument("--work", default=str(HERE / "_work"))
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
@@ -542,7 +583,8 @@ def main() -> None:
     print(
         f"# flowsnap format benchmark — {time.strftime('%Y-%m-%d %H:%M')}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}"
+        f"NumPy {np.__version__}, {'cold' if args.cold else 'warm'} loads, load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
     if skipped:
         print(f"(not installed, skipped: {', '.join(skipped)})")
@@ -552,8 +594,9 @@ def main() -> None:
         chosen = [
             s for s in systems if not (kind == "tiny" and s in ("orbax", "flowsnap-load-variables"))
         ]
-        text, summary = report(kind, measure(kind, chosen, args.reps, work))
+        text, summary = report(kind, measure(kind, chosen, args.reps, work, cold=args.cold))
         print(text, flush=True)
+        print(f"(load average at the end: {os.getloadavg()[0]:.2f})", flush=True)
         everything[kind] = summary
     if args.json:
         Path(args.json).write_text(json.dumps(everything, indent=1))

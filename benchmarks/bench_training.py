@@ -354,6 +354,54 @@ def check_same_math(model: str, size: str, steps: int = 3) -> None:
     print(f"{model}: largest difference of a per-example loss over {steps} steps: {worst:.2e}")
 
 
+def alternate(model: str, size: str, pairs: int, warmup: int = 2) -> dict[str, Any]:
+    """flowsnap's step and the hand-written JAX step of a zoo model in one process, called in
+    turn (``pairs`` times each after ``warmup``): both see the same machine at the same moments,
+    so a shared machine's changing load cancels out of their ratio, which separate processes
+    measured minutes apart do not give. Returns the per-step wall and CPU times of each."""
+    import flowsnap as flow
+
+    flow.clear_default_session()
+    module, cfg = zoo_config(model, size)
+    data = module.batches(cfg, 4)
+    runs = {"flowsnap": module.flowsnap_step(cfg, "cpu"), "jax": module.jax_step(cfg, "cpu")}
+    for i in range(warmup):
+        for run in runs.values():
+            run(*data[i % len(data)])
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(pairs):
+        order = list(runs) if i % 2 == 0 else list(runs)[::-1]  # neither always goes first
+        for name in order:
+            c, t = time.process_time(), time.perf_counter()
+            runs[name](*data[i % len(data)])
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+    return {"wall": wall, "cpu": cpu}
+
+
+def report_alternate(model: str, size: str, got: dict[str, Any]) -> None:
+    wall, cpu = got["wall"], got["cpu"]
+    pairs = len(wall["jax"])
+    print(f"{model} ({describe(model, size)}), {pairs} steps each, alternating in one process:")
+    for name in ("flowsnap", "jax"):
+        print(
+            f"  {name:<9} wall s/step median {statistics.median(wall[name]):.3f} "
+            f"(min {min(wall[name]):.3f}, max {max(wall[name]):.3f}), "
+            f"CPU s/step median {statistics.median(cpu[name]):.3f}"
+        )
+    ratios = sorted(j / f for f, j in zip(wall["flowsnap"], wall["jax"], strict=True))
+    med = statistics.median
+    print(
+        f"  flowsnap speed / jax speed: median of steps "
+        f"{med(wall['jax']) / med(wall['flowsnap']):.3f}x, "
+        f"fastest steps {min(wall['jax']) / min(wall['flowsnap']):.3f}x, "
+        f"by CPU time {med(cpu['jax']) / med(cpu['flowsnap']):.3f}x; "
+        f"pairwise (step i of each) median {statistics.median(ratios):.3f}x, "
+        f"range {ratios[0]:.2f}-{ratios[-1]:.2f}"
+    )
+
+
 def describe(model: str, size: str) -> str:
     if model in ZOO:
         return str(zoo_config(model, size)[1].describe())
@@ -387,6 +435,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, help="--convs: threads per backend (default: all cores)"
     )
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        metavar="STEPS",
+        help="zoo models only: flowsnap and the hand-written JAX step in one process, called in "
+        "turn STEPS times each (a same-moment comparison on a shared machine)",
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -396,6 +451,17 @@ def main() -> None:
     if args.check:
         for model in ZOO:
             check_same_math(model, args.size or "quick")
+        return
+    if args.alternate:
+        size = args.size or "cpu"
+        print(
+            f"{platform.node()} · {os.cpu_count()} CPUs · sizes {size} · load at the start "
+            f"{os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        for model in (args.models or ",".join(ZOO)).split(","):
+            report_alternate(model, size, alternate(model, size, args.alternate))
+            print(f"  (load average now {os.getloadavg()[0]:.1f})", flush=True)
         return
     if args.convs:
         if args.threads:  # before JAX and PyTorch start their thread pools
