@@ -237,10 +237,50 @@ def table(title: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def micro() -> str:
+    """XXH3 rate, shared-slab run writes (pwrite per run into the page cache) and manifest bytes
+    per chunk: the inputs of docs/SCALE.md's estimates."""
+    from flowsnap.format import data_type_for
+    from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
+    from flowsnap.format.internals import new_hasher
+
+    data = np.random.default_rng(0).integers(0, 255, 256 * 2**20, dtype=np.uint8)
+    best = []
+    for _ in range(3):
+        start = time.perf_counter()
+        hasher = new_hasher()
+        hasher.update(memoryview(data))
+        hasher.hexdigest()
+        best.append(time.perf_counter() - start)
+    lines = [f"- XXH3-64 of 256 MiB in memory: {data.nbytes / min(best) / 1e9:.1f} GB/s (one core)"]
+    total = 64 * 2**20
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        path = os.path.join(tmp, "runs")
+        for run in (1024, 4096, 65536):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+            os.ftruncate(fd, 2 * total)
+            view = memoryview(data[:total])
+            start = time.perf_counter()
+            for i in range(total // run):  # every other run, as two writers interleave
+                os.pwrite(fd, view[i * run : (i + 1) * run], 2 * i * run)
+            took = time.perf_counter() - start
+            os.close(fd)
+            lines.append(
+                f"- pwrite of {run}-byte runs (strided, page cache): "
+                f"{total / took / 1e9:.2f} GB/s, {took / (total // run) * 1e6:.1f} us per run"
+            )
+    chunks = tuple((i * 2**24, 2**24, "0123456789abcdef") for i in range(1000))
+    entry = ManifestEntry(data_type_for(np.float32), (1000, 2**22), 1000 * 2**24, "", True, chunks)
+    size = len(encode_manifest(Manifest(variables={"v": entry})))
+    lines.append(f"- manifest: {size / 1000:.1f} bytes of JSON per 16 MiB chunk")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the 80 MB model, one round")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--micro", action="store_true", help="only the micro-measurements")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pid", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--nprocs", type=int, default=1, help=argparse.SUPPRESS)
@@ -249,6 +289,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(args)
+        return
+    if args.micro:
+        print(micro())
         return
     if args.quick:
         args.reps = 1
