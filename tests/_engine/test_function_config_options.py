@@ -184,6 +184,10 @@ def test_side_effects_of_oneflows_setters() -> None:
     assert cfg.options["default_logical_view"] == flow.scope.mirrored_view()
     cfg.enable_quantization_aware_training(False)  # OneFlow's second name of enable_qat
     assert cfg.options["enable_qat"] is False
+    cfg.enable_ssp()  # a C++ flag OneFlow's FunctionConfig.__getattr__ set: None turns it on
+    assert cfg.options["enable_ssp"] is True
+    with pytest.raises(ArgumentError, match="ssp_partition_strategy takes a string"):
+        cfg.ssp_partition_strategy()
     job = core.job_config_proto(cfg, job_name="j")
     assert job.xrt_config.use_tensorrt
     assert job.xrt_config.tensorrt_config.use_fp16

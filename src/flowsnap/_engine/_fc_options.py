@@ -192,13 +192,32 @@ OPTIONS: dict[str, Option] = {
     "all_reduce_group_size_warmup": Option(("value",), "any", _COMM),
     "all_reduce_fp16": Option(("value=True",), "any", _COMM),
     "disable_all_reduce_sequence": Option(("value=True",), "any", _COMM),
+    # -- C++ function flags (REGISTER_FUNCTION_CONFIG_DEF), set through FunctionConfig.__getattr__
+    "enable_ssp": Option(
+        ("attr_value=None",),
+        "bool",
+        "recorded; no effect: OneFlow's stage-wise pipelining of a job over several devices",
+    ),
+    "ssp_partition_strategy": Option(
+        ("attr_value=None",),
+        "str",
+        "recorded; no effect: how OneFlow cut a job into pipeline stages (with enable_ssp)",
+    ),
 }
 
 # OneFlow's second name of ``enable_qat`` (a stacked decorator the API table does not list)
 ALIASES = {"enable_quantization_aware_training": "enable_qat"}
 # in OneFlow's source (all three versions) under a second decorator, so the API table, read from
 # the registrations it could parse, does not list them
-UNLISTED = frozenset({"default_distribute_strategy"})
+UNLISTED = frozenset(
+    {
+        "default_distribute_strategy",
+        # C++ flags (oneflow/core/job/ssp_config_def.cpp): FunctionConfig.__getattr__ set them
+        # with ``attr_value=None`` (None: True for a bool flag)
+        "enable_ssp",
+        "ssp_partition_strategy",
+    }
+)
 
 # memory policies: name -> OneFlow's default (MemoryAllocationAlgorithmConf)
 MEMORY_POLICIES = {

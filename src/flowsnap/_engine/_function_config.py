@@ -43,6 +43,7 @@ from flowsnap.errors import (
 )
 
 _ANNOTATIONS: dict[str, Any] = {"float": float, "str": str}
+_DEFAULTS: dict[str, Any] = {"True": True, "None": None}
 _VERSION_TAGS = {"0.3": "0.3.4", "0.4": "0.4.0", "0.5": "0.5.0"}
 MEMORY_POLICY_OPTION = "static_mem_alloc_policy_white_list"
 """The key under which ``static_mem_alloc_policy_white_list.add/remove`` record the policies
@@ -283,7 +284,7 @@ def _signature(params: tuple[str, ...]) -> inspect.Signature:
             inspect.Parameter(
                 pname.strip(),
                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                default=inspect.Parameter.empty if not default else default == "True",
+                default=inspect.Parameter.empty if not default else _DEFAULTS[default],
                 annotation=_ANNOTATIONS.get(annotation.strip(), inspect.Parameter.empty),
             )
         )
@@ -314,6 +315,8 @@ def _apply(config: FunctionConfig, name: str, option: Option, *args: Any) -> Any
             return POLICY_GETTERS[name]
         return list(MEMORY_POLICIES)
     (value,) = args
+    if value is None and option.params == ("attr_value=None",) and option.kind == "bool":
+        value = True  # OneFlow's flag setter: no value turns a bool flag on
     if option.kind == "policy":
         return _memory_policy(config, name, value)
     value = check_value(name, option.kind, value)

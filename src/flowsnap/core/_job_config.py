@@ -102,8 +102,10 @@ NOT_IN_JOB_CONFIG = frozenset(
         "enable_inplace_in_reduce_struct",
         "enable_nccl",
         "enable_non_distributed_optimizer",
+        "enable_ssp",  # a C++ flag, kept in flag_name2flag_value (not declared here)
         "indexed_slices_optimizer_conf",
         "non_distributed_optimizer_group_size_mbyte",
+        "ssp_partition_strategy",  # a C++ flag, like enable_ssp
         "static_mem_alloc_algo_white_list.show",
         "static_mem_alloc_policy_white_list.add",
         "static_mem_alloc_policy_white_list.has",
