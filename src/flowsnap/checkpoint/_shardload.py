@@ -4,6 +4,7 @@ chunk checksums of what it reads (``format/SPEC.md`` 5.1)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +15,18 @@ import numpy as np
 from flowsnap import errors
 from flowsnap.format import StoredVariable
 from flowsnap.format.internals import Box, box_from_index, box_slices, full_box, read_box
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The block readers, shared by every load (starting threads per variable costs more than
+    reading a small one)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(4, thread_name_prefix="flowsnap-load"))
+        return _POOL[0]
 
 
 def load_sharded(
@@ -77,13 +90,12 @@ def load_sharded(
     alone = [next(iter(boxes)) for boxes in rows.values() if len(boxes) == 1]
     spans: list[Box] = [(span, *full_box(shape[1:])) for span in shared] + alone
     together: dict[tuple[int, int], np.ndarray] = {}
-    if spans:
-        with ThreadPoolExecutor(min(4, len(spans)), thread_name_prefix="flowsnap-load") as pool:
-            for box, host in zip(spans, pool.map(read, spans), strict=True):
-                if box[0] in shared:
-                    together[box[0]] = host
-                else:
-                    cache[box] = finish(host)
+    reads = map(read, spans) if len(spans) < 2 else _pool().map(read, spans)
+    for box, host in zip(spans, reads, strict=True):
+        if box[0] in shared:
+            together[box[0]] = host
+        else:
+            cache[box] = finish(host)
 
     def block(index: tuple[slice, ...] | None) -> np.ndarray:
         box = box_from_index(index, shape) if index is not None else full_box(shape)
