@@ -17,7 +17,12 @@ import numpy as np
 import pytest
 
 from flowsnap.cli import main as cli
-from flowsnap.errors import ChecksumMismatchError, ManifestError, SizeMismatchError
+from flowsnap.errors import (
+    ChecksumMismatchError,
+    ManifestError,
+    SizeMismatchError,
+    TargetExistsError,
+)
 from flowsnap.format import (
     data_type_for,
     open_snapshot,
@@ -65,12 +70,13 @@ def sharded_save(
     nprocs: int,
     chunk: int,
     blocked: bool = False,
+    overwrite: bool = False,
 ) -> None:
     """Run the sharded protocol with ``nprocs`` simulated processes, one after the other: block
     ``i`` of each variable is written by process ``i % nprocs`` (``blocked``: neighbouring
     blocks by the same process, as a mesh of processes x local devices does)."""
     described = [(n, v.shape, data_type_for(v.dtype)) for n, v in values.items()]
-    tmp, replace = create_tmp(str(path), described, durable=False, overwrite=False)
+    tmp, replace = create_tmp(str(path), described, durable=False, overwrite=overwrite)
 
     def writer(i: int, count: int) -> int:
         return i * nprocs // count if blocked else i % nprocs
@@ -94,7 +100,7 @@ def sharded_save(
         described,
         records,
         replace=replace,
-        overwrite=False,
+        overwrite=overwrite,
         durable=False,
         legacy=False,
         metadata={"step": 3},
@@ -277,3 +283,15 @@ def test_load_variables_into_sharded_variables(tmp_path: Path) -> None:
     assert "'emb'" in result["damage"]
     assert "bytes 640:768" in result["damage"]  # the chunk of the 6th device's rows
     assert result["unchanged"]
+
+
+def test_a_sharded_save_replaces_a_checkpoint_only_with_overwrite(tmp_path: Path) -> None:
+    old = np.zeros((8, 4), np.float32)
+    new = np.arange(32, dtype=np.float32).reshape(8, 4)
+    boxes = {"v": split_boxes((8, 4), 1, 2)}
+    sharded_save(tmp_path / "c", {"v": old}, boxes, 2, 16)
+    with pytest.raises(TargetExistsError, match="overwrite=True"):
+        sharded_save(tmp_path / "c", {"v": new}, boxes, 2, 16)
+    sharded_save(tmp_path / "c", {"v": new}, boxes, 2, 16, overwrite=True)
+    np.testing.assert_array_equal(open_snapshot(tmp_path / "c")["v"].numpy(), new)
+    assert os.listdir(tmp_path) == ["c"]  # the old one and every temporary directory are gone
