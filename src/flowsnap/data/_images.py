@@ -3,27 +3,24 @@
 Images follow OneFlow's TensorBuffer convention: a batch is a list of ``(H, W, C)`` arrays (uint8
 as decoded, or float32), ``C`` is 3 for ``"BGR"``/``"RGB"`` and 1 for ``"GRAY"``. Every batch
 function takes an optional ``pool`` (a :class:`concurrent.futures.Executor`) and runs one task
-per image on it: the decoders and Pillow's resize release the GIL, so threads scale.
+per image on it: the decoders, Pillow's resampling and NumPy release the GIL, so threads scale.
 
 Libraries (decided by measurement, see ``benchmarks/RESULTS.md``): JPEGs are decoded with
 ``simplejpeg`` (libjpeg-turbo; 1.4-1.5x Pillow's JPEG decode on 500x375 photos, identical pixels);
-everything else (PNG, BMP, GIF, TIFF, WebP, JPEGs simplejpeg refuses such as CMYK) and all
-resizing use Pillow. Both are **main dependencies** of flowsnap (``pillow>=10,<14``,
-``simplejpeg>=1.7,<2``): ``flow.image`` and the OFRecord image decoders are part of OneFlow's core
-API, not an optional extra. ``PyTurboJPEG`` was not chosen: it needs a system libturbojpeg that
-pip does not install.
+everything else (PNG, BMP, GIF, TIFF, WebP, JPEGs simplejpeg refuses such as CMYK) uses Pillow;
+resizing is Pillow's resampling and NumPy, by OpenCV's rules. Both libraries are **main
+dependencies** of flowsnap (``pillow>=10,<14``, ``simplejpeg>=1.7,<2``): ``flow.image`` and the
+OFRecord image decoders are part of OneFlow's core API, not an optional extra. ``PyTurboJPEG``
+was not chosen: it needs a system libturbojpeg that pip does not install.
 
-Where OneFlow (OpenCV) and Pillow differ, flowsnap follows OneFlow's arithmetic for sizes and
-Pillow's for pixels, and says so here:
+Where OneFlow (OpenCV) and these libraries differ, flowsnap follows OneFlow:
 
 * Sizes of a keep-aspect-ratio resize are computed exactly as OneFlow's kernel does (doubles,
   round-half-to-even), so output shapes match OneFlow's.
-* Pixels come from Pillow's resampling filters: ``"bilinear"``, ``"bicubic"`` and
-  ``"nearest_neighbor"``/``"nn"`` map to Pillow's filters of those names and ``"area"`` to
-  Pillow's box filter. Pillow's bilinear and bicubic filters widen their support when shrinking
-  (anti-aliasing) where OpenCV's ``INTER_LINEAR``/``INTER_CUBIC`` do not, so a downscaled image
-  differs from OneFlow's by a few grey levels (and is less aliased). ``"auto"`` picks bilinear
-  when the image grows and area when it shrinks, as OneFlow did.
+* Pixels follow OpenCV's ``cv::resize`` rules (``_img_resize``): ``"bilinear"`` samples without
+  anti-aliasing as ``INTER_LINEAR`` does, ``"nearest_neighbor"``/``"nn"`` and ``"area"`` are
+  OpenCV's ``INTER_NEAREST``/``INTER_AREA``/``INTER_CUBIC`` computed in NumPy; ``"auto"`` is
+  bilinear when the image grows and area when it shrinks, as OneFlow's.
 * JPEGs with an EXIF orientation tag are rotated upright, as OpenCV's ``imdecode`` did.
 """
 
@@ -37,6 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from flowsnap.data import _img_resize
 from flowsnap.errors import ArgumentError, DatasetError
 
 try:  # a main dependency; the fallback keeps a broken install usable (Pillow decodes JPEGs too)
@@ -50,13 +48,6 @@ _R = TypeVar("_R")
 
 COLOR_SPACES = ("BGR", "RGB", "GRAY")
 INTERPOLATION_TYPES = ("auto", "bilinear", "nearest_neighbor", "nn", "bicubic", "area")
-_PIL_FILTERS = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest_neighbor": Image.Resampling.NEAREST,
-    "nn": Image.Resampling.NEAREST,
-    "bicubic": Image.Resampling.BICUBIC,
-    "area": Image.Resampling.BOX,
-}
 # EXIF orientation -> the Pillow transpose that makes the image upright (ImageOps.exif_transpose).
 _ORIENTATION_FIX = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -208,11 +199,23 @@ def check_interpolation(interpolation_type: str, *, op: str = "image_resize") ->
     return interpolation_type
 
 
-def _pil_filter(interpolation_type: str, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> Any:
+def opencv_interpolation(
+    interpolation_type: str, src_hw: tuple[int, int], dst_hw: tuple[int, int]
+) -> str:
+    """The OpenCV flag OneFlow's kernels used for ``interpolation_type``: ``"auto"`` is linear
+    when the output has at least the input's pixels, area when fewer (OneFlow's rule)."""
     if interpolation_type == "auto":
         grows = dst_hw[0] * dst_hw[1] >= src_hw[0] * src_hw[1]
-        return Image.Resampling.BILINEAR if grows else Image.Resampling.BOX
-    return _PIL_FILTERS[interpolation_type]
+        return "bilinear" if grows else "area"
+    return "nearest_neighbor" if interpolation_type == "nn" else interpolation_type
+
+
+_RESAMPLERS: dict[str, Callable[[Array, int, int], Array]] = {
+    "bilinear": _img_resize.resize_linear,
+    "nearest_neighbor": _img_resize.resize_nearest,
+    "area": _img_resize.resize_area,
+    "bicubic": _img_resize.resize_cubic,
+}
 
 
 def _to_dtype(image: Array, dtype: np.dtype[Any]) -> Array:
@@ -227,7 +230,7 @@ def resize_image(
     image: Array, width: int, height: int, *, interpolation_type: str = "auto"
 ) -> Array:
     """Resize one ``(H, W, C)`` image (uint8 or float32, C of 1 or 3) to ``(height, width, C)``
-    with Pillow's filter for ``interpolation_type`` (see the module notes)."""
+    by OpenCV's rule for ``interpolation_type`` (see the module notes)."""
     if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise ArgumentError(
             f"image_resize: images must be (H, W, C) arrays with C of 1 or 3, got shape "
@@ -235,23 +238,14 @@ def resize_image(
         )
     if width <= 0 or height <= 0:
         raise ArgumentError(f"image_resize: target size must be positive, got {width}x{height}")
+    check_interpolation(interpolation_type)
     src_hw = (int(image.shape[0]), int(image.shape[1]))
-    flt = _pil_filter(interpolation_type, src_hw, (height, width))
     if src_hw == (height, width):
         return image.copy()
-    if image.dtype == np.uint8:
-        pil = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
-        out = np.asarray(pil.resize((width, height), flt))
-        return out[:, :, None] if out.ndim == 2 else out
-    planes = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32), "F").resize(
-                (width, height), flt
-            )
-        )
-        for c in range(image.shape[2])
-    ]
-    return np.stack(planes, axis=-1).astype(image.dtype, copy=False)
+    kind = opencv_interpolation(interpolation_type, src_hw, (height, width))
+    if image.dtype not in (np.dtype(np.uint8), np.dtype(np.float32)):
+        image = image.astype(np.float32)
+    return _RESAMPLERS[kind](image, width, height)
 
 
 def resize_to_fixed(
