@@ -541,3 +541,34 @@ def test_the_readme_table_lists_every_option_with_its_effect() -> None:
     for name, option in OPTIONS.items():
         versions = "all" if len(option.versions) == 3 else ", ".join(option.versions)
         assert rows[name] == (versions, option.effect), name
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_model_update_conf_and_minimize_at_once(version: str) -> None:
+    """OneFlow 0.4/0.5 refused the two ('Use model update conf and optimizer conf at same
+    time'); 0.3.4's minimize replaced the config's optimizer."""
+    from flowsnap.errors import TraceError
+
+    flow.clear_default_session()
+    f = get_facade(version).root
+    cfg = f.FunctionConfig()
+    cfg.train.primary_lr(0.5)
+    cfg.train.model_update_conf({"naive_conf": {}})
+
+    @f.global_function(type="train", function_config=cfg)
+    def both(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
+        v = f.get_variable("v", shape=(2,), initializer=f.constant_initializer(1.0))
+        loss = x * v
+        f.optimizer.SGD(f.optimizer.PiecewiseConstantScheduler([], [0.1]), momentum=0).minimize(
+            loss
+        )
+        return loss
+
+    if version == "0.3":
+        both(np.ones(2, np.float32))
+        # minimize's learning rate 0.1, not primary_lr 0.5: d mean(x v)/dv = x / 2
+        np.testing.assert_allclose(flow.get_all_variables()["v"].numpy(), [0.95, 0.95])
+    else:
+        with pytest.raises(TraceError, match="model update conf and optimizer conf"):
+            both(np.ones(2, np.float32))
+    flow.clear_default_session()

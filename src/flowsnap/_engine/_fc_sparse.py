@@ -25,10 +25,41 @@ import numpy as np
 
 from flowsnap._engine._function_config import current_job_config
 from flowsnap._engine._protocol import RegularizerLike, Slots, SlotSpec, TrainingOptimizer
+from flowsnap._engine._trace import current_trace
+from flowsnap.errors import TraceError
 
 # flowsnap's classes for OneFlow's sgd_update, momentum_update and adam_update (the updates the
 # rewrite pass handled); LazyAdam's own update already skips the elements a gather left alone
 SUPPORTED = frozenset({"SGD", "SGDW", "Adam", "AdamW"})
+
+
+def configured_optimizer(optimizer: TrainingOptimizer) -> TrainingOptimizer:
+    """The optimizer a job's ``minimize`` (or ``flow.losses.add_loss``) records, as the job's
+    ``FunctionConfig`` makes it: wrapped for ``indexed_slices_optimizer_conf``.
+
+    Raises:
+        TraceError: the body calls ``optimizer.minimize`` while the config sets
+            ``train.model_update_conf``/``train.primary_lr`` (OneFlow 0.4/0.5 refused the two
+            at once; 0.3.4's ``minimize`` replaced the config's, so a 0.3 facade's config lets
+            ``minimize`` win).
+    """
+    config = current_job_config()
+    legacy = None if config is None else config.legacy_optimizer_conf
+    if (
+        config is not None
+        and legacy is not None
+        and not getattr(optimizer, "from_model_update_conf", False)
+        and config.oneflow_version != "0.3"
+    ):
+        ctx = current_trace()
+        job = ctx.job if ctx is not None else "?"
+        raise TraceError(
+            f"train job {job!r} calls optimizer.minimize() but its FunctionConfig also sets "
+            "train.model_update_conf/train.primary_lr (OneFlow 0.4/0.5 refused the two at once: "
+            "'Use model update conf and optimizer conf at same time'); drop those options, or "
+            "call flow.losses.add_loss(loss) instead of minimize"
+        )
+    return with_indexed_slices(optimizer)
 
 
 def with_indexed_slices(optimizer: TrainingOptimizer) -> TrainingOptimizer:

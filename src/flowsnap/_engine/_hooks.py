@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import jax
 
-from flowsnap._engine._fc_sparse import with_indexed_slices
+from flowsnap._engine._fc_sparse import configured_optimizer
 from flowsnap._engine._protocol import TrainingOptimizer
 from flowsnap._engine._trace import current_trace, require_trace
 from flowsnap.errors import ArgumentError, TraceError
@@ -43,7 +43,7 @@ def record_minimize(optimizer: TrainingOptimizer, loss: jax.Array | Sequence[jax
             raise ArgumentError(
                 f"job {ctx.job!r}: minimize() takes a blob (the loss), got {type(item).__name__}"
             )
-    ctx.optimizer = with_indexed_slices(optimizer)  # indexed_slices_optimizer_conf
+    ctx.optimizer = configured_optimizer(optimizer)  # as the job's FunctionConfig makes it
     ctx.losses.extend(losses)
 
 

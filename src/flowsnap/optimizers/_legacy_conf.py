@@ -103,6 +103,7 @@ def add_loss(loss: jax.Array) -> None:
     optimizer = optimizer_from_conf(
         legacy["model_update_conf"], legacy["primary_lr"], legacy["loss_scale_factor"]
     )
+    optimizer.from_model_update_conf = True  # type: ignore[attr-defined]  # (not a minimize call)
     record_minimize(optimizer, loss)
 
 
