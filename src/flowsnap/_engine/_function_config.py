@@ -163,9 +163,12 @@ class FunctionConfig:
         if self.quantization_aware_training:
             raise MissingOpError(
                 f"job {getattr(func, '__name__', func)!r}: FunctionConfig.enable_qat(True) "
-                "(quantization-aware training) is not provided by flowsnap: OneFlow rewrote the "
-                "job with fake-quantization ops and moving min/max observers, which flowsnap "
-                "does not have; leave enable_qat off (docs/RUNTIME.md lists it)"
+                "(quantization-aware training) is not provided by flowsnap: OneFlow's job pass "
+                "inserted observers and fake-quantization ops around every matmul, conv2d, "
+                "add_n and pooling op of the job, and flowsnap does not rewrite jobs that way; "
+                "leave enable_qat off, or call flow.quantization.min_max_observer / "
+                "moving_average_min_max_observer / fake_quantization in the body where you want "
+                "them (docs/RUNTIME.md)"
             )
         if "default_placement_scope" not in self.options:
             return func
