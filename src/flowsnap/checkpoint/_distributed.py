@@ -154,16 +154,29 @@ def stage(
 # -- the protocol ----------------------------------------------------------------------------
 
 
+def _client() -> Any:
+    """JAX's distributed client (its key-value store; the public API has none)."""
+    try:
+        from jax._src import distributed
+
+        return distributed.global_state.client
+    except (ImportError, AttributeError) as exc:
+        raise SnapshotWriteError(
+            errno.EINVAL,
+            f"cannot save: this JAX ({jax.__version__}) does not expose the jax.distributed "
+            f"client flowsnap coordinates multi-process saves with ({exc}); use the JAX "
+            "version flowsnap was tested with (0.10)",
+        ) from None
+
+
 class _Sync:
     """Messages between the processes of one save through the ``jax.distributed`` key-value
     store (no-ops in a single-process run)."""
 
     def __init__(self, sequence: int) -> None:
-        from jax._src import distributed  # JAX's own client: the public API has no KV store
-
-        self.client = distributed.global_state.client
         self.process = jax.process_index()
         self.count = jax.process_count()
+        self.client = _client() if self.count > 1 else None
         self.prefix = f"flowsnap/save/{sequence}"
         self.timeout_ms = int(sync_timeout_s() * 1000)
         if self.count > 1 and self.client is None:
