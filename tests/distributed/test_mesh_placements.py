@@ -119,6 +119,11 @@ def test_layouts_are_recorded_and_harmless_on_one_device() -> None:
     flow.clear_default_session()
     mixed = _declare(nd_sbp=[flow.distribute.broadcast(), flow.distribute.split(0)])
     assert mixed.nd == ("B", "S(0)")
+    flow.clear_default_session()
+    # as OneFlow's get_variable: a str is split at commas, an empty list is "not given"
+    assert _declare(nd_sbp="S(0),B").nd == ("S(0)", "B")
+    flow.clear_default_session()
+    assert _declare(nd_sbp=[]) == Distribute(None)
 
 
 @pytest.mark.parametrize(
@@ -126,7 +131,6 @@ def test_layouts_are_recorded_and_harmless_on_one_device() -> None:
     [
         ({"nd_sbp": ["P"]}, "cannot be 'P'"),
         ({"nd_sbp": ["S(2)", "B"]}, "cannot split axis 2 of a variable with 2 dimension"),
-        ({"nd_sbp": []}, "nd_sbp is empty"),
         ({"distribute": flow.distribute.split(2)}, "cannot split axis 2"),
         ({"distribute": "split(0)"}, "distribute must be flow.distribute.broadcast()"),
     ],

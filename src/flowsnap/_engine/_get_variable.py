@@ -174,10 +174,18 @@ def _layout(
             f"flow.distribute.split(axis), got {distribute!r}"
         )
     result = broadcast() if distribute is None else distribute
-    if nd_sbp is not None:
-        entries = [nd_sbp] if isinstance(nd_sbp, str | Distribute) else list(nd_sbp)
-        if not entries:
-            raise ArgumentError(f"{what}: nd_sbp is empty; give one entry per hierarchy axis")
+    # OneFlow split a str at commas ("B,S(0)") and took an empty list as "not given" (its
+    # model-zoo GPT passes [] on one device)
+    entries = (
+        []
+        if nd_sbp is None
+        else nd_sbp.split(",")
+        if isinstance(nd_sbp, str)
+        else [nd_sbp]
+        if isinstance(nd_sbp, Distribute)
+        else list(nd_sbp)
+    )
+    if entries:
         nd = tuple(parse_sbp(e, what) for e in entries)
         splits = {int(e[2:-1]) for e in nd if e != "B"}
         # on a 1-d placement a one-entry nd_sbp is a plain split/broadcast
