@@ -209,9 +209,16 @@ def test_ls_and_verify_commands_need_no_devices(
     value = np.arange(64, dtype=np.int32).reshape(8, 8)
     sharded_save(tmp_path / "c", {"t": value}, {"t": split_boxes((8, 8), 1, 2)}, 2, 32)
     assert cli(["ls", str(tmp_path / "c")]) == 0
+    listed = capsys.readouterr().out
+    assert "xxh3 x8 chunks" in listed
+    assert "1 with recorded checksums" in listed
     assert cli(["verify", str(tmp_path / "c")]) == 0
+    assert cli(["verify", str(tmp_path / "c" / "t")]) == 0
+    assert "checksum verified" in capsys.readouterr().out
     flip(tmp_path / "c" / "t" / "out", 3)
     assert cli(["verify", str(tmp_path / "c")]) != 0
+    assert "bytes 0:32" in capsys.readouterr().out
+    assert cli(["verify", str(tmp_path / "c" / "t")]) != 0  # one variable alone, too
     assert "bytes 0:32" in capsys.readouterr().out
     probe = (
         "import sys; from flowsnap.cli import main; "

@@ -19,6 +19,7 @@ from flowsnap.cli._inputs import (
     write_json,
 )
 from flowsnap.errors import (
+    ChecksumMismatchError,
     CorruptCheckpointError,
     SnapshotNotFoundError,
     VariableNotFoundError,
@@ -26,14 +27,22 @@ from flowsnap.errors import (
 )
 from flowsnap.foreign import ForeignTensor, detect_format, verify_foreign
 from flowsnap.format import StoredVariable, open_variable, verify_snapshot
+from flowsnap.format.internals import check_file, open_regular
 
 EXIT_OK = 0
 EXIT_FOUND = 1  # verify found damage; diff found differences
 
 
+def _chunks(var: Tensor) -> Any:
+    """A sharded save's chunk checksums (format/SPEC.md 5.1), or None."""
+    return getattr(var, "expected_chunks", None)
+
+
 def _checksum(var: Tensor, kind: str) -> str:
     if var.expected_checksum:
         return f"xxh3:{var.expected_checksum[:8]}"
+    if _chunks(var) is not None:
+        return f"xxh3 x{len(_chunks(var))} chunks"
     if isinstance(var, ForeignTensor):
         return f"none ({var.format})"
     return f"none ({kind})"
@@ -53,6 +62,7 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
                 "shape": None if var.shape is None else list(var.shape),
                 "nbytes": var.nbytes,
                 "checksum": var.expected_checksum,
+                "chunks": None if _chunks(var) is None else len(_chunks(var)),
             }
         )
     total = sum(int(r["nbytes"]) for r in rows)
@@ -79,7 +89,7 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
             f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  "
             f"{row[3]:>{widths[3]}}  {row[4]}\n"
         )
-    recorded = sum(1 for r in rows if r["checksum"])
+    recorded = sum(1 for r in rows if r["checksum"] or r["chunks"] is not None)
     unknown = sum(1 for r in rows if r["shape"] is None)
     tail = (
         f", {recorded} with recorded checksums (flowsnap verify checks them)"
@@ -216,10 +226,19 @@ def _verify_variable(args: argparse.Namespace, out: TextIO) -> int:
                     f"{var.expected_checksum}; the data was corrupted after the save",
                 }
             )
-    how = "checksum verified" if var.expected_checksum else "size checked (no manifest)"
+    if _chunks(var) is not None:  # a sharded save: every chunk against its own checksum
+        fd, _ = open_regular(var.file_path, what=f"variable {var.name!r}: data file")
+        try:
+            check_file(var.name, var.file_path, fd, _chunks(var))
+        except ChecksumMismatchError as exc:
+            problems.append({"name": var.name, "kind": type(exc).__name__, "message": str(exc)})
+        finally:
+            os.close(fd)
+    checked = var.expected_checksum is not None or _chunks(var) is not None
+    how = "checksum verified" if checked else "size checked (no manifest)"
     if args.json:
         doc = {"path": args.path, "format": "flowsnap", "ok": not problems, "checked": 1,
-               "nbytes": var.nbytes, "has_manifest": var.expected_checksum is not None,
+               "nbytes": var.nbytes, "has_manifest": checked,
                "checks": how, "problems": problems}  # fmt: skip
         write_json(doc, out)
     else:
