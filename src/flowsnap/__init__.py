@@ -98,6 +98,8 @@ _DTYPES = (
     "int32",
     "int64",
     "uint8",
+    "record",
+    "tensor_buffer",
 )
 _OPS = (
     "batch_matmul",
@@ -208,6 +210,7 @@ __all__ = [
     "quantization",
     "random_normal_initializer",
     "random_uniform_initializer",
+    "record",
     "regularizers",
     "reshape",
     "save",
@@ -222,6 +225,7 @@ __all__ = [
     "sync_default_session",
     "sysconfig",
     "system",
+    "tensor_buffer",
     "train",
     "transpose",
     "truncated_normal",

@@ -3,6 +3,11 @@
 ``flow.float`` is ``numpy.dtype("float32")``, so a dtype from a legacy script can be passed straight
 to NumPy, JAX and the on-disk format. ``bfloat16`` comes from ml_dtypes. OneFlow's ``char`` was an
 8-bit signed integer in checkpoints and is ``int8`` here.
+
+``flow.record`` and ``flow.tensor_buffer`` are not element types but OneFlow's types of the blobs
+data ops pass between them (a batch of OFRecords, a TensorBuffer of variable-size arrays): they
+are :class:`BlobDtype` objects, the ``dtype`` of those blobs, and :func:`as_dtype` refuses them
+for variables and placeholders.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 from flowsnap.errors import UnsupportedDtypeError
 
 __all__ = [
+    "BlobDtype",
     "all_dtypes",
     "as_dtype",
     "bfloat16",
@@ -32,6 +38,8 @@ __all__ = [
     "int32",
     "int64",
     "long",
+    "record",
+    "tensor_buffer",
     "uint8",
 ]
 
@@ -52,6 +60,40 @@ long = int64
 uint8 = np.dtype(np.uint8)
 bool = np.dtype(np.bool_)
 
+
+class BlobDtype:
+    """One of OneFlow's non-numeric blob types (``flow.record``, ``flow.tensor_buffer``): the
+    ``dtype`` of data ops' host blobs, compared by identity (``blob.dtype is flow.record``).
+
+    Attributes:
+        name: OneFlow's name (``"record"``, ``"tensor_buffer"``).
+        proto_name: its ``DataType`` enum name in OneFlow's protos (``"kOFRecord"``...).
+        holds: what a blob of this type holds, for messages.
+    """
+
+    __slots__ = ("holds", "name", "proto_name")
+
+    def __init__(self, name: str, proto_name: str, holds: str) -> None:
+        self.name = name
+        self.proto_name = proto_name
+        self.holds = holds
+
+    def __repr__(self) -> str:
+        return f"flow.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name  # pickles as this module's singleton
+
+
+record = BlobDtype(
+    "record", "kOFRecord", "a batch of OFRecords (flow.data.ofrecord_reader's output)"
+)
+tensor_buffer = BlobDtype(
+    "tensor_buffer",
+    "kTensorBuffer",
+    "a TensorBuffer, a batch of variable-size arrays (decoded images, boxes, polygons)",
+)
+
 _SUPPORTED = frozenset({float32, float64, float16, bfloat16, int8, int32, int64, uint8, bool})
 
 
@@ -65,6 +107,12 @@ def as_dtype(dtype: Any, what: str) -> np.dtype[Any]:
 
     ``what`` names the caller in the error, e.g. ``"get_variable('w')"``.
     """
+    if isinstance(dtype, BlobDtype):
+        raise UnsupportedDtypeError(
+            f"{what}: {dtype!r} is OneFlow's type of {dtype.holds}, not an element type; "
+            "variables, placeholders and tensors hold numbers: use flow.float32, flow.int32, "
+            "flow.uint8, ..."
+        )
     try:
         dt = np.dtype(dtype)
     except TypeError:

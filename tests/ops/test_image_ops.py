@@ -320,15 +320,6 @@ def test_bad_resize_size_is_explained(image_dir: str) -> None:
         bad_size()
 
 
-def test_random_device_ops_need_a_train_job() -> None:
-    @flow.global_function()
-    def predict_random(x: tp.Numpy.Placeholder((3,))) -> tp.Numpy:
-        return flow.random.bernoulli(x)
-
-    with pytest.raises(TraceError, match="random ops need a train job"):
-        predict_random(np.zeros(3, np.float32))
-
-
 # OneFlow-Benchmark's ResNet-50 data loader (ofrecord_util.load_imagenet_for_training), unmodified
 # apart from the sizes, under `flowsnap run` with OneFlow 0.3's `import oneflow`.
 PROGRAM = """

@@ -125,6 +125,13 @@ _EAGER_AUTOGRAD = (
     "eager-mode autograd over OneFlow's eager tensors; flowsnap runs lazy jobs only, whose "
     "gradients Optimizer.minimize takes (flow.watch_diff shows them)"
 )
+_TENSOR_LIST = (
+    "converts or splits OneFlow 0.3's TensorList, a blob of arrays of different shapes fed "
+    "through a tp.ListListNumpy placeholder; flowsnap's placeholders are static arrays of the "
+    "compiled step (a ListListNumpy placeholder takes one array per device), so there is no "
+    "TensorList to convert or split (TensorBuffers come from flow.tensor_to_tensor_buffer and "
+    "the data ops)"
+)
 
 # dotted OneFlow name -> why flowsnap cannot provide it honestly (any version that has the name)
 NOT_PROVIDED: dict[str, str] = {
@@ -158,6 +165,7 @@ NOT_PROVIDED: dict[str, str] = {
     },
     **{name: _DYNAMIC_SHAPE for name in ("argwhere", "nonzero", "sync_dynamic_resize")},
     **{name: _TIME_AXIS for name in ("acc", "pack", "repeat", "unpack")},
+    **{name: _TENSOR_LIST for name in ("tensor_list_split", "tensor_list_to_tensor_buffer")},
     "oneflow_api": _CPP_MODULE,
     "find_or_create_module": _CPP_MODULE,
     "eager_nccl_all_reduce": _EAGER_NCCL,

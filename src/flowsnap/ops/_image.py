@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap import data as host
+from flowsnap import dtypes
 from flowsnap._engine import HostBlob, HostCall, host_op
 from flowsnap.dtypes import as_dtype
 from flowsnap.errors import ArgumentError
@@ -64,6 +65,8 @@ def _op(
     dtype: Any = None,
 ) -> Any:
     key = (kind, tuple(sorted((k, _tuple(v)) for k, v in args.items())))
+    if not fed and dtype is None:  # a TensorBuffer, as OneFlow typed these blobs
+        dtype = dtypes.tensor_buffer
     return host_op(kind, fn, inputs, fed=fed, name=name, key=key, shape=shape, dtype=dtype)
 
 

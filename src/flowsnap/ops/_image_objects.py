@@ -9,10 +9,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from flowsnap import data as host
-from flowsnap._engine import HostCall, host_op
+from flowsnap import dtypes
+from flowsnap._engine import HostBlob, HostCall, current_trace, host_op
 from flowsnap.dtypes import as_dtype
 from flowsnap.errors import ArgumentError
 from flowsnap.ops._image import Blob, _code_input, _op, _shape_of
@@ -116,13 +118,67 @@ def _instances(values: Any, what: str) -> list[Any]:
     return [np.asarray(v) for v in values]
 
 
+class DeviceTensorBuffer:
+    """A TensorBuffer of a device tensor (``flow.tensor_to_tensor_buffer`` of a placeholder or
+    of any device op's output): every element has the same shape, so it stays the array, split
+    after its first ``ndim - instance_dims`` axes. ``flow.tensor_buffer_to_tensor`` and
+    ``flow.tensor_buffer_to_list_of_tensors`` take it back on the device; host ops (image ops,
+    box ops) cannot, as device values cannot flow back to the host.
+
+    Attributes:
+        value: the array.
+        shape: the TensorBuffer's shape (the batch axes).
+        instance_shape: each element's shape.
+        dtype: ``flow.tensor_buffer``.
+    """
+
+    dtype = dtypes.tensor_buffer
+
+    def __init__(self, value: Any, instance_dims: int) -> None:
+        self.value = value
+        full = tuple(int(d) for d in np.shape(value))
+        self.shape = full[: len(full) - instance_dims]
+        self.instance_shape = full[len(full) - instance_dims :]
+
+    def __repr__(self) -> str:
+        return f"DeviceTensorBuffer(shape={self.shape}, instance_shape={self.instance_shape})"
+
+    def __jax_array__(self) -> Any:
+        raise ArgumentError(
+            f"{self!r} is a TensorBuffer; take its elements back with "
+            "flow.tensor_buffer_to_tensor before other ops use them"
+        )
+
+
+def _on_host(x: Any) -> bool:
+    """Whether ``x`` is a data op's output (host ops take it) rather than a device value."""
+    if isinstance(x, HostBlob):
+        return True
+    ctx = current_trace()
+    host = None if ctx is None else ctx.host
+    found = None if host is None else host.by_array.get(id(x))
+    return found is not None and found[1] is x
+
+
+def _device_instances(x: DeviceTensorBuffer, shape: tuple[int, ...], what: str) -> Any:
+    if math.prod(shape) != math.prod(x.instance_shape):
+        raise ArgumentError(
+            f"{what}: the TensorBuffer's elements have shape {list(x.instance_shape)}, which "
+            f"instance_shape {list(shape)} cannot hold; pass an instance_shape of "
+            f"{math.prod(x.instance_shape)} elements"
+        )
+    return jnp.reshape(x.value, (*x.shape, *shape))
+
+
 def tensor_buffer_to_tensor(
     x: Blob, dtype: Any, instance_shape: Sequence[int], name: str | None = None
 ) -> Blob:
     """A TensorBuffer whose every element has ``instance_shape`` as one fed array
-    ``(N, *instance_shape)`` of ``dtype``."""
+    ``(N, *instance_shape)`` of ``dtype`` (a device array for a :class:`DeviceTensorBuffer`)."""
     out_dtype = as_dtype(dtype, "flow.tensor_buffer_to_tensor")
     shape = tuple(int(d) for d in instance_shape)
+    if isinstance(x, DeviceTensorBuffer):
+        return _device_instances(x, shape, "flow.tensor_buffer_to_tensor").astype(out_dtype)
 
     def fn(call: HostCall, values: Sequence[Any]) -> Any:
         items = _instances(values, "flow.tensor_buffer_to_tensor")
@@ -148,8 +204,9 @@ def tensor_buffer_to_tensor(
 
 
 def tensor_to_tensor_buffer(x: Blob, instance_dims: int, name: str | None = None) -> Blob:
-    """Split a tensor (the output of a data op) into a TensorBuffer: its last ``instance_dims``
-    axes form each element."""
+    """Split a tensor into a TensorBuffer: its last ``instance_dims`` axes form each element.
+    The output of a data op gives a TensorBuffer host ops take; a device value (a placeholder,
+    any device op's output) a :class:`DeviceTensorBuffer`."""
     if instance_dims < 1:
         raise ArgumentError(
             f"flow.tensor_to_tensor_buffer: instance_dims must be >= 1, got {instance_dims}"
@@ -160,6 +217,8 @@ def tensor_to_tensor_buffer(x: Blob, instance_dims: int, name: str | None = None
             f"flow.tensor_to_tensor_buffer: instance_dims {instance_dims} leaves no batch axis of "
             f"the shape {list(full)}"
         )
+    if not _on_host(x):
+        return DeviceTensorBuffer(x, instance_dims)
 
     def fn(call: HostCall, value: Any) -> list[Any]:
         array = np.asarray(value)
@@ -206,6 +265,10 @@ def tensor_buffer_to_list_of_tensors(
     ``out_shape`` (with ``dynamic_out``, smaller elements are zero-padded to it)."""
     dtype = as_dtype(out_dtype, "flow.tensor_buffer_to_list_of_tensors")
     shape = tuple(int(d) for d in out_shape)
+    if isinstance(x, DeviceTensorBuffer):
+        every = _device_instances(x, shape, "flow.tensor_buffer_to_list_of_tensors")
+        flat = jnp.reshape(every, (-1, *shape)).astype(dtype)
+        return [flat[i] for i in range(flat.shape[0])]
     blob_shape = _shape_of(x)
     if blob_shape is None:
         raise ArgumentError(

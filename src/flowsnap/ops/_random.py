@@ -2,11 +2,13 @@
 the step alike) and the device-side ``bernoulli``, ``shuffle``,
 ``generate_random_batch_permutation_indices`` and ``gen_seed``.
 
-The device ops draw from the train step's key as every random op in flowsnap does (see
+In a train job the device ops draw from the step's key as every random op in flowsnap does (see
 ``flow.nn.dropout``): the key is derived from the op's ``name`` (or its position among the
 unnamed random ops) and folded with ``seed`` when one is given, so a run is reproducible from the
-session seed, which OneFlow's ``random.randint``-seeded kernels were not. Like dropout, they need
-a train job (a predict job has no step key).
+session seed, which OneFlow's ``random.randint``-seeded kernels were not. A predict job has no
+step key, yet OneFlow's random ops drew there too: there the key's data is drawn on the host for
+each call (a fed data op, like ``CoinFlip``; from ``numpy.random.default_rng([seed, call])`` when
+a seed is given), so every call draws anew and a resumed run draws what the uninterrupted one did.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from flowsnap import data as host
-from flowsnap._engine import HostCall, random_key
+from flowsnap._engine import HostCall, current_trace, random_key
 from flowsnap.dtypes import as_dtype
 from flowsnap.errors import ArgumentError
 from flowsnap.ops._image import _op, call_rng
@@ -51,9 +54,23 @@ def CoinFlip(  # noqa: N802 - OneFlow's name
 def _key(name: str | None, seed: int | None, what: str) -> jax.Array:
     if seed is not None and name is None:
         raise ArgumentError(f"{what}: a seed requires a name (as in OneFlow)")
+    ctx = current_trace()
+    if ctx is not None and ctx.rng is None and ctx.host is not None:  # a predict job
+        return _host_key(what, name, seed)
     key = random_key(name)
     if seed is not None:
         key = jax.random.fold_in(key, int(seed) % 2**32)
+    return key
+
+
+def _host_key(what: str, name: str | None, seed: int | None) -> jax.Array:
+    """A key for a random op of a predict job: its data drawn on the host for each call."""
+
+    def fn(call: HostCall) -> Any:
+        return call_rng(call, seed).integers(0, 2**32, size=2, dtype=np.uint32)
+
+    data = _op(f"{what}.key", fn, [], {"name": name, "seed": seed}, fed=True, name=name)
+    key: jax.Array = jax.random.wrap_key_data(jnp.asarray(data, jnp.uint32), impl="threefry2x32")
     return key
 
 
