@@ -302,3 +302,14 @@ def test_a_sharded_save_replaces_a_checkpoint_only_with_overwrite(tmp_path: Path
     sharded_save(tmp_path / "c", {"v": new}, boxes, 2, 16, overwrite=True)
     np.testing.assert_array_equal(open_snapshot(tmp_path / "c")["v"].numpy(), new)
     assert os.listdir(tmp_path) == ["c"]  # the old one and every temporary directory are gone
+
+
+def test_copying_a_damaged_sharded_variable_is_refused(tmp_path: Path) -> None:
+    value = np.arange(64, dtype=np.float32).reshape(16, 4)
+    sharded_save(tmp_path / "c", {"v": value}, {"v": split_boxes((16, 4), 0, 4)}, 2, 64)
+    write_snapshot(tmp_path / "copy", open_snapshot(tmp_path / "c"), durable=False)  # intact
+    np.testing.assert_array_equal(open_snapshot(tmp_path / "copy")["v"].numpy(), value)
+    flip(tmp_path / "c" / "v" / "out", 200)
+    with pytest.raises(ChecksumMismatchError, match="bytes 192:256"):
+        write_snapshot(tmp_path / "copy2", open_snapshot(tmp_path / "c"), durable=False)
+    assert not (tmp_path / "copy2").exists()

@@ -146,3 +146,32 @@ def check_file(name: str, path: str, fd: int, chunks: Sequence[ChunkRecord]) -> 
     if bad:
         raise mismatch_error(name, path, bad)
     return total
+
+
+class StreamChecker:
+    """Checks a stream of a file's bytes, from offset 0 in order, against its chunk checksums
+    (a sharded save copied into another snapshot): :meth:`feed` raises at the first damaged
+    chunk, before the bytes after it are used."""
+
+    def __init__(self, name: str, path: str, chunks: Sequence[ChunkRecord]) -> None:
+        self._name, self._path, self._chunks = name, path, chunks
+        self._index = 0
+        self._filled = 0
+        self._hasher = new_hasher()
+
+    def feed(self, view: memoryview) -> None:
+        """Hash the next bytes; raise :class:`ChecksumMismatchError` when a chunk completes
+        with the wrong checksum."""
+        while len(view) and self._index < len(self._chunks):
+            off, length, want = self._chunks[self._index]
+            take = min(len(view), length - self._filled)
+            self._hasher.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == length:
+                got = self._hasher.hexdigest()
+                if got != want:
+                    raise mismatch_error(self._name, self._path, [((off, length, want), got)])
+                self._index += 1
+                self._filled = 0
+                self._hasher = new_hasher()

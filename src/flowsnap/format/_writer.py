@@ -23,6 +23,7 @@ from flowsnap.errors import (
 )
 from flowsnap.format import _fs
 from flowsnap.format._checksum import new_hasher
+from flowsnap.format._chunks import StreamChecker
 from flowsnap.format._dtypes import DataType, data_type_for
 from flowsnap.format._io import byte_view, fsync_dir, write_chunks, write_error
 from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
@@ -69,6 +70,8 @@ class _Source:
     nbytes: int
     chunks: Callable[[], Iterator[memoryview]]
     expected_checksum: str | None = None
+    expected_chunks: tuple[tuple[int, int, str], ...] | None = None
+    origin: str = ""
 
 
 def write_snapshot(
@@ -214,6 +217,8 @@ def _source_for(name: str, value: Any) -> _Source:
             value.nbytes,
             value.iter_chunks,
             value.expected_checksum if value.verify else None,
+            getattr(value, "expected_chunks", None) if value.verify else None,
+            value.file_path,
         )
     if isinstance(value, DeferredArray):
         data_type = data_type_for(value.dtype, what=f"variable {name!r}")
@@ -300,10 +305,15 @@ def _write_variable(
     vdir = os.path.join(tmp, source.name)
     _fs.mkdir(vdir)
     hasher = new_hasher()
+    checker = None
+    if source.expected_chunks is not None:  # copying a sharded save's variable: check it too
+        checker = StreamChecker(source.name, source.origin, source.expected_chunks)
 
     def hashed() -> Iterator[memoryview]:
         for chunk in source.chunks():
             hasher.update(chunk)
+            if checker is not None:
+                checker.feed(chunk)
             yield chunk
             bar.update(len(chunk))
 
