@@ -313,3 +313,20 @@ def test_copying_a_damaged_sharded_variable_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ChecksumMismatchError, match="bytes 192:256"):
         write_snapshot(tmp_path / "copy2", open_snapshot(tmp_path / "c"), durable=False)
     assert not (tmp_path / "copy2").exists()
+
+
+def test_legacy_layout_sharded_save_writes_no_meta(tmp_path: Path) -> None:
+    value = np.arange(24, dtype=np.int32).reshape(6, 4)
+    described = [("v", value.shape, data_type_for(value.dtype))]
+    tmp, _ = create_tmp(str(tmp_path / "c"), described, durable=True, overwrite=False)
+    owned = tuple((b, 0) for b in split_boxes((6, 4), 1, 2))
+    local = {b: value[box_slices(b)] for b, _ in owned}
+    var = ShardedVariable("v", (6, 4), data_type_for(value.dtype), owned, local)
+    records = write_part(tmp, var, 0, chunk_size=32, durable=True)
+    finish(tmp, str(tmp_path / "c"), described, {"v": records}, replace=False, overwrite=False,
+           durable=True, legacy=True, metadata=None)  # fmt: skip
+    assert sorted(os.listdir(tmp_path / "c" / "v")) == ["out"]
+    snap = open_snapshot(tmp_path / "c")
+    assert snap.manifest is not None
+    assert not snap.manifest.variables["v"].has_meta
+    np.testing.assert_array_equal(snap["v"].numpy(), value)  # shape and dtype from the manifest
