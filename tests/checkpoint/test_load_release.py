@@ -4,6 +4,8 @@ new values are the loaded ones."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -56,3 +58,46 @@ def test_replaced_values_are_freed_and_new_ones_loaded(
     for name, value in new.items():
         np.testing.assert_array_equal(got[name], value)
     flow.clear_default_session()
+
+
+EXIT_AT_ONCE = """
+import sys
+import numpy as np
+import flowsnap as flow
+import flowsnap.typing as tp
+from flowsnap.checkpoint import _load
+
+_load.RELEASE_LATER_BYTES = 0  # every release on the background thread
+names = [f"v{i:03d}" for i in range(64)]
+
+@flow.global_function(type="predict")
+def job() -> tp.Numpy:
+    total = 0
+    for name in names:
+        total = total + flow.math.reduce_sum(
+            flow.get_variable(name, shape=(256, 256), initializer=flow.ones_initializer())
+        )
+    return total
+
+flow.get_all_variables()
+flow.load_variables(flow.checkpoint.get(sys.argv[1]))
+print("loaded")
+"""
+
+
+def test_exiting_right_after_a_load_is_clean(tmp_path: Path) -> None:
+    """The process may end while the replaced values are being freed: it waits for that, it
+    does not abort (a daemon thread stopped inside XLA's deallocation would)."""
+    rng = np.random.default_rng(9)
+    values = {f"v{i:03d}": rng.random((256, 256), np.float32) for i in range(64)}
+    flow.checkpoint.save(tmp_path / "ckpt", values)
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", EXIT_AT_ONCE, str(tmp_path / "ckpt")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "loaded"

@@ -205,7 +205,9 @@ def _release(replaced: list[jax.Array]) -> None:
     if sum(a.nbytes for a in replaced) < RELEASE_LATER_BYTES:
         replaced.clear()
         return
-    threading.Thread(target=replaced.clear, name="flowsnap-release", daemon=True).start()
+    # Not a daemon: the interpreter waits for it at exit (a daemon thread stopped inside XLA's
+    # deallocation at shutdown aborts the process).
+    threading.Thread(target=replaced.clear, name="flowsnap-release", daemon=False).start()
 
 
 def _check_strict(
