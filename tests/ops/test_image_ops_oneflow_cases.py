@@ -4,6 +4,7 @@
 * Resizing follows OpenCV's ``cv::resize`` rules as OneFlow's kernels did: the oracle is
   :func:`reference_resize`, a per-pixel re-implementation written from OpenCV's documented
   sampling rules (float64, one output pixel at a time), independent of the vectorized code.
+* Polygons become masks by ``cv::fillPoly``'s rules (even-odd, edges drawn), as OneFlow's kernel.
 * ``flow.record`` / ``flow.tensor_buffer`` are OneFlow's blob types of data ops' outputs.
 * ``flow.random.bernoulli`` and friends draw in predict jobs too, as OneFlow's did.
 * TensorBuffers of device tensors (``tensor_to_tensor_buffer`` of a placeholder) round-trip.
@@ -208,6 +209,42 @@ def _images_source(buffer: Any, images: list[Array]) -> Any:
     return host_op(
         "test_images", lambda call, _: [im.copy() for im in images], (buffer,), fed=False
     )
+
+
+# -- polygons to masks: OpenCV's fillPoly ----------------------------------------------------
+
+
+def test_polygon_mask_fills_even_odd_with_edges_drawn() -> None:
+    # two overlapping squares of one segmentation: OneFlow's cv::fillPoly fills by the even-odd
+    # rule, so the inside of the overlap stays empty; every edge is drawn (Pillow's polygon fill,
+    # used before, painted the union)
+    square_a = [[2, 2], [8, 2], [8, 8], [2, 8]]
+    square_b = [[5, 5], [11, 5], [11, 11], [5, 11]]
+    points = np.array(square_a + square_b, np.float32)
+    index = np.array([[i, 0, 0] for i in range(4)] + [[i, 1, 0] for i in range(4)])
+    (masks,) = data.polygon_to_mask([points], [index], [[14, 13]])
+    want = np.zeros((13, 14), np.int8)
+    want[2:9, 2:9] = 1
+    want[5:12, 5:12] = 1
+    want[6:8, 6:8] = 0  # covered twice: even
+    np.testing.assert_array_equal(masks[0], want)
+
+
+def test_polygon_mask_interior_and_exterior() -> None:
+    # a triangle: pixels more than one pixel inside are set, more than one pixel outside are not
+    tri = np.array([[3.4, 2.6], [36.5, 9.5], [12.2, 27.7]], np.float32)
+    index = np.array([[i, 0, 0] for i in range(3)])
+    (masks,) = data.polygon_to_mask([tri], [index], [[40, 30]])
+    corners = np.rint(tri).astype(float)  # points round half to even, as OneFlow's kernel
+    ys, xs = np.mgrid[0:30, 0:40]
+    signed = []
+    for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
+        length = math.hypot(x1 - x0, y1 - y0)
+        signed.append(((x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)) / length)
+    distance = np.min(np.stack(signed), axis=0)  # > 0 inside (this winding), < 0 outside
+    assert masks.shape == (1, 30, 40)
+    assert masks[0][distance > 1.0].all()
+    assert not masks[0][distance < -1.0].any()
 
 
 # -- blob dtypes -----------------------------------------------------------------------------

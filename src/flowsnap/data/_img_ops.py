@@ -14,9 +14,9 @@ from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from flowsnap.data._images import Array, check_color_space, pool_map
+from flowsnap.data._img_fill import fill_polygons
 from flowsnap.errors import ArgumentError
 
 _f32 = np.float32
@@ -325,7 +325,8 @@ def polygon_to_mask(
     """OneFlow's ``object_segmentation_polygon_to_mask``: for each image, one int8 ``(H, W)``
     mask per segmentation, 1 inside its polygons. ``poly_index[i]`` is ``(n, 3)``: for each point
     its index in its polygon, the polygon's index in its segmentation and the segmentation's
-    index. Points round half to even; polygons are filled with Pillow (edges included)."""
+    index. Points round half to even; each segmentation's polygons are filled together by
+    OpenCV's ``fillPoly`` rules, as OneFlow's kernel did (even-odd, edges drawn: ``_img_fill``)."""
     sizes = _size_pairs(image_size, len(polys), "object_segmentation_polygon_to_mask")
     out = []
     for pts, index, (w, h) in zip(polys, poly_index, sizes, strict=True):
@@ -344,13 +345,7 @@ def polygon_to_mask(
         count = max(segments) + 1 if segments else 0
         masks = np.zeros((count, int(h), int(w)), dtype=np.int8)
         for segm_id, polygons in segments.items():
-            canvas = Image.new("L", (int(w), int(h)), 0)
-            draw = ImageDraw.Draw(canvas)
-            for points in polygons.values():
-                if len(points) >= 2:
-                    draw.polygon(points, fill=1, outline=1)
-                else:
-                    draw.point(points, fill=1)
-            masks[segm_id] = np.asarray(canvas, dtype=np.int8)
+            shapes = [np.array(points, dtype=np.int64) for points in polygons.values()]
+            masks[segm_id] = fill_polygons(int(h), int(w), shapes)
         out.append(masks)
     return out
