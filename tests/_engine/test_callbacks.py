@@ -164,3 +164,18 @@ def test_pending_callbacks_fail_the_session_close() -> None:
     job(np.zeros(1, np.float32))(fails)
     with pytest.raises(RuntimeError, match="callback broke"):
         flow.clear_default_session()
+
+
+def test_sync_inside_a_callback_is_refused_instead_of_waiting_for_itself() -> None:
+    from flowsnap.errors import SessionError
+
+    @flow.global_function()
+    def job(x: tp.Numpy.Placeholder((1,))) -> tp.Callback[tp.Numpy]:
+        return x
+
+    def syncs(out: np.ndarray) -> None:  # type: ignore[type-arg]
+        flow.sync_default_session()
+
+    job(np.zeros(1, np.float32))(syncs)  # returns: no deadlock
+    with pytest.raises(SessionError, match="inside a job's callback"):
+        flow.sync_default_session()

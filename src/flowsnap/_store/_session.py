@@ -215,7 +215,18 @@ class Session:
             )
 
     def sync(self) -> None:
-        """Wait for every scheduled callback; re-raise the first one that failed."""
+        """Wait for every scheduled callback; re-raise the first one that failed.
+
+        Raises:
+            SessionError: called by a callback (on the callback thread), where it would wait
+                for itself.
+        """
+        if getattr(_thread, "is_callback_thread", False):
+            raise SessionError(
+                "flow.sync_default_session() (or clear_default_session()) was called inside a "
+                "job's callback, where it would wait for itself; call it after the job calls, "
+                "outside the callbacks"
+            )
         with self._lock:
             pending, self._pending = self._pending, []
         for future in pending:
