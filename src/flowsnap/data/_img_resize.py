@@ -29,6 +29,7 @@ of the same dtype (uint8 rounded half to even and saturated, as OpenCV's ``satur
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -97,9 +98,11 @@ def _taps(rows: list[list[tuple[int, float]]]) -> tuple[Array, Array]:
     for d, row in enumerate(rows):
         for j, (s, w) in enumerate(row):
             index[d, j], weight[d, j] = s, w
+    index.flags.writeable = weight.flags.writeable = False  # cached: shared by every call
     return index, weight
 
 
+@functools.lru_cache(maxsize=256)
 def _area_coverage_taps(src: int, dst: int) -> tuple[Array, Array]:
     """OpenCV's ``INTER_AREA`` when both axes shrink: the fraction of each source pixel the output
     pixel covers (slivers under 1e-3 of a pixel dropped, as OpenCV's table does)."""
@@ -122,6 +125,7 @@ def _area_coverage_taps(src: int, dst: int) -> tuple[Array, Array]:
     return _taps(rows)
 
 
+@functools.lru_cache(maxsize=256)
 def _area_interp_taps(src: int, dst: int) -> tuple[Array, Array]:
     """OpenCV's ``INTER_AREA`` when an axis grows: two neighbours, the second weighted by the part
     of the output pixel past the source pixel's edge."""
@@ -137,6 +141,7 @@ def _area_interp_taps(src: int, dst: int) -> tuple[Array, Array]:
     return _taps(rows)
 
 
+@functools.lru_cache(maxsize=256)
 def _cubic_taps(src: int, dst: int) -> tuple[Array, Array]:
     """OpenCV's ``INTER_CUBIC``: four neighbours of ``(x + 0.5) * scale - 0.5`` weighted by the
     ``a = -0.75`` cubic kernel, indices clamped at the edges (border replicate)."""
