@@ -68,6 +68,21 @@ def test_the_table_has_exactly_each_versions_options(version: str) -> None:
     assert ours == dict(table)
 
 
+SHARED_TABLE = Path("/work/shared/reference/oneflow-api/function_config.json")
+
+
+@pytest.mark.skipif(not SHARED_TABLE.exists(), reason="the shared reference is not on this machine")
+def test_the_packaged_tables_are_the_reference_json() -> None:
+    """``function_config.json`` (every ``@oneflow_function_config`` registration with its
+    parameters, read from OneFlow's source per version) is what the API tables carry."""
+    import json
+
+    reference = json.loads(SHARED_TABLE.read_text())
+    for version, tag in zip(VERSIONS, ("v0.3.4", "v0.4.0", "v0.5.0"), strict=True):
+        expected = {name: tuple(row["params"]) for name, row in reference[tag].items()}
+        assert dict(load_table(version).function_config) == expected
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_option_of_every_version_is_callable_with_its_parameters(version: str) -> None:
     flow_v = get_facade(version).root
