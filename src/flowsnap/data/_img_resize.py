@@ -86,7 +86,9 @@ def resize_nearest(image: Array, width: int, height: int) -> Array:
     src_h, src_w = image.shape[:2]
     xs = np.minimum(np.floor(np.arange(width) * (1.0 / (width / src_w))), src_w - 1)
     ys = np.minimum(np.floor(np.arange(height) * (1.0 / (height / src_h))), src_h - 1)
-    return np.ascontiguousarray(image[ys.astype(np.intp)[:, None], xs.astype(np.intp)[None, :]])
+    rows: Array = np.take(image, ys.astype(np.intp), axis=0)
+    out: Array = np.take(rows, xs.astype(np.intp), axis=1)
+    return out
 
 
 def _taps(rows: list[list[tuple[int, float]]]) -> tuple[Array, Array]:
