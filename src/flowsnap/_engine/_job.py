@@ -21,13 +21,20 @@ import numpy as np
 from flowsnap import initializers
 from flowsnap._engine._function_config import FunctionConfig
 from flowsnap._engine._host import HostNode, HostPipeline, start_host_trace
+from flowsnap._engine._mesh import StepLayout, is_mirrored
+from flowsnap._engine._placement import (
+    default_placement,
+    ensure_distributed,
+    first_device,
+    recording_placement,
+    resolve,
+)
 from flowsnap._engine._returns import deliver
 from flowsnap._engine._scaling import loss_scale_specs
-from flowsnap._engine._scope import resolve_device
 from flowsnap._engine._signature import abstract_inputs, bind_inputs, parse_signature
 from flowsnap._engine._step import StepPlan, compile_step, slot_variable_name, step_options
 from flowsnap._engine._trace import TraceContext, current_trace, tracing
-from flowsnap._store import Session, VariableSpec
+from flowsnap._store import Session, VariableSpec, Where
 from flowsnap.errors import TraceError
 
 TRAIN_STEP_PREFIX = "System-Train-TrainStep-"
@@ -51,6 +58,8 @@ class JobFunction:
         self.session = session
         self.params, self.returns = parse_signature(func, self.name, localns or {})
         self.device: jax.Device | None = None
+        self.where: Where | None = None
+        self._layout: StepLayout | None = None
         self.trainable: tuple[str, ...] = ()
         self.state: tuple[str, ...] = ()
         self.step_name = TRAIN_STEP_PREFIX + self.name
@@ -75,12 +84,13 @@ class JobFunction:
 
     # -- building (called by the session) --------------------------------------------------
 
-    def build(self) -> tuple[list[VariableSpec], jax.Device]:
+    def build(self) -> tuple[list[VariableSpec], Where]:
         """Trace the body abstractly; return the variables it uses, slots and step included.
 
         Raises:
             TraceError: a train job's body never calls ``minimize``.
         """
+        ensure_distributed()  # before anything starts JAX's backends
         ctx = self._plan.context(discovering=True, rng=jax.random.key(0) if self.is_train else None)
         start_host_trace(ctx, self.session.seed)
 
@@ -90,9 +100,11 @@ class JobFunction:
             self.returns.check(outputs, self.name)
             return outputs
 
-        jax.eval_shape(body, *abstract_inputs(self.params))
+        with recording_placement() as entered:
+            jax.eval_shape(body, *abstract_inputs(self.params))
         specs = list(ctx.specs.values())
-        self.device = resolve_device(ctx.device_tag)
+        self.where = resolve(entered[0] if entered else default_placement(self.session))
+        self.device = first_device(self.where)
         if self.pipeline is not None:
             self.pipeline.close()
         self.pipeline = ctx.host.pipeline()
@@ -105,7 +117,7 @@ class JobFunction:
         if self.is_train:
             specs += self._train_specs(ctx)
         self._compiled = None
-        return specs, self.device
+        return specs, self.where
 
     def _train_specs(self, ctx: TraceContext) -> list[VariableSpec]:
         """The optimizer's slot variables of each trainable variable, then the train step."""
@@ -164,7 +176,16 @@ class JobFunction:
                     regularizers={n: specs[n].regularizer for n in self.trainable},
                     seed=self.session.seed,
                 )
-            self._compiled = compile_step(plan)
+            groups = (self.trainable, self.state) if self.is_train else (self.var_names,)
+            view = self.config.options.get("default_logical_view")
+            self._layout = StepLayout(
+                self.where if self.where is not None else jax.devices()[0],
+                self.session.specs,
+                groups,
+                is_train=self.is_train,
+                mirrored=is_mirrored(self.params, getattr(view, "kind", "") == "mirrored"),
+            )
+            self._compiled = self._layout.wrap(compile_step(plan, **self._layout.jit_kwargs))
         return self._compiled
 
     # -- calling ---------------------------------------------------------------------------
@@ -178,25 +199,30 @@ class JobFunction:
         session = self.session
         session.check_open()
         session.start()
-        inputs = bind_inputs(self.name, self.params, args, kwargs)
         compiled = self._compile()
+        layout = self._layout
+        if layout is None:  # pragma: no cover - _compile sets it
+            raise TraceError(f"job {self.name!r} has no device layout")
+        inputs = bind_inputs(self.name, self.params, args, kwargs, devices=layout.devices)
+        placed = layout.inputs(self.name, self.params, inputs)
+        inputs = placed.arrays
         values = session.values
         pipeline = self.pipeline
         if pipeline is not None:
             inputs = (*inputs, pipeline.batch_for_call(values, self._plan.accumulation_steps))
         if self.is_train:
-            trainable = {n: values[n] for n in self.trainable}
-            state = {n: values[n] for n in self.state}
+            trainable = layout.variables({n: values[n] for n in self.trainable})
+            state = layout.variables({n: values[n] for n in self.state})
             outputs, new_trainable, new_state = compiled(trainable, state, inputs)
             values.update(new_trainable)
             values.update(new_state)
         else:
-            params = {n: values[n] for n in self.var_names}
+            params = layout.variables({n: values[n] for n in self.var_names})
             outputs, updates = compiled(params, inputs)
-            values.update(updates)
+            values.update(layout.variables(updates))
         if pipeline is not None:
             pipeline.called(values)
-        return deliver(self.returns, outputs, session)
+        return deliver(self.returns, layout.results(outputs, placed), session)
 
 
 def _replaying_body(

@@ -21,7 +21,6 @@ from flowsnap._engine._placement import (
     default_placement,
     parse_placement,
     record_placement,
-    resolve_device,  # noqa: F401 - re-exported for _job.py
 )
 from flowsnap._engine._trace import current_trace
 from flowsnap._store import Distribute

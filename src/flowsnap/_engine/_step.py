@@ -358,16 +358,17 @@ def _eval_jaxpr_with_probes(
     return [read(v) for v in jaxpr.outvars]
 
 
-def compile_step(plan: StepPlan) -> Callable[..., Any]:
-    """The job's step under ``jax.jit``; a train step donates its variables' buffers."""
+def compile_step(plan: StepPlan, **shardings: Any) -> Callable[..., Any]:
+    """The job's step under ``jax.jit``; a train step donates its variables' buffers.
+    ``shardings``: the ``in_shardings``/``out_shardings`` of a job over a mesh (``_mesh.py``)."""
     if plan.is_train:
 
         def train(trainable: Arrays, state: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
             return train_step(plan, trainable, state, inputs)
 
-        return jax.jit(train, donate_argnums=(0, 1))
+        return jax.jit(train, donate_argnums=(0, 1), **shardings)
 
     def predict(params: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
         return predict_step(plan, params, inputs)
 
-    return jax.jit(predict)
+    return jax.jit(predict, **shardings)
