@@ -86,8 +86,8 @@ def child(args: argparse.Namespace) -> None:
     from jax.sharding import PartitionSpec as P
 
     import flowsnap as flow
-    from flowsnap.checkpoint._distributed import barrier
     from flowsnap.checkpoint._shardload import load_sharded
+    from flowsnap.checkpoint._sync import barrier
     from flowsnap.format import open_snapshot, write_snapshot
 
     shapes = quick_shapes() if args.quick else gpt2_medium_shapes()
@@ -167,6 +167,8 @@ def child(args: argparse.Namespace) -> None:
     if lead:
         result = {"nbytes": nbytes, "tensors": len(shapes), "devices": n, "times": times}
         print("RESULT " + json.dumps(result), flush=True)
+    if args.nprocs > 1:
+        jax.distributed.shutdown()  # no process leaves before the others are done
     os._exit(0)
 
 

@@ -83,7 +83,11 @@ def main() -> None:
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()
     print("RESULT " + json.dumps(result), flush=True)
-    os._exit(0)  # a peer may be dead: skip jax.distributed's shutdown barrier
+    if scenario != "kill" and int(nprocs) > 1:
+        # JAX's shutdown barrier: process 0 hosts the coordination service, and JAX stops a
+        # process that loses it, so no process may leave before the others are done.
+        jax.distributed.shutdown()
+    os._exit(0)  # with a dead peer, skip the shutdown barrier (it would wait for it)
 
 
 def sharded_values(jax: Any, variant: int) -> dict[str, Any]:

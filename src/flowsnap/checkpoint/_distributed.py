@@ -18,12 +18,8 @@ its training steps: saves are matched across processes by their sequence number.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import itertools
-import json
 import os
-import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +29,8 @@ import jax
 import numpy as np
 
 from flowsnap import errors
-from flowsnap.errors import FlowsnapError, SnapshotWriteError
+from flowsnap.checkpoint._sync import Sync, failure, next_sequence, raise_reported
+from flowsnap.errors import SnapshotWriteError
 from flowsnap.format import DataType, Manifest, StoredVariable, data_type_for, open_snapshot
 from flowsnap.format.internals import (
     DEFAULT_CHUNK,
@@ -48,24 +45,6 @@ from flowsnap.format.internals import (
     hash_part,
     write_part,
 )
-
-_sequence = itertools.count()
-_sequence_lock = threading.Lock()
-
-
-def sync_timeout_s() -> float:
-    """How long a process waits for the others at each step of a save (``FLOWSNAP_SYNC_TIMEOUT_S``,
-    default 300 s): after that, a process that did not report is taken as dead."""
-    raw = os.environ.get("FLOWSNAP_SYNC_TIMEOUT_S", "300")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise errors.ArgumentError(
-            f"FLOWSNAP_SYNC_TIMEOUT_S={raw!r} is not a number of seconds; set it to e.g. 300"
-        ) from None
-    if value <= 0:
-        raise errors.ArgumentError(f"FLOWSNAP_SYNC_TIMEOUT_S must be > 0 seconds, got {raw!r}")
-    return value
 
 
 def is_sharded(value: Any) -> bool:
@@ -154,103 +133,6 @@ def stage(
 # -- the protocol ----------------------------------------------------------------------------
 
 
-def _client() -> Any:
-    """JAX's distributed client (its key-value store; the public API has none)."""
-    try:
-        from jax._src import distributed
-
-        return distributed.global_state.client
-    except (ImportError, AttributeError) as exc:
-        raise SnapshotWriteError(
-            errno.EINVAL,
-            f"cannot save: this JAX ({jax.__version__}) does not expose the jax.distributed "
-            f"client flowsnap coordinates multi-process saves with ({exc}); use the JAX "
-            "version flowsnap was tested with (0.10)",
-        ) from None
-
-
-class _Sync:
-    """Messages between the processes of one save through the ``jax.distributed`` key-value
-    store (no-ops in a single-process run)."""
-
-    def __init__(self, sequence: int) -> None:
-        self.process = jax.process_index()
-        self.count = jax.process_count()
-        self.client = _client() if self.count > 1 else None
-        self.prefix = f"flowsnap/save/{sequence}"
-        self.timeout_ms = int(sync_timeout_s() * 1000)
-        if self.count > 1 and self.client is None:
-            raise SnapshotWriteError(
-                errno.EINVAL,
-                "cannot save: this is a multi-process run, but jax.distributed has no client; "
-                "call jax.distributed.initialize() (or flow.env.machine(...)) first",
-            )
-
-    def post(self, key: str, payload: Mapping[str, Any]) -> None:
-        if self.client is None:
-            return
-        try:
-            self.client.key_value_set(f"{self.prefix}/{key}", json.dumps(payload))
-        except Exception as exc:  # the client raises its own runtime error
-            raise SnapshotWriteError(
-                errno.ECONNRESET,
-                f"cannot save: process {self.process} could not report '{key}' to the "
-                f"jax.distributed coordinator (process 0), which failed or died "
-                f"({type(exc).__name__}). Nothing was published; save again.",
-            ) from None
-
-    def get(self, key: str, process: int) -> dict[str, Any]:
-        if self.client is None:
-            raise SnapshotWriteError(errno.EINVAL, "internal: no jax.distributed client")
-        try:
-            text = self.client.blocking_key_value_get(f"{self.prefix}/{key}", self.timeout_ms)
-        except Exception as exc:  # the client raises its own runtime error on a timeout
-            raise SnapshotWriteError(
-                errno.ETIMEDOUT,
-                f"cannot save: process {process} did not report '{key}' within "
-                f"{self.timeout_ms / 1000:g} s (FLOWSNAP_SYNC_TIMEOUT_S); it failed or died "
-                f"({type(exc).__name__}). Nothing was published; save again.",
-            ) from None
-        doc: dict[str, Any] = json.loads(text)
-        return doc
-
-    def gather(self, key: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Post this process's ``payload`` and return every process's, in process order."""
-        if self.client is None:
-            return [dict(payload)]
-        self.post(f"{key}/{self.process}", payload)
-        return [self.get(f"{key}/{p}", p) for p in range(self.count)]
-
-
-def barrier(what: str) -> None:
-    """Wait until every process of a multi-process run got here (no-op in a single process);
-    e.g. after process 0 applied a retention policy, so that every process then lists the same
-    checkpoints.
-
-    Raises:
-        SnapshotWriteError: a process did not arrive within ``FLOWSNAP_SYNC_TIMEOUT_S``.
-    """
-    if jax.process_count() == 1:
-        return
-    with _sequence_lock:
-        sequence = next(_sequence)
-    _Sync(sequence).gather(what, {"ok": True})
-
-
-def _failure(exc: BaseException) -> dict[str, Any]:
-    return {"error": str(exc), "kind": type(exc).__name__}
-
-
-def _raise_reported(docs: list[dict[str, Any]], what: str) -> None:
-    for process, doc in enumerate(docs):
-        if "error" in doc:
-            cls = getattr(errors, str(doc.get("kind")), None)
-            message = f"{what}: process {process} failed: {doc['error']}"
-            if isinstance(cls, type) and issubclass(cls, FlowsnapError):
-                raise cls(errno.EIO, message) if issubclass(cls, OSError) else cls(message)
-            raise SnapshotWriteError(errno.EIO, message)
-
-
 @dataclass
 class ShardedSave:
     """A sharded save, staged (its number and this process's blocks), ready to run."""
@@ -276,24 +158,28 @@ class ShardedSave:
             TargetExistsError, SnapshotWriteError, ...: this or another process failed; nothing
                 was published.
         """
-        sync = _Sync(self.sequence)
+        sync = Sync(self.sequence)
         described = [(v.name, v.shape, v.data_type) for v in self.variables]
+        sync.collect()
+        try:
+            return self._run(sync, described)
+        finally:
+            sync.finished()
+
+    def _run(self, sync: Sync, described: list[tuple[str, tuple[int, ...], DataType]]) -> Manifest:
         tmp, replace = "", False
         if sync.process == 0:
-            if sync.client is not None and self.sequence > 0:  # every process is past it
-                with contextlib.suppress(Exception):  # housekeeping only
-                    sync.client.key_value_delete(f"flowsnap/save/{self.sequence - 1}/")
             try:
                 tmp, replace = create_tmp(
                     self.target, described, durable=self.durable, overwrite=self.overwrite
                 )
             except BaseException as exc:
-                sync.post("tmp", _failure(exc))
+                sync.post("tmp", failure(exc))
                 raise
             sync.post("tmp", {"tmp": tmp})
         elif sync.client is not None:
             started = sync.get("tmp", 0)
-            _raise_reported([started], "the save could not start")
+            raise_reported([started], "the save could not start")
             tmp = str(started["tmp"])
         try:
             manifest = self._write(sync, tmp, described, replace)
@@ -305,7 +191,7 @@ class ShardedSave:
 
     def _write(
         self,
-        sync: _Sync,
+        sync: Sync,
         tmp: str,
         described: list[tuple[str, tuple[int, ...], DataType]],
         replace: bool,
@@ -324,8 +210,8 @@ class ShardedSave:
                 for var, part in zip(self.variables, parts, strict=True):
                     records[var.name] = list(part)
         except BaseException as exc:
-            status = _failure(exc)
-        _raise_reported(sync.gather("written", status), "the sharded save failed")
+            status = failure(exc)
+        raise_reported(sync.gather("written", status), "the sharded save failed")
         try:
             for var in self.variables:
                 records[var.name].extend(
@@ -333,12 +219,12 @@ class ShardedSave:
                 )
             status = {"chunks": records}
         except BaseException as exc:
-            status = _failure(exc)
+            status = failure(exc)
         if sync.process != 0:
             sync.post(f"chunks/{sync.process}", status)
-            _raise_reported([status], "the sharded save failed")
+            raise_reported([status], "the sharded save failed")
             done = sync.get("done", 0)
-            _raise_reported([done], "publishing the sharded save failed")
+            raise_reported([done], "publishing the sharded save failed")
             manifest = open_snapshot(self.target, verify=False).manifest
             if manifest is None:  # replaced by an unsharded save meanwhile
                 raise SnapshotWriteError(
@@ -347,7 +233,7 @@ class ShardedSave:
             return manifest
         docs = [status] + [sync.get(f"chunks/{p}", p) for p in range(1, sync.count)]
         try:
-            _raise_reported(docs, "the sharded save failed")
+            raise_reported(docs, "the sharded save failed")
             merged: dict[str, list[ChunkRecord]] = {name: [] for name, _, _ in described}
             for doc in docs:
                 for name, recs in doc["chunks"].items():
@@ -364,7 +250,7 @@ class ShardedSave:
                 metadata=self.metadata,
             )
         except BaseException as exc:
-            sync.post("done", _failure(exc))
+            sync.post("done", failure(exc))
             raise
         sync.post("done", {"ok": True})
         return manifest
@@ -385,8 +271,7 @@ def prepare_save(
     device work cannot change); :meth:`ShardedSave.run` writes them (here or on a thread)."""
     if chunk_size < 1:
         raise errors.ArgumentError(f"chunk_size must be >= 1 byte, got {chunk_size}")
-    with _sequence_lock:
-        sequence = next(_sequence)
+    sequence = next_sequence()
     return ShardedSave(
         os.path.abspath(os.fspath(path)),
         stage(values, dtypes),

@@ -25,10 +25,10 @@ from typing import Any
 import jax
 
 from flowsnap.checkpoint._async import SaveHandle
-from flowsnap.checkpoint._distributed import barrier
 from flowsnap.checkpoint._load import load_variables
 from flowsnap.checkpoint._report import LoadReport
 from flowsnap.checkpoint._save import get, save
+from flowsnap.checkpoint._sync import barrier
 from flowsnap.errors import SnapshotNotFoundError
 from flowsnap.format import SNAPSHOT_DONE, Snapshot, sweep_temporaries
 from flowsnap.format.internals import delete_snapshot
