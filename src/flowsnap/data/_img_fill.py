@@ -13,7 +13,7 @@ edge is active on the rows ``y0 <= y < y1`` (top row included, bottom excluded),
 row in 16.16 fixed point (``x0 << 16`` plus ``dx`` per row, ``dx`` the C-truncated quotient);
 on each row the active edges' ``x`` are sorted and each pair ``(a, b)`` fills the pixels from
 ``ceil(a)`` to ``floor(b)``. Every edge (horizontal ones too) is then drawn as OpenCV's
-``LineIterator`` with 8-connectivity draws it.
+``LineIterator`` with 8-connectivity draws it, after ``clipLine`` cut it to the image.
 """
 
 from __future__ import annotations
@@ -33,6 +33,49 @@ def _trunc_div(a: int, b: int) -> int:
     """C's integer division (rounds toward zero)."""
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b > 0) else -q
+
+
+def _toward_zero(value: float) -> int:
+    """C's conversion of a double to an integer (truncation)."""
+    return int(value)
+
+
+def _clip_line(
+    width: int, height: int, x1: int, y1: int, x2: int, y2: int
+) -> tuple[int, int, int, int] | None:
+    """The segment OpenCV's ``clipLine`` keeps inside the image (None: none of it): an endpoint
+    outside is moved along the segment to the nearest row, then column, of the border, its other
+    coordinate computed in doubles and truncated. The line is then walked between the clipped
+    endpoints, so a clipped edge's pixels can differ from the unclipped line's."""
+    right, bottom = width - 1, height - 1
+
+    def outcode(x: int, y: int) -> int:
+        return (x < 0) + (x > right) * 2 + (y < 0) * 4 + (y > bottom) * 8
+
+    c1, c2 = outcode(x1, y1), outcode(x2, y2)
+    if (c1 & c2) == 0 and (c1 | c2) != 0:
+        if c1 & 12:
+            a = 0 if c1 < 8 else bottom
+            x1 += _toward_zero((a - y1) * (x2 - x1) / (y2 - y1))
+            y1 = a
+            c1 = (x1 < 0) + (x1 > right) * 2
+        if c2 & 12:
+            a = 0 if c2 < 8 else bottom
+            x2 += _toward_zero((a - y2) * (x2 - x1) / (y2 - y1))
+            y2 = a
+            c2 = (x2 < 0) + (x2 > right) * 2
+        if (c1 & c2) == 0 and (c1 | c2) != 0:
+            if c1:
+                a = 0 if c1 == 1 else right
+                y1 += _toward_zero((a - x1) * (y2 - y1) / (x2 - x1))
+                x1, c1 = a, 0
+            if c2:
+                a = 0 if c2 == 1 else right
+                y2 += _toward_zero((a - x2) * (y2 - y1) / (x2 - x1))
+                x2, c2 = a, 0
+    if c1 | c2:
+        return None
+    return x1, y1, x2, y2
 
 
 def _line_pixels(x0: int, y0: int, x1: int, y1: int) -> tuple[Array, Array]:
@@ -72,7 +115,9 @@ def fill_polygons(height: int, width: int, polygons: Sequence[Array]) -> Array:
         points = [(int(x), int(y)) for x, y in np.asarray(poly).reshape(-1, 2)]
         for i, (x1, y1) in enumerate(points):
             x0, y0 = points[i - 1]
-            lines.append(_line_pixels(x0, y0, x1, y1))
+            clipped = _clip_line(width, height, x0, y0, x1, y1)
+            if clipped is not None:
+                lines.append(_line_pixels(*clipped))
             if y0 == y1:
                 continue
             dx = _trunc_div((x1 - x0) << _SHIFT, y1 - y0)
