@@ -243,6 +243,29 @@ def test_polygon_mask_interior_and_exterior() -> None:
         signed.append(((x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)) / length)
     distance = np.min(np.stack(signed), axis=0)  # > 0 inside (this winding), < 0 outside
     assert masks.shape == (1, 30, 40)
+    assert (distance > 1.0).sum() > 50  # enough pixels on each side to check
+    assert (distance < -1.0).sum() > 50
+    assert masks[0][distance > 1.0].all()
+    assert not masks[0][distance < -1.0].any()
+
+
+def test_polygon_mask_of_a_polygon_reaching_outside_the_image() -> None:
+    # COCO polygons touch the border; scaled and rounded, a point can land one pixel outside
+    poly = np.array([[-3.0, 4.0], [25.0, -2.0], [22.0, 19.0], [4.0, 16.0]], np.float32)
+    index = np.array([[i, 0, 0] for i in range(4)])
+    (masks,) = data.polygon_to_mask([poly], [index], [[20, 15]])
+    assert masks.shape == (1, 15, 20)
+    assert masks.dtype == np.int8
+    # pixels well inside the polygon (checked against its edges) are set
+    ys, xs = np.mgrid[0:15, 0:20]
+    corners = poly.astype(float)
+    signed = []
+    for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
+        length = math.hypot(x1 - x0, y1 - y0)
+        signed.append(((x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)) / length)
+    distance = np.min(np.stack(signed), axis=0)
+    assert (distance > 1.0).sum() > 50  # enough pixels on each side to check
+    assert (distance < -1.0).sum() > 50
     assert masks[0][distance > 1.0].all()
     assert not masks[0][distance < -1.0].any()
 
