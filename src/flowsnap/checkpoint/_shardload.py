@@ -101,9 +101,10 @@ def load_sharded(
         box = box_from_index(index, shape) if index is not None else full_box(shape)
         if box not in cache:
             if whole:
-                host = np.ascontiguousarray(whole[0][box_slices(box)])
+                host = whole[0][box_slices(box)]
             elif shape and box[0] in together:
-                host = np.ascontiguousarray(together[box[0]][(slice(None), *box_slices(box[1:]))])
+                # a strided view: the device copy is the only one
+                host = together[box[0]][(slice(None), *box_slices(box[1:]))]
             else:
                 host = read(box)
             cache[box] = finish(host)

@@ -14,6 +14,7 @@ from flowsnap.errors import SizeMismatchError
 from flowsnap.format._boxes import Box, box_slices, full_box
 from flowsnap.format._chunks import ChunkRecord, check_buffer, overlapping, split_range
 from flowsnap.format._io import byte_view, open_regular, pread_exact
+from flowsnap.format._readahead import aligned_empty
 
 # Rows are read in pieces of about this size.
 PIECE = 32 * 2**20
@@ -41,7 +42,8 @@ def read_box(
         ChecksumMismatchError: a chunk read is damaged (naming the variable, file, byte range).
         SizeMismatchError: the file is shorter than ``nbytes``.
     """
-    out = np.empty(tuple(b - a for a, b in box), dtype)
+    # 64-byte aligned, so that jax.device_put on the CPU takes it without a copy
+    out = aligned_empty(tuple(b - a for a, b in box), dtype)
     if out.size == 0:
         return out
     fd, size = open_regular(path, what=f"variable {name!r}: data file")
