@@ -243,8 +243,8 @@ def test_polygon_mask_interior_and_exterior() -> None:
         signed.append(((x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)) / length)
     distance = np.min(np.stack(signed), axis=0)  # > 0 inside (this winding), < 0 outside
     assert masks.shape == (1, 30, 40)
-    assert (distance > 1.0).sum() > 50  # enough pixels on each side to check
-    assert (distance < -1.0).sum() > 50
+    assert (distance > 1.0).sum() > 20  # enough pixels on each side to check
+    assert (distance < -1.0).sum() > 20
     assert masks[0][distance > 1.0].all()
     assert not masks[0][distance < -1.0].any()
 
@@ -264,8 +264,8 @@ def test_polygon_mask_of_a_polygon_reaching_outside_the_image() -> None:
         length = math.hypot(x1 - x0, y1 - y0)
         signed.append(((x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)) / length)
     distance = np.min(np.stack(signed), axis=0)
-    assert (distance > 1.0).sum() > 50  # enough pixels on each side to check
-    assert (distance < -1.0).sum() > 50
+    assert (distance > 1.0).sum() > 20  # enough pixels on each side to check
+    assert (distance < -1.0).sum() > 20
     assert masks[0][distance > 1.0].all()
     assert not masks[0][distance < -1.0].any()
 
