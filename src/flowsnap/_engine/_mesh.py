@@ -142,7 +142,11 @@ def relayout(values: Mapping[str, jax.Array], shardings: Mapping[str, Any]) -> d
     out = dict(values)
     for name, value in values.items():
         want = shardings.get(name)
-        if want is not None and not value.sharding.is_equivalent_to(want, value.ndim):
+        if want is None:
+            continue
+        have = value.sharding
+        # the step returns its out_shardings' own objects: identity is the common, cheap case
+        if have is not want and not have.is_equivalent_to(want, value.ndim):
             out[name] = jax.device_put(value, want)
     return out
 
