@@ -33,6 +33,7 @@ def reference() -> dict[str, np.ndarray]:
         "vec": rng.standard_normal(64).astype(np.float32),
         "scalar": np.array(3.5, np.float32),
         "host": np.arange(10, dtype=np.int32),
+        "local": rng.standard_normal((3, 5)).astype(np.float32),
     }
 
 
@@ -97,6 +98,8 @@ def sharded_values(jax: Any, variant: int) -> dict[str, Any]:
         value = ref[name]
         out[name] = jax.make_array_from_callback(value.shape, sharding, lambda i, v=value: v[i])
     out["host"] = ref["host"]
+    # an array on this process's first device only (each process has its own copy)
+    out["local"] = jax.device_put(ref["local"], jax.local_devices()[0])
     return out
 
 

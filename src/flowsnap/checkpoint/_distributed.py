@@ -72,8 +72,7 @@ def shard_source(name: str, value: Any, dtype: Any = None) -> ShardedVariable:
     whole by process 0 (other processes hold no copy). ``dtype`` (the variable's declared dtype)
     converts each block if it differs.
     """
-    process = jax.process_index()
-    if isinstance(value, jax.Array):
+    if isinstance(value, jax.Array) and not _process_local(value):
         shape = tuple(int(d) for d in value.shape)
         want = np.dtype(dtype) if dtype is not None else np.dtype(value.dtype)
         data_type = data_type_for(want, what=f"variable {name!r}")
@@ -89,7 +88,6 @@ def shard_source(name: str, value: Any, dtype: Any = None) -> ShardedVariable:
             if holders[box] == shard.device and box not in local:
                 local[box] = _host(shard.data, want)
         return ShardedVariable(name, shape, data_type, owned, local)
-    del process
     array = value.numpy() if isinstance(value, StoredVariable) else np.array(value, copy=True)
     if dtype is not None and array.dtype != np.dtype(dtype):
         array = array.astype(dtype)
@@ -97,6 +95,12 @@ def shard_source(name: str, value: Any, dtype: Any = None) -> ShardedVariable:
     data_type = data_type_for(array.dtype, what=f"variable {name!r}")
     box = full_box(shape)
     return ShardedVariable(name, shape, data_type, ((box, 0),), {box: array})
+
+
+def _process_local(value: jax.Array) -> bool:
+    """A multi-process run's array on this process's devices only: each process has its own, so
+    process 0's is saved (as a host value)."""
+    return value.is_fully_addressable and jax.process_count() > 1
 
 
 def _host(data: jax.Array, dtype: np.dtype[Any]) -> np.ndarray:
@@ -111,13 +115,14 @@ def stage(
     values: Mapping[str, Any], dtypes: Mapping[str, Any] | None = None
 ) -> list[ShardedVariable]:
     """Every variable's blocks as this process writes them (see :func:`shard_source`). In a
-    multi-process run, host values (NumPy arrays, stored variables) must be known to process 0
-    by shape and dtype: other processes describe them from their own copy."""
+    multi-process run, host values (NumPy arrays, stored variables) and arrays on one process's
+    devices only are written by process 0 from its copy; other processes describe them by shape
+    and dtype."""
     process = jax.process_index()
     staged = []
     for name, value in values.items():
         dtype = (dtypes or {}).get(name)
-        if process != 0 and not isinstance(value, jax.Array):
+        if process != 0 and (not isinstance(value, jax.Array) or _process_local(value)):
             array_like = value
             shape = tuple(int(d) for d in getattr(array_like, "shape", np.shape(array_like)))
             raw = dtype if dtype is not None else getattr(array_like, "dtype", None)
