@@ -194,3 +194,13 @@ def test_gradient_accumulation_reads_one_batch_per_micro_batch(tmp_path: Path) -
         rows = [(call * 6 + i) % len(DATA) for i in range(6)]
         fed(DATA[rows], LABELS[rows])
     np.testing.assert_array_equal(flow.get_all_variables()["w"].numpy(), read_weights)
+
+
+def test_results_are_writable_numpy_arrays_as_in_oneflow() -> None:
+    @flow.global_function()
+    def job() -> tp.Numpy:
+        return features(reader()) + 0
+
+    out = job()
+    out.sort(axis=0)  # OneFlow's results were ordinary arrays a program could change
+    assert out.flags.writeable

@@ -147,13 +147,22 @@ def _tree_leaves(value: Any) -> list[Any]:
     return [value]
 
 
+def writable(value: Any) -> np.ndarray[Any, Any]:
+    """``value`` as a NumPy array the caller may change, as OneFlow's results were (a JAX
+    array's NumPy view is read-only: then it is copied)."""
+    array = np.asarray(value)
+    return array if array.flags.writeable else array.copy()
+
+
 def _leaf(kind: str, value: Any) -> Any:
     parts = getattr(value, "parts", None)  # a mirrored-view result on several devices
-    array = np.asarray(value)
+    if parts is not None:
+        parts = [writable(p) for p in parts]
+    array = writable(value) if parts is None else np.asarray(value)
     if kind == "Numpy":
         return array
     if kind == "ListNumpy":
-        return list(parts) if parts is not None else [array]
+        return parts if parts is not None else [array]
     return [[p] for p in parts] if parts is not None else [[array]]
 
 
@@ -315,7 +324,7 @@ class LazyResult:
     def get(self) -> Any:
         """The result, once computed."""
         return jax.tree_util.tree_map(
-            lambda a: LocalBlob(np.asarray(a), parts=getattr(a, "parts", None)), self._outputs
+            lambda a: LocalBlob(writable(a), parts=getattr(a, "parts", None)), self._outputs
         )
 
     def async_get(self, callback: Callable[[Any], None]) -> None:

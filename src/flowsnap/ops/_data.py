@@ -121,7 +121,13 @@ def ofrecord_reader(
         devices,
     )
     blob: HostBlob = host_op(
-        "ofrecord_reader", read, fed=False, name=name, key=key, shape=(batch_size,), dtype=None
+        "ofrecord_reader",
+        read,
+        fed=False,
+        name=name,
+        key=key,
+        shape=(batch_size,),
+        dtype=dtypes.record,
     )
     return blob
 
