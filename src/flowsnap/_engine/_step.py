@@ -364,11 +364,21 @@ def compile_step(plan: StepPlan, **shardings: Any) -> Callable[..., Any]:
     if plan.is_train:
 
         def train(trainable: Arrays, state: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
-            return train_step(plan, trainable, state, inputs)
+            outputs, new_trainable, new_state = train_step(plan, trainable, state, inputs)
+            return at_least_1d(outputs), new_trainable, new_state
 
         return jax.jit(train, donate_argnums=(0, 1), **shardings)
 
     def predict(params: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
-        return predict_step(plan, params, inputs)
+        outputs, updates = predict_step(plan, params, inputs)
+        return at_least_1d(outputs), updates
 
     return jax.jit(predict, **shardings)
+
+
+def at_least_1d(outputs: Any) -> Any:
+    """The job's results as OneFlow returned them: a lazy-mode blob has at least one dimension
+    (OneFlow's ``Shape::RemoveOnes`` keeps ``(1,)`` when a reduction removes every axis), so a
+    result of shape ``()`` -- ``reduce_mean(loss)`` -- comes back with shape ``(1,)``. Programs
+    rely on it (OneFlow's GPT counts micro-batches as ``loss.shape[0]``)."""
+    return jax.tree.map(lambda x: x.reshape(1) if getattr(x, "ndim", None) == 0 else x, outputs)

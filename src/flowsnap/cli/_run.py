@@ -100,14 +100,37 @@ def _core_spec(fullname: str) -> importlib.machinery.ModuleSpec | None:
     return importlib.util.spec_from_loader(fullname, _RealAlias(module), is_package=is_package)
 
 
+# NumPy's aliases of builtin types, removed in NumPy 1.24 and current in OneFlow 0.3-0.5's time:
+# the model zoo's programs use them (the GPT's Megatron dataset code maps dtype codes to
+# ``np.float``). A run restores the missing ones and removes them afterwards.
+_NUMPY_ALIASES = {"float": float, "int": int, "object": object, "str": str, "complex": complex}
+
+
+@contextmanager
+def _legacy_numpy_aliases() -> Iterator[None]:
+    import numpy as np
+
+    added = [n for n in _NUMPY_ALIASES if n not in vars(np)]
+    for name in added:
+        setattr(np, name, _NUMPY_ALIASES[name])
+    try:
+        yield
+    finally:
+        for name in added:
+            if vars(np).get(name) is _NUMPY_ALIASES[name]:
+                delattr(np, name)
+
+
 @contextmanager
 def legacy_aliases(version: str | None = None) -> Iterator[None]:
     """Make ``import oneflow`` and friends import a version facade inside the block (``version``:
-    one version for every import; None: 0.4 for ``oneflow``, 0.5 for ``single_client``)."""
+    one version for every import; None: 0.4 for ``oneflow``, 0.5 for ``single_client``), and
+    NumPy's builtin-type aliases of that time (``np.float``, ``np.int``...) exist."""
     finder = LegacyFinder(version)
     sys.meta_path.insert(0, finder)
     try:
-        yield
+        with _legacy_numpy_aliases():
+            yield
     finally:
         sys.meta_path.remove(finder)
         for name in [n for n in sys.modules if n == "oneflow" or n.startswith("oneflow.")]:
