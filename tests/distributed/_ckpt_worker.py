@@ -275,6 +275,10 @@ def session(jax: Any, root: str, extra: str) -> dict[str, Any]:
     }
     flow.load_variables(flow.checkpoint.get(path), shardings={"emb": rows})
     result["explicit_sharding"] = sess.values["emb"].sharding == rows
+    flow.load_variables({"emb": value + 1})  # a NumPy value, into the current sharding
+    result["numpy_kept_sharding"] = sess.values["emb"].sharding == rows and bool(
+        np.array_equal(np.asarray(sess.values["emb"]), value + 1)
+    )
     with open(os.path.join(path, "emb", "out"), "r+b") as f:
         f.seek(700)
         byte = f.read(1)

@@ -287,6 +287,7 @@ def test_load_variables_into_sharded_variables(tmp_path: Path) -> None:
     assert result["kept_sharding"]
     assert result["equal"]
     assert result["explicit_sharding"]
+    assert result["numpy_kept_sharding"]
     assert "'emb'" in result["damage"]
     assert "bytes 640:768" in result["damage"]  # the chunk of the 6th device's rows
     assert result["unchanged"]
