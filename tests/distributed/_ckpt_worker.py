@@ -184,7 +184,7 @@ def matrix(jax: Any, root: str, extra: str) -> dict[str, Any]:
 
     import flowsnap as flow
     from flowsnap.checkpoint._shardload import load_sharded
-    from flowsnap.format import open_snapshot, write_snapshot
+    from flowsnap.format import open_snapshot, verify_snapshot, write_snapshot
 
     rng = np.random.default_rng(7)
     value = {
@@ -224,6 +224,9 @@ def matrix(jax: Any, root: str, extra: str) -> dict[str, Any]:
                     if a.read() != b.read():
                         raise AssertionError(f"{mine} differs from the unsharded save")
         saved += 1
+        report = verify_snapshot(path)  # on this one host, without devices
+        if not report.ok or report.checked != tuple(sorted(value)):
+            raise AssertionError(f"{path} does not verify: {report.problems}")
         snap = open_snapshot(path)
         for n2, kind2 in kinds:
             for name, v in value.items():
