@@ -79,7 +79,7 @@ def main(idx_dir: str, out: str, steps: int, test_batches: int = 10_000 // BATCH
         f"-> {sum(losses[-20:]) / 20:.3f} ({steps * BATCH_SIZE / seconds:,.0f} images/s)"
     )
     test_batches = min(test_batches, test_records // BATCH_SIZE)
-    correct = sum(int(eval_lenet()) for _ in range(test_batches))
+    correct = sum(int(eval_lenet().sum()) for _ in range(test_batches))
     accuracy = correct / (test_batches * BATCH_SIZE)
     print(
         f"LeNet test accuracy on {test_batches * BATCH_SIZE:,} test images (read in the predict "
