@@ -209,7 +209,8 @@ class JobFunction:
         values = session.values
         pipeline = self.pipeline
         if pipeline is not None:
-            inputs = (*inputs, pipeline.batch_for_call(values, self._plan.accumulation_steps))
+            steps = self._plan.accumulation_steps
+            inputs = (*inputs, layout.host_batch(pipeline.batch_for_call(values, steps), steps))
         if self.is_train:
             trainable = layout.variables({n: values[n] for n in self.trainable})
             state = layout.variables({n: values[n] for n in self.state})

@@ -94,6 +94,25 @@ class StepLayout:
             return PlacedInputs(inputs)
         return place_inputs(job, params, inputs, self.where)
 
+    def host_batch(self, fed: tuple[Any, ...], accumulation: int = 1) -> tuple[Any, ...]:
+        """A batch of the job's data ops (``_host.py``) on the mesh: each array split along
+        axis 0 over the first mesh axis, as a consistent-view placeholder (a data op's batch is
+        the devices' examples in order), when that axis divides and no gradient accumulation
+        joins micro-batches along it; else replicated. On one device: as it is."""
+        if not isinstance(self.where, Mesh):
+            return fed
+        mesh = self.where
+        first = mesh.axis_names[0]
+        parts = mesh.shape[first]
+        placed = []
+        for array in fed:
+            split = accumulation == 1 and array.ndim >= 1 and array.shape[0] % parts == 0
+            sharding = NamedSharding(mesh, partition_spec(*([first] if split else [])))
+            placed.append(
+                jax.make_array_from_callback(array.shape, sharding, functools.partial(_rows, array))
+            )
+        return tuple(placed)
+
     def variables(self, values: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
         """``values`` in the step's layout (moved only where they are not)."""
         if not self.shardings:
@@ -125,6 +144,11 @@ class StepLayout:
         if self.mirrored and placed.batch_sizes:
             return split_outputs(outputs, placed.batch_sizes)
         return outputs
+
+
+def _rows(array: np.ndarray[Any, Any], index: Any) -> np.ndarray[Any, Any]:
+    part: np.ndarray[Any, Any] = array[index]
+    return part
 
 
 def _gathered(value: Any) -> Any:
