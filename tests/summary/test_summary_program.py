@@ -64,7 +64,7 @@ for i in range(3):
     ScalarJob([np.array([i * 0.5], np.float32)], [np.array([i], np.int64)], [tag])
 losses = []
 for i in range(4):
-    losses.append(float(TrainJob(np.ones((4, 3), np.float32), np.array([i], np.int64))))
+    losses.append(float(TrainJob(np.ones((4, 3), np.float32), np.array([i], np.int64))[0]))
 FlushJob()
 flow.sync_default_session()
 with open(sys.argv[2], "w") as f:
