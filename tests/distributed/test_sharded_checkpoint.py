@@ -331,3 +331,17 @@ def test_legacy_layout_sharded_save_writes_no_meta(tmp_path: Path) -> None:
     assert snap.manifest is not None
     assert not snap.manifest.variables["v"].has_meta
     np.testing.assert_array_equal(snap["v"].numpy(), value)  # shape and dtype from the manifest
+
+
+def test_convert_checks_chunk_checksums_of_a_sharded_save(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = np.arange(40 * 16, dtype=np.float32).reshape(40, 16)
+    sharded_save(tmp_path / "c", {"emb": value}, {"emb": split_boxes((40, 16), 1, 4)}, 2, 256)
+    assert cli(["convert", str(tmp_path / "c"), str(tmp_path / "ok.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "ok.npz")["emb"], value)
+    flip(tmp_path / "c" / "emb" / "out", 1000)
+    capsys.readouterr()
+    assert cli(["convert", str(tmp_path / "c"), str(tmp_path / "bad.npz")]) == 3
+    assert "bytes 768:1024" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()  # nothing written from damaged bytes

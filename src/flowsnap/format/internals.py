@@ -24,7 +24,7 @@ __all__ = [
 
 # Sharded saves and loads (SPEC.md section 5.1), driven by flowsnap.checkpoint across processes.
 from flowsnap.format._boxes import Box, box_from_index, box_slices, full_box
-from flowsnap.format._chunks import DEFAULT_CHUNK, ChunkRecord, check_file
+from flowsnap.format._chunks import DEFAULT_CHUNK, ChunkRecord, StreamChecker, check_file
 from flowsnap.format._sharded import (
     ShardedVariable,
     abort,
@@ -40,6 +40,7 @@ __all__ += [
     "Box",
     "ChunkRecord",
     "ShardedVariable",
+    "StreamChecker",
     "abort",
     "box_from_index",
     "box_slices",

@@ -1,4 +1,5 @@
-"""Streaming a stored variable as typed chunks, with its checksum verified at the end."""
+"""Streaming a stored variable as typed chunks, with its checksum verified at the end (or, for
+a sharded save's variable, each chunk checksum as its bytes pass)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from flowsnap.errors import ChecksumMismatchError
 from flowsnap.foreign import ForeignTensor
 from flowsnap.format import StoredVariable
-from flowsnap.format.internals import Progress, new_hasher
+from flowsnap.format.internals import Progress, StreamChecker, new_hasher
 
 CHUNK = 4 * 2**20  # a multiple of every item size
 
@@ -25,9 +26,13 @@ def typed_chunks(
         var._known()  # raises MissingMetaError with the fix
         raise AssertionError  # pragma: no cover - _known raised
     hasher = new_hasher() if verify and var.expected_checksum else None
+    chunks = getattr(var, "expected_chunks", None)  # a sharded save: checksums per chunk
+    checker = StreamChecker(var.name, var.file_path, chunks) if verify and chunks else None
     for view in var.iter_chunks(CHUNK):
         if hasher is not None:
             hasher.update(view)
+        if checker is not None:
+            checker.feed(view)
         yield np.frombuffer(view, dtype)
         if progress is not None:
             progress.update(len(view))
