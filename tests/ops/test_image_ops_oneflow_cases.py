@@ -4,7 +4,10 @@
 * Resizing follows OpenCV's ``cv::resize`` rules as OneFlow's kernels did: the oracle is
   :func:`reference_resize`, a per-pixel re-implementation written from OpenCV's documented
   sampling rules (float64, one output pixel at a time), independent of the vectorized code.
-* Polygons become masks by ``cv::fillPoly``'s rules (even-odd, edges drawn), as OneFlow's kernel.
+* Polygons become masks by ``cv::fillPoly``'s rules (even-odd, edges drawn), as OneFlow's kernel:
+  the oracle is :func:`reference_fill_polygons`, those rules re-implemented in Python/NumPy.
+* The production path calls OpenCV itself (``cv2.resize``, ``cv2.fillPoly``); these oracles are
+  independent of it, and the known-value tests pin pixels without either.
 * ``flow.record`` / ``flow.tensor_buffer`` are OneFlow's blob types of data ops' outputs.
 * ``flow.random.bernoulli`` and friends draw in predict jobs too, as OneFlow's did.
 * TensorBuffers of device tensors (``tensor_to_tensor_buffer`` of a placeholder) round-trip.
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -116,6 +120,130 @@ def _photo(height: int, width: int, seed: int) -> Array:
     return (base + rng.normal(0, 20, base.shape)).clip(0, 255).astype(np.uint8)
 
 
+# -- the fillPoly oracle: OpenCV's rules re-implemented (flowsnap's production path before it
+# called cv2.fillPoly). From OpenCV's CollectPolyEdges and FillEdgeCollection: each
+# non-horizontal edge is active on the rows y0 <= y < y1, its x on a row in 16.16 fixed point
+# (x0 << 16 plus dx per row, dx the C-truncated quotient); on each row the active edges' x are
+# sorted and each pair (a, b) fills the pixels ceil(a)..floor(b) (even-odd over all polygons);
+# every edge (horizontal ones too) is then drawn as the 8-connected LineIterator draws it, after
+# clipLine cut it to the image.
+
+_SHIFT = 16
+_ONE = 1 << _SHIFT
+
+
+def _trunc_div(a: int, b: int) -> int:
+    """C's integer division (rounds toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def _toward_zero(value: float) -> int:
+    """C's conversion of a double to an integer (truncation)."""
+    return int(value)
+
+
+def _clip_line(
+    width: int, height: int, x1: int, y1: int, x2: int, y2: int
+) -> tuple[int, int, int, int] | None:
+    """The segment OpenCV's ``clipLine`` keeps inside the image (None: none of it): an endpoint
+    outside is moved along the segment to the nearest row, then column, of the border, its other
+    coordinate computed in doubles and truncated. The line is then walked between the clipped
+    endpoints, so a clipped edge's pixels can differ from the unclipped line's."""
+    right, bottom = width - 1, height - 1
+
+    def outcode(x: int, y: int) -> int:
+        return (x < 0) + (x > right) * 2 + (y < 0) * 4 + (y > bottom) * 8
+
+    c1, c2 = outcode(x1, y1), outcode(x2, y2)
+    if (c1 & c2) == 0 and (c1 | c2) != 0:
+        if c1 & 12:
+            a = 0 if c1 < 8 else bottom
+            x1 += _toward_zero((a - y1) * (x2 - x1) / (y2 - y1))
+            y1 = a
+            c1 = (x1 < 0) + (x1 > right) * 2
+        if c2 & 12:
+            a = 0 if c2 < 8 else bottom
+            x2 += _toward_zero((a - y2) * (x2 - x1) / (y2 - y1))
+            y2 = a
+            c2 = (x2 < 0) + (x2 > right) * 2
+        if (c1 & c2) == 0 and (c1 | c2) != 0:
+            if c1:
+                a = 0 if c1 == 1 else right
+                y1 += _toward_zero((a - x1) * (y2 - y1) / (x2 - x1))
+                x1, c1 = a, 0
+            if c2:
+                a = 0 if c2 == 1 else right
+                y2 += _toward_zero((a - x2) * (y2 - y1) / (x2 - x1))
+                x2, c2 = a, 0
+    if c1 | c2:
+        return None
+    return x1, y1, x2, y2
+
+
+def _line_pixels(x0: int, y0: int, x1: int, y1: int) -> tuple[Array, Array]:
+    """The pixels of OpenCV's 8-connected ``LineIterator`` from ``(x0, y0)`` to ``(x1, y1)``
+    (it walks left to right; its error term decides each minor step)."""
+    if x1 < x0:
+        x0, y0, x1, y1 = x1, y1, x0, y0
+    dx, dy = x1 - x0, y1 - y0
+    sy = -1 if dy < 0 else 1
+    dy = abs(dy)
+    steep = dy > dx
+    major, minor = (dy, dx) if steep else (dx, dy)
+    count = major + 1
+    # err_k = major - 2 minor (k + 1) + 2 major m_k; a minor step follows pixel k when err_k < 0
+    m = np.zeros(count, dtype=np.int64)
+    err = major - 2 * minor
+    taken = 0
+    for k in range(1, count):
+        if err < 0:
+            taken += 1
+            err += 2 * major
+        err -= 2 * minor
+        m[k] = taken
+    along = np.arange(count, dtype=np.int64)
+    if steep:
+        return x0 + m, y0 + sy * along
+    return x0 + along, y0 + sy * m
+
+
+def reference_fill_polygons(height: int, width: int, polygons: Sequence[Array]) -> Array:
+    """A ``(height, width)`` int8 mask, 1 where OpenCV's ``fillPoly(..., LINE_8)`` of the integer
+    ``(n, 2)`` ``(x, y)`` point arrays ``polygons`` paints, by the rules noted above."""
+    mask = np.zeros((height, width), dtype=np.int8)
+    edges: list[tuple[int, int, int, int]] = []  # (y0, y1, x at y0 in 16.16, dx per row)
+    lines: list[tuple[Array, Array]] = []
+    for poly in polygons:
+        points = [(int(x), int(y)) for x, y in np.asarray(poly).reshape(-1, 2)]
+        for i, (x1, y1) in enumerate(points):
+            x0, y0 = points[i - 1]
+            clipped = _clip_line(width, height, x0, y0, x1, y1)
+            if clipped is not None:
+                lines.append(_line_pixels(*clipped))
+            if y0 == y1:
+                continue
+            dx = _trunc_div((x1 - x0) << _SHIFT, y1 - y0)
+            if y0 < y1:
+                edges.append((y0, y1, x0 << _SHIFT, dx))
+            else:
+                edges.append((y1, y0, x1 << _SHIFT, dx))
+    if edges:
+        table = np.array(edges, dtype=np.int64)
+        top, bottom = int(table[:, 0].min()), int(table[:, 1].max())
+        for y in range(max(top, 0), min(bottom, height)):
+            active = table[(table[:, 0] <= y) & (y < table[:, 1])]
+            xs = np.sort(active[:, 2] + (y - active[:, 0]) * active[:, 3])
+            for a, b in zip(xs[0::2], xs[1::2], strict=False):
+                left, right = (int(a) + _ONE - 1) >> _SHIFT, int(b) >> _SHIFT
+                if left < width and right >= 0 and left <= right:
+                    mask[y, max(left, 0) : min(right, width - 1) + 1] = 1
+    for xs_line, ys_line in lines:
+        inside = (xs_line >= 0) & (xs_line < width) & (ys_line >= 0) & (ys_line < height)
+        mask[ys_line[inside], xs_line[inside]] = 1
+    return mask
+
+
 # -- resizing: OpenCV's rules ----------------------------------------------------------------
 
 KINDS = ["bilinear", "nearest_neighbor", "area", "bicubic"]
@@ -137,6 +265,25 @@ def test_resize_follows_opencv_rules(kind: str, size: tuple[int, int]) -> None:
     assert got_u8.dtype == np.uint8
     diff = np.abs(got_u8.astype(float) - np.clip(np.rint(want), 0, 255))
     assert diff.max() <= 1  # OpenCV rounds fixed-point sums: within one grey level
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_resize_matches_the_oracle_on_random_sizes(kind: str) -> None:
+    # cv2.resize (the production path) against the per-pixel oracle on random shapes, 1 and 3
+    # channels, uint8 and float32
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        src_h, src_w = (int(v) for v in rng.integers(2, 40, 2))
+        dst_h, dst_w = (int(v) for v in rng.integers(1, 40, 2))
+        channels = int(rng.choice([1, 3]))
+        image = rng.integers(0, 256, (src_h, src_w, channels), dtype=np.uint8)
+        want = reference_resize(image, dst_w, dst_h, kind)
+        got = data.resize_image(image.astype(np.float32), dst_w, dst_h, interpolation_type=kind)
+        assert got.shape == (dst_h, dst_w, channels)
+        np.testing.assert_allclose(got, want, atol=0.3 if kind == "area" else 5e-3)
+        got_u8 = data.resize_image(image, dst_w, dst_h, interpolation_type=kind)
+        assert got_u8.shape == (dst_h, dst_w, channels)
+        assert np.abs(got_u8.astype(float) - np.clip(np.rint(want), 0, 255)).max() <= 1
 
 
 def test_bilinear_shrink_does_not_antialias() -> None:
@@ -268,6 +415,56 @@ def test_polygon_mask_of_a_polygon_reaching_outside_the_image() -> None:
     assert (distance < -1.0).sum() > 20
     assert masks[0][distance > 1.0].all()
     assert not masks[0][distance < -1.0].any()
+
+
+def _random_segmentation(rng: np.random.Generator, width: int, height: int) -> list[Array]:
+    """One to three COCO-like polygons (3-12 points) with every point inside the image."""
+    polys = []
+    for _ in range(int(rng.integers(1, 4))):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        count = int(rng.integers(3, 13))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, count))
+        radius = rng.uniform(1, max(width, height) / 2, count)
+        xs = np.clip(cx + radius * np.cos(angles), 0, width - 1)
+        ys = np.clip(cy + radius * np.sin(angles), 0, height - 1)
+        polys.append(np.stack([xs, ys], -1).astype(np.float32))
+    return polys
+
+
+def test_polygon_mask_matches_the_fillpoly_oracle() -> None:
+    # the production path (cv2.fillPoly) against the rules re-implemented above, pixel for
+    # pixel, on 60 random segmentations (overlapping polygons included)
+    rng = np.random.default_rng(7)
+    painted = 0
+    for case in range(60):
+        width, height = int(rng.integers(5, 70)), int(rng.integers(5, 70))
+        polys = _random_segmentation(rng, width, height)
+        points = np.concatenate(polys)
+        index = np.array(
+            [[i, p, 0] for p, poly in enumerate(polys) for i in range(len(poly))], np.int32
+        )
+        (masks,) = data.polygon_to_mask([points], [index], [[width, height]])
+        rounded = [np.rint(poly).astype(np.int64) for poly in polys]  # half to even, as OneFlow
+        want = reference_fill_polygons(height, width, rounded)
+        assert masks.dtype == np.int8
+        np.testing.assert_array_equal(masks[0], want, err_msg=f"case {case}")
+        painted += int(want.sum())
+    assert painted > 10_000  # the cases paint something to compare
+
+
+def test_pooled_image_work_runs_opencv_single_threaded() -> None:
+    # flowsnap's pool owns the cores: a batch on a pool sets OpenCV's own pool to one thread
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    images = [_photo(30, 40, 0), _photo(22, 26, 1)]
+    with ThreadPoolExecutor(2) as pool:
+        batch, _ = data.resize_to_fixed(images, 20, 10, interpolation_type="bicubic", pool=pool)
+    assert cv2.getNumThreads() == 1
+    for image, got in zip(images, batch, strict=True):
+        want = np.clip(np.rint(reference_resize(image, 20, 10, "bicubic")), 0, 255)
+        assert np.abs(got.astype(float) - want).max() <= 1
 
 
 # -- blob dtypes -----------------------------------------------------------------------------

@@ -3,24 +3,27 @@
 Images follow OneFlow's TensorBuffer convention: a batch is a list of ``(H, W, C)`` arrays (uint8
 as decoded, or float32), ``C`` is 3 for ``"BGR"``/``"RGB"`` and 1 for ``"GRAY"``. Every batch
 function takes an optional ``pool`` (a :class:`concurrent.futures.Executor`) and runs one task
-per image on it: the decoders, Pillow's resampling and NumPy release the GIL, so threads scale.
+per image on it: the decoders, OpenCV and NumPy release the GIL, so threads scale.
 
-Libraries (decided by measurement, see ``benchmarks/RESULTS.md``): JPEGs are decoded with
-``simplejpeg`` (libjpeg-turbo; 1.4-1.5x Pillow's JPEG decode on 500x375 photos, identical pixels);
-everything else (PNG, BMP, GIF, TIFF, WebP, JPEGs simplejpeg refuses such as CMYK) uses Pillow;
-resizing is Pillow's resampling and NumPy, by OpenCV's rules. Both libraries are **main
-dependencies** of flowsnap (``pillow>=10,<14``, ``simplejpeg>=1.7,<2``): ``flow.image`` and the
-OFRecord image decoders are part of OneFlow's core API, not an optional extra. ``PyTurboJPEG``
-was not chosen: it needs a system libturbojpeg that pip does not install.
+Libraries (decided by measurement, see ``benchmarks/RESULTS.md``): resizing is OpenCV's own
+``cv2.resize`` (``_img_resize``), as OneFlow's kernels called ``cv::resize``; JPEGs are decoded
+with ``simplejpeg`` (libjpeg-turbo; 1.4-1.5x Pillow's JPEG decode on 500x375 photos; pixels
+identical to ``cv2.imdecode``'s, which OneFlow called, and as fast, so it stays); everything else
+(PNG, BMP, GIF, TIFF, WebP, JPEGs simplejpeg refuses such as CMYK) uses Pillow. All three are
+**main dependencies** of flowsnap (``opencv-python-headless>=4.8,<5``, ``pillow>=10,<14``,
+``simplejpeg>=1.7,<2``): ``flow.image`` and the OFRecord image decoders are part of OneFlow's
+core API, not an optional extra. ``PyTurboJPEG`` was not chosen: it needs a system libturbojpeg
+that pip does not install. When a batch runs on a thread pool, OpenCV's own pool is set to one
+thread (``_img_resize.single_threaded_in_workers``).
 
 Where OneFlow (OpenCV) and these libraries differ, flowsnap follows OneFlow:
 
 * Sizes of a keep-aspect-ratio resize are computed exactly as OneFlow's kernel does (doubles,
   round-half-to-even), so output shapes match OneFlow's.
-* Pixels follow OpenCV's ``cv::resize`` rules (``_img_resize``): ``"bilinear"`` samples without
-  anti-aliasing as ``INTER_LINEAR`` does, ``"nearest_neighbor"``/``"nn"`` and ``"area"`` are
-  OpenCV's ``INTER_NEAREST``/``INTER_AREA``/``INTER_CUBIC`` computed in NumPy; ``"auto"`` is
-  bilinear when the image grows and area when it shrinks, as OneFlow's.
+* Pixels are ``cv2.resize``'s with OneFlow's flags: ``"bilinear"`` is ``INTER_LINEAR`` (no
+  anti-aliasing when shrinking, unlike Pillow's filter), ``"nearest_neighbor"``/``"nn"``,
+  ``"area"`` and ``"bicubic"`` are ``INTER_NEAREST``/``INTER_AREA``/``INTER_CUBIC``; ``"auto"``
+  is bilinear when the output has at least the input's pixels and area otherwise, as OneFlow's.
 * JPEGs with an EXIF orientation tag are rotated upright, as OpenCV's ``imdecode`` did.
 """
 
@@ -61,9 +64,11 @@ _ORIENTATION_FIX = {
 
 
 def pool_map(pool: Executor | None, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-    """``[fn(x) for x in items]``, one task per item on ``pool`` when one is given (order kept)."""
+    """``[fn(x) for x in items]``, one task per item on ``pool`` when one is given (order kept;
+    OpenCV is then set to one thread per worker: ``_img_resize.single_threaded_in_workers``)."""
     if pool is None:
         return [fn(item) for item in items]
+    _img_resize.single_threaded_in_workers()  # the pool's workers own the cores, not OpenCV's
     return list(pool.map(fn, items))
 
 
@@ -210,14 +215,6 @@ def opencv_interpolation(
     return "nearest_neighbor" if interpolation_type == "nn" else interpolation_type
 
 
-_RESAMPLERS: dict[str, Callable[[Array, int, int], Array]] = {
-    "bilinear": _img_resize.resize_linear,
-    "nearest_neighbor": _img_resize.resize_nearest,
-    "area": _img_resize.resize_area,
-    "bicubic": _img_resize.resize_cubic,
-}
-
-
 def _to_dtype(image: Array, dtype: np.dtype[Any]) -> Array:
     if image.dtype == dtype:
         return image
@@ -245,7 +242,7 @@ def resize_image(
     kind = opencv_interpolation(interpolation_type, src_hw, (height, width))
     if image.dtype not in (np.dtype(np.uint8), np.dtype(np.float32)):
         image = image.astype(np.float32)
-    return _RESAMPLERS[kind](image, width, height)
+    return _img_resize.resize(image, width, height, kind)
 
 
 def resize_to_fixed(

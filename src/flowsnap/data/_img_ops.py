@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap.data._images import Array, check_color_space, pool_map
-from flowsnap.data._img_fill import fill_polygons
+from flowsnap.data._img_resize import fill_polygons
 from flowsnap.errors import ArgumentError
 
 _f32 = np.float32
@@ -326,7 +326,7 @@ def polygon_to_mask(
     mask per segmentation, 1 inside its polygons. ``poly_index[i]`` is ``(n, 3)``: for each point
     its index in its polygon, the polygon's index in its segmentation and the segmentation's
     index. Points round half to even; each segmentation's polygons are filled together by
-    OpenCV's ``fillPoly`` rules, as OneFlow's kernel did (even-odd, edges drawn: ``_img_fill``)."""
+    ``cv2.fillPoly`` (``LINE_8``), as OneFlow's kernel did (even-odd, edges drawn)."""
     sizes = _size_pairs(image_size, len(polys), "object_segmentation_polygon_to_mask")
     out = []
     for pts, index, (w, h) in zip(polys, poly_index, sizes, strict=True):
