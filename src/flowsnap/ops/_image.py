@@ -33,6 +33,19 @@ from flowsnap.ops._data import OFRecordRawDecoder, ofrecord_reader
 Blob = Any
 
 
+def check_crop_arguments(num_attempts: int, random_area: Any, random_aspect_ratio: Any) -> None:
+    """Refuse bad arguments of OneFlow's random-crop rule when the op is defined (not at the
+    first batch): :func:`flowsnap.data.random_crop_window` raises on them."""
+    host.random_crop_window(
+        1,
+        1,
+        np.random.default_rng(0),
+        num_attempts=num_attempts,
+        random_area=random_area,
+        random_aspect_ratio=random_aspect_ratio,
+    )
+
+
 def call_rng(call: HostCall, seed: int | None) -> np.random.Generator:
     """This batch's generator: from the op's ``seed`` if given, else the engine's."""
     if seed is None:
@@ -148,14 +161,7 @@ def OFRecordImageDecoderRandomCrop(  # noqa: N802 - OneFlow's name
     ``random_area``/``random_aspect_ratio``/``num_attempts`` rule, see
     :func:`flowsnap.data.random_crop_window`)."""
     host.decode_images([], color_space=color_space)
-    host.random_crop_window(
-        1,
-        1,
-        np.random.default_rng(0),
-        num_attempts=num_attempts,
-        random_area=random_area,
-        random_aspect_ratio=random_aspect_ratio,
-    )
+    check_crop_arguments(num_attempts, random_area, random_aspect_ratio)
 
     def fn(call: HostCall, records: Sequence[Any]) -> list[Any]:
         encoded = host.decode_bytes(records, blob_name)
@@ -208,14 +214,7 @@ def ImageDecoderRandomCropResize(  # noqa: N802 - OneFlow's name
     attempts = 10 if num_attempts is None else num_attempts
     area = (0.08, 1.0) if random_area is None else random_area
     ratio = (0.75, 1.333333) if random_aspect_ratio is None else random_aspect_ratio
-    host.random_crop_window(
-        1,
-        1,
-        np.random.default_rng(0),
-        num_attempts=attempts,
-        random_area=area,
-        random_aspect_ratio=ratio,
-    )
+    check_crop_arguments(attempts, area, ratio)
     if target_width <= 0 or target_height <= 0:
         raise ArgumentError(
             "flow.data.ImageDecoderRandomCropResize: target_width and target_height must be "

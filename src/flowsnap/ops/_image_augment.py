@@ -12,7 +12,7 @@ from flowsnap import data as host
 from flowsnap._engine import HostCall
 from flowsnap.dtypes import as_dtype
 from flowsnap.errors import ArgumentError
-from flowsnap.ops._image import Blob, _code_input, _op, _shape_of, call_rng
+from flowsnap.ops._image import Blob, _code_input, _op, _shape_of, call_rng, check_crop_arguments
 
 # -- crop, mirror, normalize, flip, align ----------------------------------------------------
 
@@ -88,14 +88,7 @@ def image_random_crop(
     ``random_area=[0.08, 1.0]``, ``random_aspect_ratio=[0.75, 1.333333]``)."""
     area = (0.08, 1.0) if random_area is None else random_area
     ratio = (0.75, 1.333333) if random_aspect_ratio is None else random_aspect_ratio
-    host.random_crop_window(
-        1,
-        1,
-        np.random.default_rng(0),
-        num_attempts=num_attempts,
-        random_area=area,
-        random_aspect_ratio=ratio,
-    )
+    check_crop_arguments(num_attempts, area, ratio)
 
     def fn(call: HostCall, images: Sequence[Any]) -> list[Any]:
         return host.random_crop_images(
