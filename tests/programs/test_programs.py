@@ -18,8 +18,10 @@ import pytest
 import flowsnap as flow
 from flowsnap import typing as tp
 from flowsnap.cli import main
+from flowsnap.compat import facade
 
 HERE = Path(__file__).parent
+OF = facade("0.4")  # what `import oneflow` is under flowsnap run
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +136,45 @@ def test_numpy_aliases_of_oneflow_s_time_exist_for_the_run_only(
     assert out.split() == ["float64", "i", "True"]
     assert "float" not in vars(np)
     assert "object" not in vars(np)
+
+
+def _add_loss_then_minimize(add_first: bool) -> dict[str, np.ndarray]:
+    # OneFlow's BERT fine-tuning (run_classifier.py): flow.losses.add_loss(loss) then
+    # opt.minimize(loss) in one body
+    flow.clear_default_session()
+
+    @flow.global_function(type="train")
+    def finetune(x: tp.Numpy.Placeholder((4, 3)), y: tp.Numpy.Placeholder((4,))) -> tp.Numpy:
+        w = flow.get_variable("w", shape=(3,), initializer=flow.constant_initializer(0.5))
+        loss = flow.math.reduce_mean(flow.math.square(flow.math.reduce_sum(x * w, axis=1) - y))
+        if add_first:
+            OF.losses.add_loss(loss)
+        lr = flow.optimizer.PiecewiseConstantScheduler([], [0.1])
+        flow.optimizer.SGD(lr).minimize(loss)  # a doubled loss would move w twice as far
+        return loss
+
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        x = rng.normal(size=(4, 3)).astype(np.float32)
+        finetune(x, x.sum(axis=1))
+    return {k: v.numpy() for k, v in flow.get_all_variables().items()}
+
+
+def test_add_loss_before_minimize_trains_the_loss_once_as_oneflow() -> None:
+    # OneFlow's minimize replaced the job's train conf, the losses add_loss had recorded included
+    got, want = _add_loss_then_minimize(True), _add_loss_then_minimize(False)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_add_loss_with_nothing_to_train_it_names_the_options() -> None:
+    from flowsnap.errors import TraceError
+
+    @flow.global_function(type="train")
+    def job(x: tp.Numpy.Placeholder((2,))) -> None:
+        v = flow.get_variable("v", shape=(2,), initializer=flow.zeros_initializer())
+        OF.losses.add_loss(flow.math.reduce_sum(x * v))
+
+    with pytest.raises(TraceError, match=r"add_loss.*train\.model_update_conf"):
+        job(np.ones(2, np.float32))

@@ -44,7 +44,9 @@ def record_minimize(optimizer: TrainingOptimizer, loss: jax.Array | Sequence[jax
                 f"job {ctx.job!r}: minimize() takes a blob (the loss), got {type(item).__name__}"
             )
     ctx.optimizer = configured_optimizer(optimizer)  # as the job's FunctionConfig makes it
-    ctx.losses.extend(losses)
+    # losses recorded before by flow.losses.add_loss are dropped: OneFlow's minimize set the
+    # job's whole train conf (SetTrainConf), the loss list included, then added its own losses
+    ctx.losses[:] = losses
 
 
 def assign_variable(name: str, value: jax.Array) -> None:

@@ -122,6 +122,15 @@ class JobFunction:
     def _train_specs(self, ctx: TraceContext) -> list[VariableSpec]:
         """The optimizer's slot variables of each trainable variable, then the train step."""
         optimizer = ctx.optimizer
+        if optimizer is None and ctx.losses:  # flow.losses.add_loss with nothing to train them
+            raise TraceError(
+                f"train job {self.name!r} calls flow.losses.add_loss(loss) but neither calls "
+                "optimizer.minimize nor has a FunctionConfig that gives the optimizer: OneFlow's "
+                "pre-0.3 set-up needs both func_config.train.primary_lr(lr) and "
+                "func_config.train.model_update_conf(dict(naive_conf={})) (or momentum_conf, "
+                "adam_conf...); set them, or call flow.optimizer.SGD(...).minimize(loss) in the "
+                "body instead"
+            )
         if optimizer is None:
             raise TraceError(
                 f"train job {self.name!r} never calls optimizer.minimize(loss); call e.g. "

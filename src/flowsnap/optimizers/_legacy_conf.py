@@ -69,8 +69,12 @@ def add_loss(loss: jax.Array) -> None:
 
     With no ``optimizer.minimize`` in the body, the optimizer is the job's ``FunctionConfig``
     ``train.model_update_conf`` with learning rate ``train.primary_lr`` (and
-    ``train.loss_scale_factor``); a body that also calls ``minimize`` gets ``loss`` added to the
-    losses it minimizes.
+    ``train.loss_scale_factor``). After a ``minimize`` call, ``loss`` is added to the losses it
+    minimizes. Before one, with no such config, ``loss`` is only recorded: OneFlow's
+    ``minimize`` then replaced the job's train conf, losses included, so a body calling
+    ``add_loss(loss)`` and then ``opt.minimize(loss)`` (OneFlow's BERT fine-tuning) minimizes
+    ``loss`` once; with no ``minimize`` following, the job's build fails (TraceError naming the
+    options to set).
 
     Raises:
         TraceError: outside a train job body, or the config gives no optimizer.
@@ -93,13 +97,8 @@ def add_loss(loss: jax.Array) -> None:
     config = current_job_config()
     legacy = None if config is None else config.legacy_optimizer_conf
     if legacy is None or legacy["model_update_conf"] is None or legacy["primary_lr"] is None:
-        raise TraceError(
-            f"train job {ctx.job!r} calls flow.losses.add_loss(loss) but its FunctionConfig "
-            "does not give the optimizer: OneFlow's pre-0.3 set-up needs both "
-            "func_config.train.primary_lr(lr) and func_config.train.model_update_conf("
-            "dict(naive_conf={})) (or momentum_conf, adam_conf...); set them, or call "
-            "flow.optimizer.SGD(...).minimize(loss) in the body instead"
-        )
+        ctx.losses.append(loss)  # until a minimize() replaces it, or the build refuses the job
+        return
     optimizer = optimizer_from_conf(
         legacy["model_update_conf"], legacy["primary_lr"], legacy["loss_scale_factor"]
     )
