@@ -178,3 +178,14 @@ def test_add_loss_with_nothing_to_train_it_names_the_options() -> None:
 
     with pytest.raises(TraceError, match=r"add_loss.*train\.model_update_conf"):
         job(np.ones(2, np.float32))
+
+
+def test_a_pooling_window_larger_than_the_input_is_refused() -> None:
+    # OneFlow's MobileNetV2 pools 7x7 (built for 224x224): on 32x32 images the window is larger
+    # than the 1x1 feature map, which OneFlow could not build; not a silently empty blob
+    from flowsnap.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="7-wide window does not fit the input's spatial"):
+        flow.nn.avg_pool2d(np.ones((2, 4, 1, 1), np.float32), 7, 1, "VALID", "NCHW")
+    fits = flow.nn.max_pool2d(np.ones((1, 1, 7, 7), np.float32), 7, 1, "VALID", "NCHW")
+    assert fits.shape == (1, 1, 1, 1)

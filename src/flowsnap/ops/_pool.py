@@ -51,6 +51,14 @@ def pool(
             out = -(-(n + before + after - kk) // ss) + 1
             grown.append((before, max(after, (out - 1) * ss + kk - n - before)))
         pads = grown
+    for n, kk, (before, after) in zip(sizes, k, pads, strict=True):
+        if n + before + after < kk:  # OneFlow's output size would be negative: no blob
+            raise ArgumentError(
+                f"{what}: the {kk}-wide window does not fit the input's spatial size {n} "
+                f"(shape {x.shape}, padding {padding!r}); use a window of at most "
+                f"{n + before + after} or padding='SAME' (a model built for larger images, e.g. "
+                "with a fixed global-pool size, needs that image size)"
+            )
     window, step, full_pads = [1] * x.ndim, [1] * x.ndim, [(0, 0)] * x.ndim
     for axis, kk, ss, pp in zip(axes, k, s, pads, strict=True):
         window[axis], step[axis], full_pads[axis] = kk, ss, pp
