@@ -183,12 +183,15 @@ def bench_image_pipeline(
 
 
 def bench_decoders(count: int, rounds: int) -> list[tuple[str, float, float, float]]:
-    """Rows ``(decoder, median, min, max)`` of JPEGs/s decoded to RGB on one thread: the numbers
-    behind flowsnap's choice of JPEG decoder (PyTurboJPEG is not measured: it needs a system
-    libturbojpeg that pip does not install)."""
+    """Rows ``(decoder, median, min, max)`` of JPEGs/s decoded on one thread: the numbers behind
+    flowsnap's choice of JPEG decoder. ``cv2.imdecode`` is what OneFlow's kernels called (BGR,
+    OneFlow's default color space; RGB adds a ``cvtColor``); its pixels must equal simplejpeg's
+    (PyTurboJPEG is not measured: it needs a system libturbojpeg that pip does not install)."""
+    import cv2
     import simplejpeg
 
     blobs = make_jpegs(count, seed=1)
+    cv2.setNumThreads(1)
 
     def pillow(blob: bytes) -> Any:
         return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
@@ -196,10 +199,28 @@ def bench_decoders(count: int, rounds: int) -> list[tuple[str, float, float, flo
     def turbo(blob: bytes) -> Any:
         return simplejpeg.decode_jpeg(blob, colorspace="RGB")
 
-    if not np.array_equal(pillow(blobs[0]), turbo(blobs[0])):
-        raise SystemExit("simplejpeg and Pillow decode different pixels")
+    def turbo_bgr(blob: bytes) -> Any:
+        return simplejpeg.decode_jpeg(blob, colorspace="BGR")
+
+    def opencv_bgr(blob: bytes) -> Any:
+        return cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_COLOR)
+
+    def opencv(blob: bytes) -> Any:
+        return cv2.cvtColor(opencv_bgr(blob), cv2.COLOR_BGR2RGB)
+
+    for blob in blobs:
+        if not np.array_equal(pillow(blob), turbo(blob)):
+            raise SystemExit("simplejpeg and Pillow decode different pixels")
+        if not np.array_equal(opencv_bgr(blob), turbo_bgr(blob)):
+            raise SystemExit("simplejpeg and cv2.imdecode decode different pixels")
     rows = []
-    for name, fn in (("Pillow", pillow), ("simplejpeg", turbo)):
+    for name, fn in (
+        ("Pillow (RGB)", pillow),
+        ("simplejpeg (RGB)", turbo),
+        ("cv2.imdecode + cvtColor (RGB)", opencv),
+        ("simplejpeg (BGR)", turbo_bgr),
+        ("cv2.imdecode (BGR)", opencv_bgr),
+    ):
         rates = []
         for _ in range(rounds):
             t0 = time.perf_counter()
@@ -224,13 +245,14 @@ def image_table(rows: list[tuple[str, int, float, float, float]]) -> str:
 
 def versions() -> str:
     """Library versions that decide the numbers."""
+    import cv2
     import PIL
     import simplejpeg
     import torch
 
     return (
-        f"Pillow {PIL.__version__}, simplejpeg {simplejpeg.__version__}, NumPy {np.__version__}, "
-        f"torch {torch.__version__}"
+        f"Pillow {PIL.__version__}, simplejpeg {simplejpeg.__version__}, OpenCV "
+        f"{cv2.__version__}, NumPy {np.__version__}, torch {torch.__version__}"
     )
 
 
@@ -245,7 +267,7 @@ def image_section(quick: bool, rounds: int | None = None) -> str:
     base = decoders[0][1]
     decode_table = "\n".join(
         [
-            "| JPEG decoder (500x375 to RGB, 1 thread) | images/s (median) | min-max | vs Pillow |",
+            "| JPEG decoder (500x375, 1 thread) | images/s (median) | min-max | vs Pillow |",
             "|---|---|---|---|",
         ]
         + [
