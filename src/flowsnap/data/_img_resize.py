@@ -26,16 +26,17 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 Array = np.ndarray[Any, Any]
 
-CV_FLAGS: dict[str, int] = {
-    "bilinear": cv2.INTER_LINEAR,
-    "nearest_neighbor": cv2.INTER_NEAREST,
-    "area": cv2.INTER_AREA,
-    "bicubic": cv2.INTER_CUBIC,
+# the cv2 interpolation flag of each of flowsnap's kinds (cv2 is imported on first use: it adds
+# 0.1-0.2 s to ``import flowsnap.data``, which jobs without image ops need not pay)
+CV_FLAG_NAMES: dict[str, str] = {
+    "bilinear": "INTER_LINEAR",
+    "nearest_neighbor": "INTER_NEAREST",
+    "area": "INTER_AREA",
+    "bicubic": "INTER_CUBIC",
 }
 
 _threads_lock = threading.Lock()
@@ -49,15 +50,20 @@ def single_threaded_in_workers() -> None:
         return
     with _threads_lock:
         if not _threads_set.is_set():
+            import cv2
+
             cv2.setNumThreads(1)
             _threads_set.set()
 
 
 def resize(image: Array, width: int, height: int, kind: str) -> Array:
     """``cv2.resize`` of an ``(H, W, C)`` uint8 or float32 image to ``(height, width, C)`` with the
-    OpenCV flag of ``kind`` (one of :data:`CV_FLAGS`' keys); same dtype as the input."""
+    OpenCV flag of ``kind`` (one of :data:`CV_FLAG_NAMES`' keys); same dtype as the input."""
+    import cv2
+
     src = image if image.flags.c_contiguous else np.ascontiguousarray(image)
-    out: Array = cv2.resize(src, (width, height), interpolation=CV_FLAGS[kind])
+    flag = int(getattr(cv2, CV_FLAG_NAMES[kind]))
+    out: Array = cv2.resize(src, (width, height), interpolation=flag)
     return out[:, :, None] if out.ndim == 2 else out
 
 
@@ -65,6 +71,8 @@ def fill_polygons(height: int, width: int, polygons: Sequence[Array]) -> Array:
     """A ``(height, width)`` int8 mask, 1 where ``cv2.fillPoly(..., LINE_8)`` of the integer
     ``(n, 2)`` ``(x, y)`` point arrays ``polygons`` paints: all polygons at once, so by the
     even-odd rule where they overlap, every edge drawn as an 8-connected line."""
+    import cv2
+
     mask = np.zeros((height, width), dtype=np.uint8)
     points = [np.asarray(p, dtype=np.int32).reshape(-1, 1, 2) for p in polygons]
     if points:
