@@ -311,6 +311,22 @@ def test_area_shrink_averages_covered_area() -> None:
     np.testing.assert_allclose(got[0, :, 0], [(0 + 10 + 10) / 2.5, (10 + 30 + 40) / 2.5])
 
 
+def test_uint8_known_values_of_each_kind() -> None:
+    # worked by hand from OpenCV's rules, rounded to nearest (no oracle involved)
+    row = np.array([[[0], [100]]], dtype=np.uint8)
+    # bilinear 2 -> 4: samples at x = -0.25, 0.25, 0.75, 1.25 (clamped at the edges)
+    got = data.resize_image(row, 4, 1, interpolation_type="bilinear")
+    np.testing.assert_array_equal(got[0, :, 0], [0, 25, 75, 100])
+    # bicubic, a = -0.75: 100 * (k(0.75) + k(1.75)) = 22.7 and 100 * (1 - k(1.25)) = 110.5, the
+    # overshoot of OpenCV's kernel (Pillow's a = -0.5 would give 107); -10.5 saturates to 0
+    got = data.resize_image(row, 4, 1, interpolation_type="bicubic")
+    np.testing.assert_array_equal(got[0, :, 0], [0, 23, 77, 111])
+    # area 4x2 -> 2x1: the mean of each 2x2 block, 0.75 rounds to 1
+    block = np.array([[0, 1, 10, 20], [1, 1, 30, 40]], dtype=np.uint8)[:, :, None]
+    got = data.resize_image(block, 2, 1, interpolation_type="area")
+    np.testing.assert_array_equal(got[0, :, 0], [1, 25])
+
+
 def test_auto_is_linear_when_growing_and_area_when_shrinking() -> None:
     image = _photo(20, 30, 2).astype(np.float32)
     grown = data.resize_image(image, 40, 25, interpolation_type="auto")
