@@ -126,3 +126,20 @@ def test_classes_become_subclasses_with_the_versions_init() -> None:
     same = entry("optimizer.Y", ("lr", None), ("momentum", "0.0"), ("extra", "1"), kind="class")
     steps = plan(same, Impl, {})
     assert bind_class("y", "m", version_signature(same, {}), Impl, steps) is Impl
+
+
+def test_a_name_flowsnap_lacks_is_none_but_a_broken_implementation_raises() -> None:
+    """An AttributeError raised while an implementation loads (a NumPy alias gone) is a bug to
+    show, not a missing name to list as pending."""
+    import numpy
+
+    from flowsnap.compat._facade import _lookup
+
+    class Root:
+        @property
+        def broken(self) -> object:
+            return numpy.this_alias_is_gone  # type: ignore[attr-defined]
+
+    assert _lookup("absent", Root()) is None
+    with pytest.raises(AttributeError, match="this_alias_is_gone"):
+        _lookup("broken", Root())

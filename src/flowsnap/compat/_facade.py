@@ -209,7 +209,12 @@ def _lookup(dotted: str, root: Any = None) -> Any:
     for part in dotted.split("."):
         try:
             obj = getattr(obj, part)
-        except AttributeError:  # MissingOpError included
+        except AttributeError as exc:  # MissingOpError included
+            other = exc.obj is not None and exc.obj is not obj
+            if other or exc.name not in (None, part):
+                # raised inside the implementation while importing it (e.g. a NumPy alias
+                # gone): a bug to show, not a name flowsnap lacks
+                raise
             return None
     return obj
 
