@@ -204,3 +204,18 @@ def test_results_are_writable_numpy_arrays_as_in_oneflow() -> None:
     out = job()
     out.sort(axis=0)  # OneFlow's results were ordinary arrays a program could change
     assert out.flags.writeable
+
+
+def test_clearing_the_session_stops_the_data_producer() -> None:
+    import threading
+
+    @flow.global_function()
+    def job() -> tp.Numpy:
+        return features(reader())
+
+    job()  # starts the producer, which computes the next batches
+    flow.clear_default_session()
+    producers = [t for t in threading.enumerate() if t.name.startswith("flowsnap-data-job")]
+    for thread in producers:
+        thread.join(timeout=5)
+    assert not [t for t in producers if t.is_alive()]

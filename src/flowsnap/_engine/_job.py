@@ -119,6 +119,11 @@ class JobFunction:
         self._compiled = None
         return specs, self.where
 
+    def close(self) -> None:
+        """Stop the producer thread of the job's data ops, if it has any (session close)."""
+        if self.pipeline is not None:
+            self.pipeline.close()
+
     def _train_specs(self, ctx: TraceContext) -> list[VariableSpec]:
         """The optimizer's slot variables of each trainable variable, then the train step."""
         optimizer = ctx.optimizer

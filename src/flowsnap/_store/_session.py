@@ -40,6 +40,9 @@ class Job(Protocol):
         """Trace the job abstractly; return the variables it uses (in order) and where it runs:
         one device, or a mesh for a placement over several devices."""
 
+    def close(self) -> None:
+        """Release what the job holds beyond the session (its data ops' producer thread)."""
+
 
 @dataclass
 class SessionSettings:
@@ -233,13 +236,16 @@ class Session:
             future.result()
 
     def close(self) -> None:
-        """Wait for callbacks, stop the callback thread and refuse further use."""
+        """Wait for callbacks, stop the callback thread and the jobs' data producers, and
+        refuse further use."""
         try:
             self.sync()
         finally:
             self.closed = True
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
+            for job in self.jobs.values():
+                job.close()
 
     def check_open(self) -> None:
         """Raise if this session was cleared."""
