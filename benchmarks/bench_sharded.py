@@ -13,12 +13,23 @@ Systems, saves (``durable=False`` for flowsnap; Orbax does not fsync either):
   into the files, process 0 publishes;
 * ``gather + flowsnap``: every array gathered to host memory (``np.asarray`` in one process,
   ``multihost_utils.process_allgather`` across processes), process 0 writes an unsharded save;
-* ``orbax``: ``orbax.checkpoint.StandardCheckpointer().save`` (tensorstore, OCDBT).
+* ``orbax``: ``orbax.checkpoint.StandardCheckpointer().save`` (tensorstore, OCDBT);
+* ``dcp``: PyTorch's ``torch.distributed.checkpoint.save`` with the default ``FileSystemWriter``
+  (one ``.distcp`` file per rank, ``sync_files=True``: it fsyncs), and ``dcp, sync_files=False``
+  (the same without the fsync, like the others). The same arrays as torch tensors: with 2
+  processes, ``torch.distributed`` on gloo (localhost) and a ``DTensor`` per variable on a
+  2-rank ``DeviceMesh`` (``Shard(axis)`` as above, ``Replicate()`` for the replicated ones; the
+  path DCP documents for torch 2.x, ``ShardedTensor`` being deprecated), each rank holding the
+  half its two JAX devices hold; with 1 process (one rank), plain tensors without a process
+  group (DCP's non-distributed mode), since a torch rank has one CPU device.
 
 Loads into the same shardings: ``flowsnap sharded`` (each process reads its blocks, chunks
 verified), ``flowsnap reshard`` (into a different layout: everything split by rows where it
 divides, else replicated), ``read whole + slice`` (each process reads every file whole,
-verified, then slices: what loading an unsharded checkpoint costs) and ``orbax``.
+verified, then slices: what loading an unsharded checkpoint costs), ``orbax`` and ``dcp``
+(``torch.distributed.checkpoint.load`` with the default ``FileSystemReader`` into freshly
+allocated tensors/DTensors of the save's layout, the allocation timed; round 0 checks the values).
+Files and bytes on disk of every save are listed after the times.
 
 Usage: ``python benchmarks/bench_sharded.py [--quick] [--reps N]``; prints a Markdown table per
 configuration (median seconds over the rounds, and ratios to flowsnap of the same run).
@@ -81,9 +92,13 @@ def child(args: argparse.Namespace) -> None:
             process_id=args.pid,
         )
     import orbax.checkpoint as ocp
+    import torch
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
     from jax.experimental import multihost_utils
     from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
+    from torch.distributed.tensor import DTensor, Replicate, Shard, init_device_mesh
 
     import flowsnap as flow
     from flowsnap.checkpoint._shardload import load_sharded
@@ -95,11 +110,49 @@ def child(args: argparse.Namespace) -> None:
     n = jax.device_count()
     shardings = {k: NamedSharding(mesh, P(*layout(k, s, n, False))) for k, s in shapes.items()}
     targets = {k: NamedSharding(mesh, P(*layout(k, s, n, True))) for k, s in shapes.items()}
+    if args.nprocs > 1:
+        dist.init_process_group(
+            "gloo",
+            init_method=f"tcp://127.0.0.1:{args.tport}",
+            rank=args.pid,
+            world_size=args.nprocs,
+        )
+        tmesh = init_device_mesh("cpu", (args.nprocs,))
+    rank, ranks = jax.process_index(), jax.process_count()
+
+    def local_part(name: str, shape: tuple[int, ...]) -> tuple[int | None, tuple[slice, ...]]:
+        """The split axis of a variable and the index of this process's part (its devices')."""
+        spec = layout(name, shape, n, False)
+        if "a" not in spec:
+            return None, tuple(slice(None) for _ in shape)
+        axis = spec.index("a")
+        step = shape[axis] // ranks
+        index = [slice(None)] * len(shape)
+        index[axis] = slice(rank * step, (rank + 1) * step)
+        return axis, tuple(index)
+
+    def torch_tensor(name: str, shape: tuple[int, ...], local: torch.Tensor) -> Any:
+        if ranks == 1:
+            return local
+        axis, _ = local_part(name, shape)
+        stride = tuple(int(np.prod(shape[i + 1 :])) for i in range(len(shape)))
+        return DTensor.from_local(
+            local,
+            tmesh,
+            [Replicate() if axis is None else Shard(axis)],
+            run_check=False,
+            shape=torch.Size(shape),
+            stride=stride,
+        )
+
     rng = np.random.default_rng(0)
     arrays = {}
+    tensors = {}
     for name, shape in shapes.items():
         host = rng.random(shape, dtype=np.float32)
         arrays[name] = jax.make_array_from_callback(shape, shardings[name], lambda i, h=host: h[i])
+        local = torch.from_numpy(np.ascontiguousarray(host[local_part(name, shape)[1]]))
+        tensors[name] = torch_tensor(name, shape, local)
     del host
     nbytes = sum(int(np.prod(s)) * 4 for s in shapes.values())
     work = Path(args.work)
@@ -130,6 +183,31 @@ def child(args: argparse.Namespace) -> None:
         checkpointer.save(path, arrays)
         checkpointer.wait_until_finished()
 
+    def dcp_save(path: Path, sync: bool = True) -> None:
+        dcp.save(tensors, storage_writer=dcp.FileSystemWriter(path, sync_files=sync))
+
+    loaded: dict[str, Any] = {}
+
+    def dcp_load(path: Path) -> None:
+        out = {}
+        for name, shape in shapes.items():
+            index = local_part(name, shape)[1]
+            local_shape = np.empty(shape, dtype=np.bool_)[index].shape  # no memory is touched
+            out[name] = torch_tensor(name, shape, torch.empty(local_shape, dtype=torch.float32))
+        dcp.load(out, storage_reader=dcp.FileSystemReader(path))
+        loaded.clear()
+        loaded.update(out)
+
+    disk: dict[str, tuple[int, int, int]] = {}
+
+    def on_disk(label: str, path: Path) -> None:
+        files = size = blocks = 0
+        for root, _, names in os.walk(path):
+            for fname in names:
+                st = os.stat(os.path.join(root, fname))
+                files, size, blocks = files + 1, size + st.st_size, blocks + st.st_blocks * 512
+        disk[label] = (files, size, blocks)
+
     def fs_load(path: Path, where: dict[str, Any]) -> None:
         snap = open_snapshot(path)
         out = {k: load_sharded(snap[k], where[k], np.dtype(np.float32)) for k in shapes}
@@ -151,23 +229,50 @@ def child(args: argparse.Namespace) -> None:
         jax.block_until_ready(out)
 
     for r in range(args.reps):
-        paths = {s: work / f"{s}-{r}" for s in ("fs", "gather", "orbax")}
+        paths = {s: work / f"{s}-{r}" for s in ("fs", "gather", "orbax", "dcp", "dcp-nosync")}
         timed("save: flowsnap sharded", fs_save, paths["fs"])
         timed("save: gather + flowsnap", gather_save, paths["gather"])
         timed("save: orbax", orbax_save, paths["orbax"])
+        timed("save: dcp", dcp_save, paths["dcp"])
+        timed("save: dcp, sync_files=False", lambda p: dcp_save(p, False), paths["dcp-nosync"])
+        barrier("bench-disk")
+        if r == 0 and lead:
+            for key, label in (
+                ("fs", "flowsnap sharded"),
+                ("gather", "gather + flowsnap"),
+                ("orbax", "orbax"),
+                ("dcp", "dcp"),
+            ):
+                on_disk(label, paths[key])
+        barrier("bench-disk-done")
         timed("load: flowsnap sharded", lambda p: fs_load(p, shardings), paths["fs"])
         timed("load: flowsnap reshard", lambda p: fs_load(p, targets), paths["fs"])
         timed("load: read whole + slice", whole_load, paths["gather"])
         timed("load: orbax", orbax_load, paths["orbax"])
+        timed("load: dcp", dcp_load, paths["dcp"])
+        if r == 0:  # the values came back (outside the clock)
+            for name in shapes:
+                got, want = loaded[name], tensors[name]
+                got = got.to_local() if isinstance(got, DTensor) else got
+                want = want.to_local() if isinstance(want, DTensor) else want
+                if not torch.equal(got, want):
+                    raise RuntimeError(f"dcp load: {name} differs from what was saved")
         barrier("bench-cleanup")
         if lead:
             for path in paths.values():
                 shutil.rmtree(path, ignore_errors=True)
         barrier("bench-cleaned")
     if lead:
-        result = {"nbytes": nbytes, "tensors": len(shapes), "devices": n, "times": times}
+        result = {
+            "nbytes": nbytes,
+            "tensors": len(shapes),
+            "devices": n,
+            "times": times,
+            "disk": disk,
+        }
         print("RESULT " + json.dumps(result), flush=True)
     if args.nprocs > 1:
+        dist.destroy_process_group()
         jax.distributed.shutdown()  # no process leaves before the others are done
     os._exit(0)
 
@@ -183,7 +288,7 @@ def run_config(nprocs: int, devices: int, args: argparse.Namespace, work: Path) 
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["JAX_PLATFORMS"] = "cpu"
-    port = str(free_port())
+    port, tport = str(free_port()), str(free_port())
     extra = ["--quick"] if args.quick else []
     procs = [
         subprocess.Popen(
@@ -197,6 +302,8 @@ def run_config(nprocs: int, devices: int, args: argparse.Namespace, work: Path) 
                 str(nprocs),
                 "--port",
                 port,
+                "--tport",
+                tport,
                 "--work",
                 str(work),
                 "--reps",
@@ -236,6 +343,9 @@ def table(title: str, result: dict[str, Any]) -> str:
             f"| {label} | {med[label]:.3f} | {min(values):.3f}-{max(values):.3f} | "
             f"{gb / med[label]:.2f} | {med[label] / base:.2f}x |"
         )
+    lines += ["", "| save | files | MB (sizes) | MB on disk (blocks) |", "|---|---|---|---|"]
+    for label, (files, size, blocks) in result["disk"].items():
+        lines.append(f"| {label} | {files} | {size / 1e6:.1f} | {blocks / 1e6:.1f} |")
     return "\n".join(lines)
 
 
@@ -287,6 +397,7 @@ def main() -> None:
     parser.add_argument("--pid", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--nprocs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--tport", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--work", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -299,11 +410,13 @@ def main() -> None:
         args.reps = 1
     import jax
     import orbax.checkpoint
+    import torch
 
     print(
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()}, JAX {jax.__version__}, "
-        f"Orbax {orbax.checkpoint.__version__}, NumPy {np.__version__}; load average before "
+        f"Orbax {orbax.checkpoint.__version__}, torch {torch.__version__}, "
+        f"NumPy {np.__version__}; load average before "
         f"{os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     work = Path(tempfile.mkdtemp(prefix="bench-sharded-", dir=os.environ.get("BENCH_DIR")))
