@@ -54,7 +54,8 @@ from pathlib import Path
 
 from flowsnap.format import _fs
 
-METADATA = {"mkdir", "create", "rename", "exchange", "unlink", "rmdir"}
+# ``truncate`` (the sharded writer sizing ``out``) changes the inode's size: journaled metadata.
+METADATA = {"mkdir", "create", "truncate", "rename", "exchange", "unlink", "rmdir"}
 SYNCS = {"fsync", "fdatasync", "fsync_dir"}
 
 
@@ -185,6 +186,10 @@ def resolve(base: Path, initial: Tree, ops: Iterable[_fs.Op]) -> Trace:
             inode = lookup(op.path)
             _write(live, inode, op.offset, op.data)
             out.append(ROp("write", inode, offset=op.offset, data=op.data))
+        elif op.kind == "truncate":
+            inode = lookup(op.path)
+            _truncate(live, inode, op.offset)
+            out.append(ROp("truncate", inode, offset=op.offset))
         elif op.kind in SYNCS:
             out.append(ROp(op.kind, lookup(op.path)))
         elif op.kind in ("unlink", "rmdir"):
@@ -217,6 +222,14 @@ def _write(tree: Tree, inode: int, offset: int, data: bytes) -> None:
     buf[offset : offset + len(data)] = data
 
 
+def _truncate(tree: Tree, inode: int, size: int) -> None:
+    buf = tree.files.setdefault(inode, bytearray())
+    if len(buf) < size:
+        buf.extend(bytes(size - len(buf)))
+    else:
+        del buf[size:]
+
+
 def apply(trace: Trace, crash: int, kept: frozenset[int]) -> Tree:
     """The tree after a crash following ``crash`` operations, of which ``kept`` survived."""
     tree = trace.initial.copy()
@@ -232,6 +245,8 @@ def apply(trace: Trace, crash: int, kept: frozenset[int]) -> Tree:
             tree.dirs.setdefault(op.parent, {})[op.name] = op.inode
         elif op.kind == "write":
             _write(tree, op.inode, op.offset, op.data)
+        elif op.kind == "truncate":
+            _truncate(tree, op.inode, op.offset)
         elif op.kind in ("unlink", "rmdir"):
             if tree.dirs.get(op.parent, {}).get(op.name) == op.inode:
                 del tree.dirs[op.parent][op.name]
@@ -294,7 +309,7 @@ def materialize(tree: Tree, dest: Path, ignore: Ignore = _never) -> None:
 
 
 def _covers(sync: ROp, op: ROp) -> bool:
-    if op.kind == "write":
+    if op.kind in ("write", "truncate"):
         return sync.kind in ("fsync", "fdatasync") and sync.inode == op.inode
     if sync.kind != "fsync_dir":
         return False

@@ -1,8 +1,9 @@
 """The one seam for every file-system change a save, an overwrite or a deletion makes.
 
 Everything the format layer does to the disk when it writes or removes a checkpoint goes through
-the functions here: create, write, fsync, fdatasync, mkdir, rename, exchange, unlink, rmdir (and
-``rmtree`` built from them), and the fsync of a directory. Reads do not.
+the functions here: create, write, positioned write, truncate, fsync, fdatasync, mkdir, rename,
+exchange, unlink, rmdir (and ``rmtree`` built from them), and the fsync of a directory. Reads do
+not.
 
 Two reasons for the seam:
 
@@ -40,10 +41,11 @@ _RENAME_EXCHANGE = 2  # linux/fs.h
 class Op:
     """One recorded operation.
 
-    ``kind`` is one of ``mkdir create write fsync fdatasync fsync_dir rename exchange unlink
-    rmdir``. ``path`` is the path acted on (for ``write``/``fsync``/``fdatasync``: the file the
-    descriptor was opened on); ``dest`` the second path of ``rename``/``exchange``; ``offset``
-    and ``data`` describe a ``write``.
+    ``kind`` is one of ``mkdir create write truncate fsync fdatasync fsync_dir rename exchange
+    unlink rmdir``. ``path`` is the path acted on (for ``write``/``truncate``/``fsync``/
+    ``fdatasync``: the file the descriptor was opened on); ``dest`` the second path of
+    ``rename``/``exchange``; ``offset`` and ``data`` describe a ``write`` (positioned writes
+    included); ``offset`` is the new size of a ``truncate``.
     """
 
     kind: str
@@ -78,6 +80,26 @@ class Recorder:
             path, offset = str(entry[0]), int(entry[1])  # type: ignore[call-overload]
             entry[1] = offset + n
             self.ops.append(Op("write", path, offset=offset, data=bytes(data[:n])))
+
+    def reopened(self, fd: int, path: str) -> None:
+        """An existing file opened for writing: its writes and syncs are recorded, the open
+        itself changes nothing on disk."""
+        with self._lock:
+            self._files[fd] = [path, 0]
+
+    def pwrote(self, fd: int, data: memoryview, n: int, offset: int) -> None:
+        """``n`` bytes of ``data`` were written at ``offset`` (a positioned write)."""
+        with self._lock:
+            entry = self._files.get(fd)
+            if entry is not None:
+                self.ops.append(Op("write", str(entry[0]), offset=offset, data=bytes(data[:n])))
+
+    def truncated(self, fd: int, size: int) -> None:
+        """The file's size was set to ``size``."""
+        with self._lock:
+            entry = self._files.get(fd)
+            if entry is not None:
+                self.ops.append(Op("truncate", str(entry[0]), offset=size))
 
     def synced(self, fd: int, kind: str) -> None:
         with self._lock:
@@ -140,6 +162,37 @@ def write_all(fd: int, data: memoryview, *, path: str) -> int:
     return len(data)
 
 
+def open_existing(path: str) -> int:
+    """Open the existing regular file ``path`` for writing (no creation, no truncation; the
+    sharded writer's processes each open the ``out`` file process 0 created); return the
+    descriptor. Close it with :func:`close`."""
+    fd = os.open(path, os.O_WRONLY | _O_CLOEXEC)
+    if _state.recorder is not None:
+        _state.recorder.reopened(fd, path)
+    return fd
+
+
+def pwrite_all(fd: int, data: memoryview, offset: int, *, path: str) -> None:
+    """Write all of ``data`` at ``offset`` (``pwrite``; short writes are continued). The data
+    is passed to the kernel as is: copied only while recording."""
+    view = data
+    while len(view):
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:
+            raise OSError(errno.EIO, "a positioned write wrote nothing", path)
+        if _state.recorder is not None:
+            _state.recorder.pwrote(fd, view, written, offset)
+        view, offset = view[written:], offset + written
+
+
+def truncate(fd: int, size: int) -> None:
+    """Set the size of a file opened by :func:`create` or :func:`open_existing` (growing it
+    leaves a hole that reads as zeros)."""
+    os.ftruncate(fd, size)
+    if _state.recorder is not None:
+        _state.recorder.truncated(fd, size)
+
+
 def fsync(fd: int) -> None:
     """Make a file's data and metadata durable."""
     os.fsync(fd)
@@ -155,7 +208,7 @@ def fdatasync(fd: int) -> None:
 
 
 def close(fd: int) -> None:
-    """Close a descriptor from :func:`create`."""
+    """Close a descriptor from :func:`create` or :func:`open_existing`."""
     if _state.recorder is not None:
         _state.recorder.closed(fd)
     os.close(fd)

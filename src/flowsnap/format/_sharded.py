@@ -22,7 +22,6 @@ manifest differs (chunk checksums instead of a whole-file one).
 
 from __future__ import annotations
 
-import errno
 import itertools
 import math
 import os
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from flowsnap._version import __version__
-from flowsnap.errors import ArgumentError, FlowsnapError, SizeMismatchError, SnapshotWriteError
+from flowsnap.errors import ArgumentError, FlowsnapError, SizeMismatchError
 from flowsnap.format import _fs
 from flowsnap.format._boxes import Box, Slab, box_slices, full_box, plan_slabs, runs
 from flowsnap.format._chunks import (
@@ -126,7 +125,7 @@ def create_tmp(
             path = os.path.join(vdir, DATA_FILENAME)
             fd = _fs.create(path)
             try:
-                os.ftruncate(fd, math.prod(shape) * data_type.itemsize)
+                _fs.truncate(fd, math.prod(shape) * data_type.itemsize)
             finally:
                 _fs.close(fd)
     except BaseException as exc:
@@ -164,7 +163,7 @@ def write_part(
         return []
     records: list[ChunkRecord] = []
     try:
-        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = _fs.open_existing(path)
     except OSError as exc:
         raise write_error(exc, f"opening {path} of variable {var.name!r}") from None
     try:
@@ -184,7 +183,7 @@ def write_part(
             raise
         raise write_error(exc, f"writing {path} of variable {var.name!r}") from None
     finally:
-        os.close(fd)
+        _fs.close(fd)
     return records
 
 
@@ -228,11 +227,8 @@ def _merge(mine: list[tuple[Box, np.ndarray]]) -> list[tuple[Box, np.ndarray]]:
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int, path: str) -> None:
-    while len(view):
-        n = os.pwrite(fd, view, offset)
-        if n <= 0:
-            raise SnapshotWriteError(errno.EIO, f"cannot save: {path}: a write wrote nothing")
-        view, offset = view[n:], offset + n
+    # Through the seam (``_fs``), so that the crash simulator records every positioned write.
+    _fs.pwrite_all(fd, view, offset, path=path)
 
 
 def _write_slab(
