@@ -371,7 +371,12 @@ def finish(
             format_version=CHUNKED_FORMAT_VERSION,
             writer=f"flowsnap {__version__}",
         )
-        _write_marker(tmp, manifest, durable=durable)
+        # The manifest is made durable before the publishing rename even when the save is not:
+        # the `out` files were sized up front, so after a power loss a published directory
+        # without its manifest would read zeros as a legacy checkpoint; with the manifest there,
+        # lost data fails its chunk checksums instead (three small syncs per save;
+        # tests/reliability/test_crash_sharded.py).
+        _write_marker(tmp, manifest, durable=True)
         retired = publish(tmp, target, replace=replace, overwrite=overwrite)
     except BaseException as exc:
         _fs.rmtree(tmp)
