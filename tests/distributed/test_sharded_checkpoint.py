@@ -10,7 +10,9 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,9 @@ def split_boxes(shape: tuple[int, ...], axis: int, n: int) -> list[tuple[tuple[i
     return boxes
 
 
+STEP_METADATA: Mapping[str, Any] = MappingProxyType({"step": 3})
+
+
 def sharded_save(
     path: Path,
     values: dict[str, np.ndarray],
@@ -71,12 +76,15 @@ def sharded_save(
     chunk: int,
     blocked: bool = False,
     overwrite: bool = False,
+    durable: bool = False,
+    metadata: Mapping[str, Any] | None = STEP_METADATA,
 ) -> None:
     """Run the sharded protocol with ``nprocs`` simulated processes, one after the other: block
     ``i`` of each variable is written by process ``i % nprocs`` (``blocked``: neighbouring
-    blocks by the same process, as a mesh of processes x local devices does)."""
+    blocks by the same process, as a mesh of processes x local devices does). Also the crash
+    tests' save (tests/reliability/test_crash_sharded.py)."""
     described = [(n, v.shape, data_type_for(v.dtype)) for n, v in values.items()]
-    tmp, replace = create_tmp(str(path), described, durable=False, overwrite=overwrite)
+    tmp, replace = create_tmp(str(path), described, durable=durable, overwrite=overwrite)
 
     def writer(i: int, count: int) -> int:
         return i * nprocs // count if blocked else i % nprocs
@@ -89,7 +97,7 @@ def sharded_save(
         for name, value in values.items():
             local = {b: value[box_slices(b)] for b, q in owned[name] if q == p}
             var = ShardedVariable(name, value.shape, data_type_for(value.dtype), owned[name], local)
-            records[name] += write_part(tmp, var, p, chunk_size=chunk, durable=False)
+            records[name] += write_part(tmp, var, p, chunk_size=chunk, durable=durable)
     for p in range(nprocs):
         for name, value in values.items():
             var = ShardedVariable(name, value.shape, data_type_for(value.dtype), owned[name], {})
@@ -101,9 +109,9 @@ def sharded_save(
         records,
         replace=replace,
         overwrite=overwrite,
-        durable=False,
+        durable=durable,
         legacy=False,
-        metadata={"step": 3},
+        metadata=None if metadata is None else dict(metadata),
     )
 
 

@@ -32,16 +32,13 @@ import numpy as np
 import pytest
 
 from flowsnap.errors import FlowsnapError, TargetExistsError
-from flowsnap.format import _fs, data_type_for, open_snapshot, verify_snapshot
+from flowsnap.format import _fs, open_snapshot, verify_snapshot
 from flowsnap.format.internals import (
     ShardedVariable,
-    box_slices,
-    create_tmp,
-    finish,
     full_box,
-    hash_part,
     write_part,
 )
+from tests.distributed.test_sharded_checkpoint import sharded_save as protocol
 from tests.reliability import crashsim
 from tests.reliability import powerloss as pl
 
@@ -87,30 +84,14 @@ def boxes(shape: tuple[int, ...]) -> list[Box]:
 
 def sharded_save(path: Path, vals: Values, *, durable: bool, overwrite: bool = False) -> None:
     """The sharded protocol with ``NPROCS`` simulated processes (block ``i`` by process ``i``)."""
-    described = [(n, v.shape, data_type_for(v.dtype)) for n, v in vals.items()]
-    tmp, replace = create_tmp(str(path), described, durable=durable, overwrite=overwrite)
-    owned = {
-        n: tuple((b, i % NPROCS) for i, b in enumerate(boxes(v.shape))) for n, v in vals.items()
-    }
-    records: dict[str, list[Any]] = {n: [] for n in vals}
-    for p in range(NPROCS):
-        for name, value in vals.items():
-            local = {b: value[box_slices(b)] for b, q in owned[name] if q == p}
-            var = ShardedVariable(name, value.shape, data_type_for(value.dtype), owned[name], local)
-            records[name] += write_part(tmp, var, p, chunk_size=CHUNK, durable=durable)
-    for p in range(NPROCS):
-        for name, value in vals.items():
-            var = ShardedVariable(name, value.shape, data_type_for(value.dtype), owned[name], {})
-            records[name] += hash_part(tmp, var, p, NPROCS, chunk_size=CHUNK)
-    finish(
-        tmp,
-        str(path),
-        described,
-        records,
-        replace=replace,
+    protocol(
+        path,
+        vals,
+        {n: boxes(v.shape) for n, v in vals.items()},
+        NPROCS,
+        CHUNK,
         overwrite=overwrite,
         durable=durable,
-        legacy=False,
         metadata=None,
     )
 
@@ -284,7 +265,7 @@ def test_the_simulator_catches_a_sharded_writer_that_skips_its_fsync(
     def unsynced(tmp: str, var: ShardedVariable, process: int, **kw: Any) -> Any:
         return real(tmp, var, process, chunk_size=kw["chunk_size"], durable=False)
 
-    monkeypatch.setattr(sys.modules[__name__], "write_part", unsynced)
+    monkeypatch.setattr(sys.modules[protocol.__module__], "write_part", unsynced)
     (base / "run").mkdir()
     trace = record(base / "run", durable=True, overwrite=False)
     check = checker(trace, overwrite=False, strict=True)
