@@ -599,9 +599,10 @@ def main() -> None:
 
     if "size" in parts:
         sizes = [0.1, 0.25] if args.quick else [0.1, 0.3, 1, 3, 6, 8]
-        # A save holds the model and fills the page cache with it, a load holds the arrays and
-        # the page cache: keep 2.5x the size + 3 GB within the memory available (shared machine).
-        fits = [g for g in sizes if g <= args.max_gb and 2.5 * g * GB + 3 * GB <= avail]
+        # A save holds the model and, for safetensors, one serialized copy of it; a load holds
+        # the arrays (and safetensors its file's bytes for a moment). The page cache the files
+        # fill is reclaimable, so keep 2x the size + 4 GB within the memory available (shared).
+        fits = [g for g in sizes if g <= args.max_gb and 2 * g * GB + 4 * GB <= avail]
         fits = [g for g in fits if 2 * g * GB + 5 * GB <= disk]
         curve = ["flowsnap", "safetensors", "raw"] if args.quick else CURVE_SYSTEMS
         if fits != sizes:
