@@ -41,10 +41,10 @@ sys.path.insert(0, str(HERE.parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from examples.seed_models import mlp  # noqa: E402
 
 import flowsnap as flow  # noqa: E402
 import flowsnap.typing as tp  # noqa: E402
-from examples.seed_models import mlp  # noqa: E402
 
 BATCH = 8
 DEEP_LAYERS = 70
