@@ -13,7 +13,7 @@ from flowsnap._store import RegularizerLike
 from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
 from flowsnap.layers._params import declare_weight_and_bias
-from flowsnap.ops import DATA_FORMATS, nn
+from flowsnap.ops import DATA_FORMATS, describe, nn, require_tensor
 
 Blob = jax.Array
 
@@ -40,6 +40,13 @@ def _conv_layer(
     bias_name: str | None,
 ) -> Blob:
     what = f"flow.layers.conv{nd}d(name={name!r})"
+    inputs = require_tensor(inputs, what, "inputs")
+    if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+        raise ArgumentError(
+            f"{what}: filters is the number of output channels, a positive int, got "
+            f"{describe(filters)}; the layer creates its own weight (flow.nn.conv{nd}d takes "
+            "a filters tensor)"
+        )
     if inputs.ndim != nd + 2:
         raise ArgumentError(f"{what}: inputs must be {nd + 2}-D, got shape {inputs.shape}")
     if isinstance(kernel_size, int):
@@ -56,6 +63,12 @@ def _conv_layer(
             f"groups={groups}, filters={filters}"
         )
     first, last = DATA_FORMATS[nd]
+    if not isinstance(data_format, str):
+        raise ArgumentError(
+            f"{what}: data_format must be the string {first!r} or {last!r}, got "
+            f"{describe(data_format)}; check the order of the arguments, or pass data_format= by "
+            "keyword"
+        )
     if data_format.upper() == first:
         c_in = inputs.shape[1]
         if c_in % groups:

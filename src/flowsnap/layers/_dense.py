@@ -13,6 +13,7 @@ from flowsnap._store import Distribute, RegularizerLike
 from flowsnap.errors import ArgumentError
 from flowsnap.initializers import Initializer
 from flowsnap.layers._params import declare_weight_and_bias
+from flowsnap.ops import describe, require_tensor
 from flowsnap.ops.nn import bias_add
 
 Blob = jax.Array
@@ -40,10 +41,11 @@ def dense(
     flattened to ``(-1, in_features)`` and the result reshaped back.
     """
     what = f"flow.layers.dense(name={name!r})"
+    inputs = require_tensor(inputs, what, "inputs")
     if inputs.ndim < 2:
         raise ArgumentError(f"{what}: inputs must have rank >= 2, got shape {inputs.shape}")
-    if not isinstance(units, int) or units <= 0:
-        raise ArgumentError(f"{what}: units must be a positive int, got {units!r}")
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ArgumentError(f"{what}: units must be a positive int, got {describe(units)}")
     distribute = broadcast() if model_distribute is None else model_distribute
     if distribute.axis not in (None, 0):
         raise ArgumentError(f"{what}: model_distribute must be broadcast() or split(0)")

@@ -7,6 +7,8 @@ from flowsnap.ops import image as image
 from flowsnap.ops import math as math
 from flowsnap.ops import nn as nn
 from flowsnap.ops import random as random
+from flowsnap.ops._arguments import describe as describe  # for layers; not a flow name
+from flowsnap.ops._arguments import require_tensor as require_tensor  # for layers; not a flow name
 from flowsnap.ops._array import cast as cast
 from flowsnap.ops._array import concat as concat
 from flowsnap.ops._array import constant as constant

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 
 from flowsnap._engine import amp_apply
 from flowsnap.errors import ArgumentError
+from flowsnap.ops._arguments import require_tensor
 
 Blob = jax.Array
 Operand = jax.Array | float | int
@@ -45,6 +46,8 @@ def matmul(
 ) -> Blob:
     """``a @ b`` (batched over leading dimensions), optionally transposing the last two axes."""
     del name
+    a = require_tensor(a, "flow.matmul", "a")
+    b = require_tensor(b, "flow.matmul", "b")
     if a.ndim < 2 or b.ndim < 2:
         raise ArgumentError(f"flow.matmul: both inputs need rank >= 2, got {a.shape} and {b.shape}")
     if transpose_a:
@@ -68,6 +71,8 @@ def batch_matmul(
     name: str | None = None,
 ) -> Blob:
     """:func:`matmul` on rank >= 3 inputs (OneFlow's ``batch_matmul``)."""
+    a = require_tensor(a, "flow.batch_matmul", "a")
+    b = require_tensor(b, "flow.batch_matmul", "b")
     if a.ndim < 3 or b.ndim < 3:
         raise ArgumentError(f"batch_matmul: inputs need rank >= 3, got {a.shape} and {b.shape}")
     return matmul(a, b, transpose_a, transpose_b, alpha, name)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowsnap.errors import ArgumentError
+from flowsnap.ops._arguments import require_tensor
 from flowsnap.ops._conv import IntOrSeq, channels_first, ntuple, padding_pairs
 
 Blob = jax.Array
@@ -38,11 +39,13 @@ def pool(
     what: str,
 ) -> Blob:
     """Max or average pooling over the ``nd`` spatial dimensions of ``x``."""
+    x = require_tensor(x, what, "input")
     if x.ndim != nd + 2:
         raise ArgumentError(f"{what}: input must be {nd + 2}-D, got shape {x.shape}")
     first = channels_first(data_format, nd, what)
     axes = list(range(2, nd + 2)) if first else list(range(1, nd + 1))
-    k, s = ntuple(ksize, nd, what), ntuple(strides, nd, what)
+    k = ntuple(ksize, nd, what, param="ksize")
+    s = ntuple(strides, nd, what, param="strides")
     sizes = [x.shape[a] for a in axes]
     pads = padding_pairs(padding, sizes, k, s, (1,) * nd, what, first)
     if ceil_mode and not isinstance(padding, str):

@@ -2,14 +2,8 @@
 (every ``oneflow.nn`` name of OneFlow 0.3.4, 0.4.0 and 0.5.0 that a lazy-mode program uses)."""
 
 from flowsnap.errors import missing_name
-from flowsnap.ops._conv import (
-    compat_conv2d,
-    conv1d,
-    conv2d,
-    conv2d_transpose,
-    conv3d,
-    torch_conv2d_transpose,
-)
+from flowsnap.ops._conv import compat_conv2d, conv1d, conv2d, conv3d
+from flowsnap.ops._conv_transpose import conv2d_transpose, torch_conv2d_transpose
 from flowsnap.ops._losses import (
     BCELoss,
     BCEWithLogitsLoss,
