@@ -33,6 +33,7 @@ from flowsnap.format import (
 )
 from flowsnap.format.internals import (
     ShardedVariable,
+    block_records,
     box_slices,
     create_tmp,
     finish,
@@ -93,11 +94,13 @@ def sharded_save(
         n: tuple((b, writer(i, len(boxes[n]))) for i, b in enumerate(boxes[n])) for n in values
     }
     records: dict[str, list[Any]] = {n: [] for n in values}
+    blocks: dict[str, list[Any]] = {n: [] for n in values}
     for p in range(nprocs):
         for name, value in values.items():
             local = {b: value[box_slices(b)] for b, q in owned[name] if q == p}
             var = ShardedVariable(name, value.shape, data_type_for(value.dtype), owned[name], local)
             records[name] += write_part(tmp, var, p, chunk_size=chunk, durable=durable)
+            blocks[name] += block_records(var, p)  # SPEC.md 5.2
     for p in range(nprocs):
         for name, value in values.items():
             var = ShardedVariable(name, value.shape, data_type_for(value.dtype), owned[name], {})
@@ -107,6 +110,7 @@ def sharded_save(
         str(path),
         described,
         records,
+        blocks=blocks,
         replace=replace,
         overwrite=overwrite,
         durable=durable,

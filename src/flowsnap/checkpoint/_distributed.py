@@ -3,12 +3,13 @@
 Saving: every process writes only the shards it owns (one replica of each distinct shard: the
 one on the device with the lowest id) into the byte ranges of the one ``out`` file per variable
 (:mod:`flowsnap.format`'s sharded writer), so the files are exactly OneFlow's layout. Process 0
-creates the temporary directory first and, after every process reported its chunk checksums
-through the ``jax.distributed`` key-value store (small metadata, never the data), writes ``meta``,
-the manifest and ``snapshot_done`` and publishes atomically; every process then learns the
-outcome, so all agree on what was published. A process that fails or dies makes the save fail
-everywhere (after ``FLOWSNAP_SYNC_TIMEOUT_S`` seconds, default 300, for a dead one) and nothing is
-published; the next save sweeps what it left.
+creates the temporary directory first and, after every process reported its chunk checksums and
+block checksums (``format/SPEC.md`` 5.1, 5.2) through the ``jax.distributed`` key-value store
+(small metadata, never the data), writes ``meta``, the manifest and ``snapshot_done`` and
+publishes atomically; every process then learns the outcome, so all agree on what was
+published. A process that fails or dies makes the save fail everywhere (after
+``FLOWSNAP_SYNC_TIMEOUT_S`` seconds, default 300, for a dead one) and nothing is published; the
+next save sweeps what it left.
 
 Loading is :mod:`flowsnap.checkpoint._shardload`.
 
@@ -34,10 +35,12 @@ from flowsnap.errors import SnapshotWriteError
 from flowsnap.format import DataType, Manifest, StoredVariable, data_type_for, open_snapshot
 from flowsnap.format.internals import (
     DEFAULT_CHUNK,
+    BlockRecord,
     Box,
     ChunkRecord,
     ShardedVariable,
     abort,
+    block_records,
     box_from_index,
     create_tmp,
     finish,
@@ -202,18 +205,23 @@ class ShardedSave:
         replace: bool,
     ) -> Manifest:
         records: dict[str, list[ChunkRecord]] = {}
+        blocks: dict[str, list[BlockRecord]] = {}
         status: dict[str, Any] = {"ok": True}
+
+        def write(var: ShardedVariable) -> tuple[list[ChunkRecord], list[BlockRecord]]:
+            part = write_part(
+                tmp, var, sync.process, chunk_size=self.chunk_size, durable=self.durable
+            )
+            return part, block_records(var, sync.process)
+
         try:
             workers = min(8, max(1, len(self.variables)))
             with ThreadPoolExecutor(workers, thread_name_prefix="flowsnap-shard") as pool:
-                parts = pool.map(
-                    lambda v: write_part(
-                        tmp, v, sync.process, chunk_size=self.chunk_size, durable=self.durable
-                    ),
-                    self.variables,
-                )
-                for var, part in zip(self.variables, parts, strict=True):
+                parts = pool.map(write, self.variables)
+                for var, (part, mine) in zip(self.variables, parts, strict=True):
                     records[var.name] = list(part)
+                    if mine:
+                        blocks[var.name] = mine
         except BaseException as exc:
             status = failure(exc)
         raise_reported(sync.gather("written", status), "the sharded save failed")
@@ -222,7 +230,7 @@ class ShardedSave:
                 records[var.name].extend(
                     hash_part(tmp, var, sync.process, sync.count, chunk_size=self.chunk_size)
                 )
-            status = {"chunks": records}
+            status = {"chunks": records, "blocks": blocks}
         except BaseException as exc:
             status = failure(exc)
         if sync.process != 0:
@@ -240,14 +248,20 @@ class ShardedSave:
         try:
             raise_reported(docs, "the sharded save failed")
             merged: dict[str, list[ChunkRecord]] = {name: [] for name, _, _ in described}
+            merged_blocks: dict[str, list[BlockRecord]] = {}
             for doc in docs:
                 for name, recs in doc["chunks"].items():
                     merged[name].extend((int(o), int(n), str(h)) for o, n, h in recs)
+                for name, recs in doc.get("blocks", {}).items():
+                    merged_blocks.setdefault(name, []).extend(
+                        (tuple((int(a), int(b)) for a, b in box), str(h)) for box, h in recs
+                    )
             manifest = finish(
                 tmp,
                 self.target,
                 described,
                 merged,
+                blocks=merged_blocks,
                 replace=replace,
                 overwrite=self.overwrite,
                 durable=self.durable,

@@ -1,6 +1,8 @@
 """Loading a stored variable into any sharding without a gather: each process reads only the
 blocks its devices hold (``jax.make_array_from_callback``), with positioned reads, checking the
-chunk checksums of what it reads (``format/SPEC.md`` 5.1)."""
+chunk checksums of what it reads (``format/SPEC.md`` 5.1), or, for a block the save recorded a
+block checksum for (the same layout as the save's), only that block's bytes, checked against
+its block checksum (5.2)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ import numpy as np
 
 from flowsnap import errors
 from flowsnap.format import StoredVariable
-from flowsnap.format.internals import Box, box_from_index, box_slices, full_box, read_box
+from flowsnap.format.internals import (
+    Box,
+    box_from_index,
+    box_slices,
+    full_box,
+    read_blocks,
+    read_box,
+)
 
 _POOL: list[ThreadPoolExecutor] = []
 _POOL_LOCK = threading.Lock()
@@ -36,7 +45,9 @@ def load_sharded(
     convert: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> jax.Array:
     """Read a stored variable into ``sharding``: each process reads only the blocks its devices
-    hold (each distinct block once), checking the chunk checksums of what it reads.
+    hold (each distinct block once), checking the chunk checksums of what it reads. A block the
+    save recorded a block checksum for (it wrote exactly that block) is read alone, only its own
+    bytes, and checked against that checksum.
 
     A snapshot without chunk checksums (unsharded, or OneFlow's) is read whole and verified when
     every device is this process's; in a multi-process run each process reads its blocks,
@@ -72,25 +83,54 @@ def load_sharded(
             verify=value.verify,
         )
 
-    # Blocks of this process sharing their leading-axis rows (a split along another axis) are
-    # read together: the rows once, each block sliced from them, so no chunk is read twice.
+    # Blocks with a block checksum (the save wrote exactly these blocks) are read together,
+    # only their own bytes. Other blocks of this process sharing their leading-axis rows (a
+    # split along another axis) are read together: the rows once, each block sliced from them,
+    # so no chunk is read twice.
+    recorded = getattr(value, "expected_blocks", None) or {}
+    own: list[Box] = []
     rows: dict[tuple[int, int], set[Box]] = {}
     if shape and not whole:
         for index in sharding.addressable_devices_indices_map(shape).values():
             box = box_from_index(index, shape) if index is not None else full_box(shape)
-            rows.setdefault(box[0], set()).add(box)
+            if box in recorded:
+                if box not in own:
+                    own.append(box)
+            else:
+                rows.setdefault(box[0], set()).add(box)
 
     def finish(host: np.ndarray) -> np.ndarray:
         if convert is not None:
             return convert(host)
         return host if host.dtype == dtype else host.astype(dtype)
 
+    def read_own(boxes: list[Box]) -> list[np.ndarray]:
+        digests = [recorded[b] if value.verify else None for b in boxes]
+        return read_blocks(
+            value.name,
+            value.file_path,
+            value.nbytes,
+            shape,
+            stored_dtype,
+            boxes,
+            digests=digests,
+            chunks=chunks,
+        )
+
     # The reads run on a few threads (positioned reads and hashing release the GIL).
     shared = [span for span, boxes in rows.items() if len(boxes) > 1]
     alone = [next(iter(boxes)) for boxes in rows.values() if len(boxes) == 1]
     spans: list[Box] = [(span, *full_box(shape[1:])) for span in shared] + alone
     together: dict[tuple[int, int], np.ndarray] = {}
-    reads = map(read, spans) if len(spans) < 2 else _pool().map(read, spans)
+    if own and not spans:
+        hosts = read_own(own)
+        reads: Any = ()
+    else:
+        pending = _pool().submit(read_own, own) if own else None
+        reads = map(read, spans) if len(spans) < 2 else _pool().map(read, spans)
+        hosts = [] if pending is None else pending.result()
+    for box, host in zip(own, hosts, strict=True):
+        cache[box] = finish(host)
     for box, host in zip(spans, reads, strict=True):
         if box[0] in shared:
             together[box[0]] = host

@@ -27,7 +27,7 @@ from flowsnap.errors import (
 )
 from flowsnap.foreign import ForeignTensor, detect_format, verify_foreign
 from flowsnap.format import StoredVariable, open_variable, verify_snapshot
-from flowsnap.format.internals import check_file, open_regular
+from flowsnap.format.internals import check_blocks_file, check_file, open_regular
 
 EXIT_OK = 0
 EXIT_FOUND = 1  # verify found damage; diff found differences
@@ -230,6 +230,10 @@ def _verify_variable(args: argparse.Namespace, out: TextIO) -> int:
         fd, _ = open_regular(var.file_path, what=f"variable {var.name!r}: data file")
         try:
             check_file(var.name, var.file_path, fd, _chunks(var))
+            blocks = tuple(getattr(var, "expected_blocks", {}).items())
+            if blocks and var.shape is not None and var.data_type is not None:  # SPEC.md 5.2
+                itemsize = var.data_type.itemsize
+                check_blocks_file(var.name, var.file_path, fd, var.shape, itemsize, blocks)
         except ChecksumMismatchError as exc:
             problems.append({"name": var.name, "kind": type(exc).__name__, "message": str(exc)})
         finally:

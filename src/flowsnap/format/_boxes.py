@@ -60,6 +60,17 @@ def box_from_index(index: Sequence[slice], shape: Sequence[int]) -> Box:
     return tuple(box)
 
 
+def is_strided(shape: Sequence[int], box: Box) -> bool:
+    """Whether a non-empty block's bytes are spread over ``out`` in several runs (it does not
+    span every trailing dim), rather than one contiguous byte range."""
+    if not shape or any(b <= a for a, b in box):
+        return False
+    partial = [j for j in range(len(shape)) if box[j] != (0, int(shape[j]))]
+    # the runs are the last partial dim's extent times the full dims after it, one per index
+    # of the dims before it (see :func:`runs`)
+    return bool(partial) and math.prod(b - a for a, b in box[: partial[-1]]) > 1
+
+
 def box_slices(box: Box) -> tuple[slice, ...]:
     """The box as a tuple of slices (to index a NumPy array)."""
     return tuple(slice(a, b) for a, b in box)

@@ -1,13 +1,15 @@
 """A stored variable of a sharded save: checked against its chunk checksums (SPEC.md 5.1)
-instead of a whole-file checksum."""
+instead of a whole-file checksum, with the block checksums (SPEC.md 5.2) a loader of exactly
+those blocks checks instead."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from flowsnap.format._chunks import ChunkRecord, check_buffer
+from flowsnap.format._chunks import BlockRecord, ChunkRecord, check_buffer
 from flowsnap.format._io import byte_view
 from flowsnap.format._variable import StoredVariable
 
@@ -19,13 +21,22 @@ class ChunkedStoredVariable(StoredVariable):
 
     Attributes:
         expected_chunks: ``(offset, length, checksum)`` of byte ranges tiling ``out``.
+        expected_blocks: box -> checksum of the blocks whose bytes are strided in ``out``
+            (empty for a save that recorded none, e.g. one written before block checksums).
     """
 
-    __slots__ = ("expected_chunks",)
+    __slots__ = ("expected_blocks", "expected_chunks")
 
-    def __init__(self, *args: Any, chunks: tuple[ChunkRecord, ...], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        chunks: tuple[ChunkRecord, ...],
+        blocks: Sequence[BlockRecord] | Mapping[Any, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.expected_chunks = chunks
+        self.expected_blocks: Mapping[Any, str] = dict(blocks or ())
 
     def with_meta(self, shape: tuple[int, ...] | list[int], dtype: object) -> StoredVariable:
         """This variable read as ``shape`` and ``dtype`` (see :meth:`StoredVariable.with_meta`)."""
@@ -41,6 +52,8 @@ class ChunkedStoredVariable(StoredVariable):
             verify=plain.verify,
             data_path=plain.file_path,
             chunks=self.expected_chunks,
+            # the boxes are in the recorded shape's coordinates
+            blocks=self.expected_blocks if plain.shape == self.shape else None,
         )
         var._reader = self._reader
         return var

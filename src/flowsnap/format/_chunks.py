@@ -15,6 +15,9 @@ from flowsnap.errors import ChecksumMismatchError
 from flowsnap.format._checksum import new_hasher
 
 ChunkRecord = tuple[int, int, str]
+# A block checksum (SPEC.md 5.2): a box (one ``(start, stop)`` per dim) and the XXH3-64 of the
+# box's bytes in the box's own C order.
+BlockRecord = tuple[tuple[tuple[int, int], ...], str]
 
 # A shard's bytes are hashed in ranges of at most this size: small enough that a loader reading
 # part of a variable reads little more than it needs, large enough that the manifest of a 100 GB
@@ -135,6 +138,17 @@ def check_file(name: str, path: str, fd: int, chunks: Sequence[ChunkRecord]) -> 
     Raises:
         ChecksumMismatchError: naming every damaged byte range.
     """
+    bad, total = damaged_chunks(fd, chunks)
+    if bad:
+        raise mismatch_error(name, path, bad)
+    return total
+
+
+def damaged_chunks(
+    fd: int, chunks: Sequence[ChunkRecord]
+) -> tuple[list[tuple[ChunkRecord, str]], int]:
+    """Read every chunk of an open file; return the damaged ones (with the checksum found) and
+    the bytes read."""
     bad = []
     total = 0
     for off, length, want in chunks:
@@ -143,9 +157,7 @@ def check_file(name: str, path: str, fd: int, chunks: Sequence[ChunkRecord]) -> 
         got = hash_view(data)
         if got != want or len(data) != length:
             bad.append(((off, length, want), got))
-    if bad:
-        raise mismatch_error(name, path, bad)
-    return total
+    return bad, total
 
 
 class StreamChecker:

@@ -175,6 +175,7 @@ def open_var(
             verify=verify,
             data_path=data[0],
             chunks=entry.chunks,
+            blocks=entry.blocks,
         )
     return StoredVariable(
         name,

@@ -10,7 +10,7 @@ from typing import Any
 
 from flowsnap.errors import ManifestError
 from flowsnap.format._checksum import ALGORITHM
-from flowsnap.format._chunks import ChunkRecord, tiling_problem
+from flowsnap.format._chunks import BlockRecord, ChunkRecord, tiling_problem
 from flowsnap.format._dtypes import BY_NAME, DataType
 
 FORMAT_NAME = "flowsnap"
@@ -35,6 +35,8 @@ class ManifestEntry:
         has_meta: whether a ``meta`` file was written (False in legacy layout).
         chunks: ``(offset, length, checksum)`` of byte ranges tiling ``out`` (a sharded save),
             or None.
+        blocks: ``(box, checksum)`` of blocks a sharded save wrote whose bytes are strided in
+            ``out`` (SPEC.md 5.2; a loader of exactly that block reads only its bytes), or None.
     """
 
     data_type: DataType
@@ -43,6 +45,7 @@ class ManifestEntry:
     checksum: str
     has_meta: bool = True
     chunks: tuple[ChunkRecord, ...] | None = None
+    blocks: tuple[BlockRecord, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ def _entry_doc(e: ManifestEntry) -> dict[str, Any]:
     doc["meta"] = e.has_meta
     if e.chunks is not None:
         doc["chunks"] = [list(c) for c in e.chunks]
+    if e.blocks:
+        doc["blocks"] = [[[list(d) for d in box], digest] for box, digest in e.blocks]
     return doc
 
 
@@ -157,6 +162,7 @@ def _decode_entry(raw: object) -> ManifestEntry | None:
     shape, nbytes, digest = raw.get("shape"), raw.get("nbytes"), raw.get("checksum")
     has_meta = raw.get("meta", True)
     chunks = _decode_chunks(raw.get("chunks"), nbytes)
+    blocks = _decode_blocks(raw.get("blocks"), shape)
     if digest is None and chunks is not None:
         digest = ""  # a sharded save: the chunks are the checksums
     # ``type(x) is int`` also rejects bools, which are ints to isinstance.
@@ -170,6 +176,7 @@ def _decode_entry(raw: object) -> ManifestEntry | None:
         or (_HEX16.fullmatch(digest) is None and not (digest == "" and chunks is not None))
         or type(has_meta) is not bool
         or chunks is False
+        or blocks is False
     ):
         return None
     return ManifestEntry(
@@ -179,6 +186,7 @@ def _decode_entry(raw: object) -> ManifestEntry | None:
         digest,
         has_meta,
         chunks if isinstance(chunks, tuple) else None,
+        blocks if isinstance(blocks, tuple) else None,
     )
 
 
@@ -203,3 +211,43 @@ def _decode_chunks(raw: object, nbytes: object) -> tuple[ChunkRecord, ...] | boo
     if tiling_problem(chunks, nbytes) is not None:
         return False
     return tuple(chunks)
+
+
+def _decode_blocks(raw: object, shape: object) -> tuple[BlockRecord, ...] | bool | None:
+    """The block checksums of an entry (SPEC.md 5.2); None when absent, False when malformed:
+    a box must have one ``[start, stop]`` per dim with ``0 <= start <= stop <= dim``, and
+    appear once."""
+    if raw is None:
+        return None
+    if type(raw) is not list or type(shape) is not list:
+        return False
+    blocks: list[BlockRecord] = []
+    seen = set()
+    for item in raw:
+        if (
+            type(item) is not list
+            or len(item) != 2
+            or type(item[0]) is not list
+            or len(item[0]) != len(shape)
+            or type(item[1]) is not str
+            or _HEX16.fullmatch(item[1]) is None
+        ):
+            return False
+        box = []
+        for dim, bounds in zip(shape, item[0], strict=True):
+            if (
+                type(bounds) is not list
+                or len(bounds) != 2
+                or type(bounds[0]) is not int
+                or type(bounds[1]) is not int
+                or type(dim) is not int
+                or not 0 <= bounds[0] <= bounds[1] <= dim
+            ):
+                return False
+            box.append((bounds[0], bounds[1]))
+        key = tuple(box)
+        if key in seen:
+            return False
+        seen.add(key)
+        blocks.append((key, item[1]))
+    return tuple(blocks)

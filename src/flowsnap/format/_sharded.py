@@ -12,9 +12,10 @@ processes:
 2. every process: :func:`write_part` for each variable (its boxes; chunk checksums of the regions
    it wrote alone, hashed from memory);
 3. after every process wrote: :func:`hash_part` (the chunks of regions written by several
-   processes, split between them, hashed from the file);
-4. process 0: :func:`finish` (``meta`` files, manifest with every chunk, ``snapshot_done``,
-   atomic publish), or :func:`abort`.
+   processes, split between them, hashed from the file), and :func:`block_records` (the
+   checksum of each block it wrote whose bytes are strided in the file, hashed from memory);
+4. process 0: :func:`finish` (``meta`` files, manifest with every chunk and block checksum,
+   ``snapshot_done``, atomic publish), or :func:`abort`.
 
 The file is exactly what an unsharded save of the same values writes (OneFlow's layout); only the
 manifest differs (chunk checksums instead of a whole-file one).
@@ -34,8 +35,17 @@ import numpy as np
 from flowsnap._version import __version__
 from flowsnap.errors import ArgumentError, FlowsnapError, SizeMismatchError
 from flowsnap.format import _fs
-from flowsnap.format._boxes import Box, Slab, box_slices, full_box, plan_slabs, runs
+from flowsnap.format._boxes import (
+    Box,
+    Slab,
+    box_slices,
+    full_box,
+    is_strided,
+    plan_slabs,
+    runs,
+)
 from flowsnap.format._chunks import (
+    BlockRecord,
     ChunkRecord,
     StreamHasher,
     hash_view,
@@ -187,6 +197,20 @@ def write_part(
     return records
 
 
+def block_records(var: ShardedVariable, process: int) -> list[BlockRecord]:
+    """The block checksums (SPEC.md 5.2) of the blocks of ``var`` this process writes whose
+    bytes are strided in ``out`` (a split along a non-leading axis): the XXH3-64 of each block's
+    bytes in the block's own C order, hashed from memory. A loader needing exactly that block
+    then reads only its bytes and checks them against this checksum. Blocks spanning all
+    trailing dims are one contiguous byte range, which the chunks tile exactly: they get none."""
+    little = var.data_type.to_numpy()
+    records: list[BlockRecord] = []
+    for box, p in var.owned:
+        if p == process and is_strided(var.shape, box):
+            records.append((box, hash_view(byte_view(_local(var, box, little)))))
+    return records
+
+
 def _local(var: ShardedVariable, box: Box, little: np.dtype[Any]) -> np.ndarray:
     array = var.local.get(box)
     if array is None:
@@ -325,17 +349,20 @@ def finish(
     variables: Sequence[tuple[str, tuple[int, ...], DataType]],
     chunks: Mapping[str, Sequence[ChunkRecord]],
     *,
+    blocks: Mapping[str, Sequence[BlockRecord]] | None = None,
     replace: bool,
     overwrite: bool,
     durable: bool,
     legacy: bool,
     metadata: Mapping[str, Any] | None,
 ) -> Manifest:
-    """Write every ``meta``, the manifest (every variable's chunks, checked to tile its file)
-    and ``snapshot_done``, then publish atomically. On any error ``tmp`` is removed.
+    """Write every ``meta``, the manifest (every variable's chunks, checked to tile its file,
+    and the block checksums the processes reported, SPEC.md 5.2) and ``snapshot_done``, then
+    publish atomically. On any error ``tmp`` is removed.
 
     Raises:
         SizeMismatchError: a variable's chunks do not tile its file (a process did not report).
+        ArgumentError: a block checksum names a block outside its variable, or twice.
         TargetExistsError: another save won the race for ``target``.
         SnapshotWriteError: the OS failed.
     """
@@ -364,7 +391,15 @@ def finish(
                     _fs.close(fd)
             if durable:
                 fsync_dir(vdir)
-            entries[name] = ManifestEntry(data_type, shape, nbytes, "", not legacy, records)
+            entries[name] = ManifestEntry(
+                data_type,
+                shape,
+                nbytes,
+                "",
+                not legacy,
+                records,
+                _checked_blocks(name, shape, (blocks or {}).get(name, ())),
+            )
         manifest = Manifest(
             variables=entries,
             metadata=meta_doc,
@@ -388,3 +423,29 @@ def finish(
     if retired is not None:
         _fs.rmtree(retired)
     return manifest
+
+
+def _checked_blocks(
+    name: str, shape: tuple[int, ...], reported: Sequence[BlockRecord]
+) -> tuple[BlockRecord, ...] | None:
+    """The block checksums of one variable, sorted, each box checked to lie inside the
+    variable and to appear once (what a reader rejects, SPEC.md 5.2); None when there are none."""
+    if not reported:
+        return None
+    seen: dict[Box, str] = {}
+    for box, digest in reported:
+        if len(box) != len(shape) or any(
+            not 0 <= a <= b <= d for (a, b), d in zip(box, shape, strict=True)
+        ):
+            raise ArgumentError(
+                f"variable {name!r}: a process reported a block checksum for the block {box}, "
+                f"which is not inside the variable's shape {list(shape)}; nothing was "
+                "published. This is a bug in the caller of the sharded save: report it."
+            )
+        if box in seen:
+            raise ArgumentError(
+                f"variable {name!r}: two block checksums were reported for the block {box}; "
+                "each block has one writer. Nothing was published; save again."
+            )
+        seen[box] = digest
+    return tuple(sorted(seen.items()))

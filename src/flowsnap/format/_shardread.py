@@ -1,8 +1,11 @@
-"""Reading one block of a variable from its ``out`` file with positioned reads, checking the
-chunk checksums of a sharded save (SPEC.md section 5.1) on the chunks it reads. NumPy only."""
+"""Reading blocks of a variable from its ``out`` file with positioned reads: checking the chunk
+checksums of a sharded save (SPEC.md section 5.1) on the chunks it reads, or, for a block the
+save recorded a block checksum for (SPEC.md 5.2), reading only the block's own bytes (strided
+positioned reads, coalesced where neighbouring) and checking the block checksum. NumPy only."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -10,9 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from flowsnap.errors import SizeMismatchError
-from flowsnap.format._boxes import Box, box_slices, full_box
-from flowsnap.format._chunks import ChunkRecord, check_buffer, overlapping, split_range
+from flowsnap.errors import ChecksumMismatchError, SizeMismatchError
+from flowsnap.format._boxes import Box, box_slices, full_box, runs
+from flowsnap.format._checksum import new_hasher
+from flowsnap.format._chunks import (
+    BlockRecord,
+    ChunkRecord,
+    check_buffer,
+    damaged_chunks,
+    hash_view,
+    overlapping,
+    split_range,
+)
 from flowsnap.format._io import byte_view, open_regular, pread_exact
 from flowsnap.format._readahead import aligned_empty
 
@@ -137,3 +149,187 @@ def _group(chunks: Sequence[ChunkRecord], idx: range) -> list[tuple[int, int]]:
         else:
             groups.append((off, off + length))
     return groups
+
+
+# The most buffers one ``preadv`` takes (Linux: 1024).
+_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024)
+
+
+def _check_size(name: str, path: str, size: int, nbytes: int) -> None:
+    if size != nbytes:
+        raise SizeMismatchError(
+            f"variable {name!r}: {path} is {size} bytes, expected {nbytes}; the file was "
+            "truncated or extended. Restore the checkpoint from another copy."
+        )
+
+
+def _read_pieces(
+    fd: int,
+    path: str,
+    nbytes: int,
+    pieces: Sequence[tuple[np.ndarray, int, memoryview]],
+) -> None:
+    """Fill every destination with the file's bytes: ``pieces`` are ``(offsets, run, view)``,
+    the ``i``-th run of ``run`` bytes at file offset ``offsets[i]`` going to
+    ``view[i * run : (i + 1) * run]``. Runs that follow each other in the file (neighbouring
+    blocks of one row, whole rows) are read by one ``preadv`` into several buffers; nothing
+    outside the runs is read."""
+    if not pieces:
+        return
+    offsets = np.concatenate([p[0] for p in pieces])
+    lengths = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in pieces])
+    owner = np.concatenate([np.full(len(p[0]), k, np.int64) for k, p in enumerate(pieces)])
+    index = np.concatenate([np.arange(len(p[0]), dtype=np.int64) for p in pieces])
+    order = np.argsort(offsets, kind="stable")
+    offsets, lengths, owner, index = offsets[order], lengths[order], owner[order], index[order]
+    # a new preadv wherever a run does not start where the previous one ended
+    breaks = np.flatnonzero(offsets[1:] != offsets[:-1] + lengths[:-1]) + 1
+    starts = np.concatenate([[0], breaks, [len(offsets)]]).tolist()
+    views = [p[2] for p in pieces]
+    off_list, len_list = offsets.tolist(), lengths.tolist()
+    own_list, idx_list = owner.tolist(), index.tolist()
+    preadv = os.preadv
+    for g0, g1 in itertools.pairwise(starts):
+        for h0 in range(g0, g1, _IOV_MAX):
+            h1 = min(g1, h0 + _IOV_MAX)
+            bufs = [
+                views[own_list[k]][idx_list[k] * len_list[k] : (idx_list[k] + 1) * len_list[k]]
+                for k in range(h0, h1)
+            ]
+            want = sum(len_list[h0:h1])
+            got = preadv(fd, bufs, off_list[h0])
+            if got != want:  # short: finish piece by piece (raises if the file ended)
+                done, at = 0, off_list[h0]
+                for buf in bufs:
+                    if done + len(buf) > got:
+                        skip = max(0, got - done)
+                        pread_exact(fd, buf[skip:], at + skip, path=path, expected=nbytes)
+                    done += len(buf)
+                    at += len(buf)
+
+
+def read_blocks(
+    name: str,
+    path: str,
+    nbytes: int,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    boxes: Sequence[Box],
+    *,
+    digests: Sequence[str | None],
+    chunks: Sequence[ChunkRecord] | None = None,
+) -> list[np.ndarray]:
+    """Read blocks of a variable reading only their own bytes (strided positioned reads; the
+    runs of neighbouring blocks and of contiguous rows coalesced into one ``preadv``), and check
+    each block whose digest is given against it (a block checksum, SPEC.md 5.2).
+
+    ``chunks`` (the variable's chunk checksums) only sharpen the error: on a block mismatch the
+    chunks its bytes lie in are checked to name the damaged byte ranges.
+
+    Raises:
+        ChecksumMismatchError: a block's bytes do not hash to its checksum (naming the variable,
+            the file, the block and the byte range its bytes lie in).
+        SizeMismatchError: the file is not ``nbytes`` long.
+    """
+    itemsize = dtype.itemsize
+    outs = [aligned_empty(tuple(b - a for a, b in box), dtype) for box in boxes]
+    pieces = []
+    for box, out in zip(boxes, outs, strict=True):
+        if out.size:
+            offsets, run = runs(shape, itemsize, box)
+            pieces.append((offsets, run, byte_view(out)))
+    if not pieces:
+        return outs
+    fd, size = open_regular(path, what=f"variable {name!r}: data file")
+    try:
+        _check_size(name, path, size, nbytes)
+        _read_pieces(fd, path, nbytes, pieces)
+        for box, out, want in zip(boxes, outs, digests, strict=True):
+            if want is not None and out.size:
+                got = hash_view(byte_view(out))
+                if got != want:
+                    raise _block_error(name, path, fd, shape, itemsize, box, got, want, chunks)
+    finally:
+        os.close(fd)
+    return outs
+
+
+def _block_error(
+    name: str,
+    path: str,
+    fd: int,
+    shape: tuple[int, ...],
+    itemsize: int,
+    box: Box,
+    got: str,
+    want: str,
+    chunks: Sequence[ChunkRecord] | None,
+) -> ChecksumMismatchError:
+    """The error for a block whose bytes do not match its block checksum, naming the damaged
+    chunks when the chunk checksums can tell (read only now, on the error path)."""
+    offsets, run = runs(shape, itemsize, box)
+    first, last = int(offsets[0]), int(offsets[-1]) + run
+    where = (
+        f"the block {_box_text(box)} (its bytes lie in bytes {first}:{last}, "
+        f"{len(offsets)} runs of {run} bytes) has checksum {got}, the manifest recorded {want}"
+    )
+    detail = ""
+    if chunks is not None:
+        bad, _ = damaged_chunks(fd, [chunks[i] for i in overlapping(chunks, first, last)])
+        if bad:
+            detail = "; the damaged bytes are in " + ", ".join(
+                f"bytes {off}:{off + length}" for (off, length, _), _ in bad[:5]
+            )
+            detail += f" and {len(bad) - 5} more chunks" if len(bad) > 5 else ""
+        else:
+            detail = (
+                "; the chunks holding it verify, so the manifest's block checksum is damaged or "
+                "the file changed while it was read"
+            )
+    return ChecksumMismatchError(
+        f"variable {name!r}: {path} is damaged: {where}{detail}; the data was corrupted after "
+        "it was saved. Restore the checkpoint from another copy (or read it with verify=False "
+        "to get the damaged bytes)."
+    )
+
+
+def _box_text(box: Box) -> str:
+    return "[" + ", ".join(f"{a}:{b}" for a, b in box) + "]"
+
+
+def check_blocks_file(
+    name: str,
+    path: str,
+    fd: int,
+    shape: tuple[int, ...],
+    itemsize: int,
+    blocks: Sequence[BlockRecord],
+    chunks: Sequence[ChunkRecord] | None = None,
+) -> int:
+    """Check every block checksum of an open ``out`` file (``flowsnap verify``), reading each
+    block's runs in pieces of about :data:`PIECE` bytes (memory: one piece); return the bytes
+    read.
+
+    Raises:
+        ChecksumMismatchError: a block's bytes do not match (naming the variable, the file, the
+            block and its byte range).
+    """
+    total = 0
+    nbytes = math.prod(shape) * itemsize
+    for box, want in blocks:
+        if any(b <= a for a, b in box):
+            continue
+        offsets, run = runs(shape, itemsize, box)
+        step = max(1, PIECE // run)
+        hasher = new_hasher()
+        buf = np.empty(min(len(offsets), step) * run, np.uint8)
+        view = byte_view(buf)
+        for k in range(0, len(offsets), step):
+            part = offsets[k : k + step]
+            _read_pieces(fd, path, nbytes, [(part, run, view)])
+            hasher.update(view[: len(part) * run])
+            total += len(part) * run
+        got = hasher.hexdigest()
+        if got != want:
+            raise _block_error(name, path, fd, shape, itemsize, box, got, want, chunks)
+    return total

@@ -11,6 +11,7 @@ from flowsnap.format._entries import check_against_manifest, marker_problem, rea
 from flowsnap.format._manifest import Manifest
 from flowsnap.format._meta import VariableMeta
 from flowsnap.format._parallel import map_with_progress
+from flowsnap.format._shardread import check_blocks_file
 from flowsnap.format._snapshot import PathLike, scan_snapshot
 from flowsnap.format._variable import StoredVariable
 
@@ -126,6 +127,11 @@ def _check_variable(var: StoredVariable, manifest: Manifest | None) -> None:
         fd = var._open()
         try:
             check_file(var.name, var.file_path, fd, entry.chunks)
+            if entry.blocks:  # and every block checksum (SPEC.md 5.2) a loader may rely on
+                itemsize = entry.data_type.itemsize
+                check_blocks_file(
+                    var.name, var.file_path, fd, entry.shape, itemsize, entry.blocks, entry.chunks
+                )
         finally:
             os.close(fd)
         return

@@ -24,31 +24,42 @@ __all__ = [
 
 # Sharded saves and loads (SPEC.md section 5.1), driven by flowsnap.checkpoint across processes.
 from flowsnap.format._boxes import Box, box_from_index, box_slices, full_box
-from flowsnap.format._chunks import DEFAULT_CHUNK, ChunkRecord, StreamChecker, check_file
+from flowsnap.format._chunks import (
+    DEFAULT_CHUNK,
+    BlockRecord,
+    ChunkRecord,
+    StreamChecker,
+    check_file,
+)
 from flowsnap.format._sharded import (
     ShardedVariable,
     abort,
+    block_records,
     create_tmp,
     finish,
     hash_part,
     write_part,
 )
-from flowsnap.format._shardread import read_box
+from flowsnap.format._shardread import check_blocks_file, read_blocks, read_box
 
 __all__ += [
     "DEFAULT_CHUNK",
+    "BlockRecord",
     "Box",
     "ChunkRecord",
     "ShardedVariable",
     "StreamChecker",
     "abort",
+    "block_records",
     "box_from_index",
     "box_slices",
+    "check_blocks_file",
     "check_file",
     "create_tmp",
     "finish",
     "full_box",
     "hash_part",
+    "read_blocks",
     "read_box",
     "write_part",
 ]
