@@ -92,8 +92,8 @@ def require_tensor(value: Any, op: str, param: str, *, legacy_order: str | None 
         message += f"; pass the {param} tensor"
     elif isinstance(value, (list, tuple, int, float)):
         message += (
-            f"; make it a tensor first (numpy.asarray, or flow.constant in a job), or check the "
-            f"order of {op}'s arguments"
+            "; make it a tensor first (numpy.asarray, or flow.constant in a job), or check the "
+            "order of the arguments"
         )
     raise ArgumentError(message)
 
