@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 
 from flowsnap import initializers
 from flowsnap._engine._function_config import FunctionConfig
@@ -31,7 +34,7 @@ from flowsnap._engine._placement import (
 )
 from flowsnap._engine._returns import deliver
 from flowsnap._engine._scaling import loss_scale_specs
-from flowsnap._engine._signature import abstract_inputs, bind_inputs, parse_signature
+from flowsnap._engine._signature import InputBinder, abstract_inputs, parse_signature
 from flowsnap._engine._step import StepPlan, compile_step, slot_variable_name, step_options
 from flowsnap._engine._trace import TraceContext, current_trace, tracing
 from flowsnap._store import Session, VariableSpec, Where
@@ -74,6 +77,7 @@ class JobFunction:
             **step_options(config),
         )
         self._compiled: Callable[..., Any] | None = None
+        self._call: _CallPlan | None = None
         self.pipeline: HostPipeline | None = None
         functools.update_wrapper(self, func)
 
@@ -117,6 +121,7 @@ class JobFunction:
         if self.is_train:
             specs += self._train_specs(ctx)
         self._compiled = None
+        self._call = None
         return specs, self.where
 
     def close(self) -> None:
@@ -181,26 +186,48 @@ class JobFunction:
         return extra
 
     def _compile(self) -> Callable[..., Any]:
-        if self._compiled is None:
-            plan = self._plan
-            if self.is_train:
-                specs = self.session.specs
-                plan = dataclasses.replace(
-                    plan,
-                    regularizers={n: specs[n].regularizer for n in self.trainable},
-                    seed=self.session.seed,
-                )
-            groups = (self.trainable, self.state) if self.is_train else (self.var_names,)
-            view = self.config.options.get("default_logical_view")
-            self._layout = StepLayout(
-                self.where if self.where is not None else jax.devices()[0],
-                self.session.specs,
-                groups,
-                is_train=self.is_train,
-                mirrored=is_mirrored(self.params, getattr(view, "kind", "") == "mirrored"),
+        """The compiled step over dicts of variables by name (what the serving export and the
+        mesh benchmark call): predict ``(variables, inputs) -> (outputs, assigned)``, train
+        ``(trainable, state, inputs) -> (outputs, new_trainable, new_state)``."""
+        return self._call_plan().by_name
+
+    def _call_plan(self) -> _CallPlan:
+        """What every call uses, made once per build: the compiled step, the device layout,
+        the input check, the variable gatherers."""
+        call = self._call
+        if call is not None:
+            return call
+        plan = self._plan
+        if self.is_train:
+            specs = self.session.specs
+            plan = dataclasses.replace(
+                plan,
+                regularizers={n: specs[n].regularizer for n in self.trainable},
+                seed=self.session.seed,
             )
-            self._compiled = self._layout.wrap(compile_step(plan, **self._layout.jit_kwargs))
-        return self._compiled
+        groups = (self.trainable, self.state) if self.is_train else (self.var_names,)
+        view = self.config.options.get("default_logical_view")
+        layout = StepLayout(
+            self.where if self.where is not None else jax.devices()[0],
+            self.session.specs,
+            groups,
+            is_train=self.is_train,
+            mirrored=is_mirrored(self.params, getattr(view, "kind", "") == "mirrored"),
+        )
+        self._layout = layout
+        step = layout.wrap(compile_step(plan, groups, layout.shardings))
+        call = _CallPlan(
+            step=step,
+            layout=layout,
+            bind=InputBinder(self.name, self.params, layout.devices),
+            groups=groups,
+            gathers=tuple(_gatherer(g) for g in groups),
+            on_mesh=isinstance(layout.where, Mesh),
+            is_train=self.is_train,
+        )
+        self._call = call
+        self._compiled = call.by_name
+        return call
 
     # -- calling ---------------------------------------------------------------------------
 
@@ -213,31 +240,93 @@ class JobFunction:
         session = self.session
         session.check_open()
         session.start()
-        compiled = self._compile()
-        layout = self._layout
-        if layout is None:  # pragma: no cover - _compile sets it
-            raise TraceError(f"job {self.name!r} has no device layout")
-        inputs = bind_inputs(self.name, self.params, args, kwargs, devices=layout.devices)
-        placed = layout.inputs(self.name, self.params, inputs)
-        inputs = placed.arrays
+        call = self._call or self._call_plan()
+        inputs = call.bind(args, kwargs)
+        placed = None
+        if call.on_mesh:
+            placed = call.layout.inputs(self.name, self.params, inputs)
+            inputs = placed.arrays
         values = session.values
         pipeline = self.pipeline
         if pipeline is not None:
             steps = self._plan.accumulation_steps
-            inputs = (*inputs, layout.host_batch(pipeline.batch_for_call(values, steps), steps))
-        if self.is_train:
-            trainable = layout.variables({n: values[n] for n in self.trainable})
-            state = layout.variables({n: values[n] for n in self.state})
-            outputs, new_trainable, new_state = compiled(trainable, state, inputs)
-            values.update(new_trainable)
-            values.update(new_state)
+            fed = pipeline.batch_for_call(values, steps)
+            inputs = (*inputs, call.layout.host_batch(fed, steps))
+        if call.is_train:
+            trainable_names, state_names = call.groups
+            outputs, new_trainable, new_state, other = call.step(
+                call.variables(0, values), call.variables(1, values), inputs
+            )
+            values.update(zip(trainable_names, new_trainable, strict=True))
+            values.update(zip(state_names, new_state, strict=True))
+            if other:
+                values.update(other)
         else:
-            params = layout.variables({n: values[n] for n in self.var_names})
-            outputs, updates = compiled(params, inputs)
-            values.update(layout.variables(updates))
+            outputs, updates = call.step(call.variables(0, values), inputs)
+            if updates:
+                values.update(call.layout.variables(updates))
         if pipeline is not None:
             pipeline.called(values)
-        return deliver(self.returns, layout.results(outputs, placed), session)
+        if placed is not None:
+            outputs = call.layout.results(outputs, placed)
+        return deliver(self.returns, outputs, session)
+
+
+@dataclass(frozen=True)
+class _CallPlan:
+    """A built job's per-call machinery (made on its first call, dropped when it is built
+    again).
+
+    Attributes:
+        step: the compiled step, taking each variable group as a tuple (``compile_step``).
+        layout: the job's device layout.
+        bind: the check of a call's arguments.
+        groups: the variable names of each group, in the step's order.
+        gathers: for each group, a function of the session's values giving the group's arrays.
+        on_mesh: the job runs over several devices (inputs, variables and results are placed).
+        is_train: the job trains.
+    """
+
+    step: Callable[..., Any]
+    layout: StepLayout
+    bind: InputBinder
+    groups: tuple[tuple[str, ...], ...]
+    gathers: tuple[Callable[[Mapping[str, jax.Array]], tuple[jax.Array, ...]], ...]
+    on_mesh: bool
+    is_train: bool
+
+    def variables(self, group: int, values: Mapping[str, jax.Array]) -> tuple[jax.Array, ...]:
+        """The arrays of variable group ``group`` from ``values``, in the step's layout."""
+        arrays = self.gathers[group](values)
+        if not self.on_mesh:
+            return arrays
+        names = self.groups[group]
+        moved = self.layout.variables(dict(zip(names, arrays, strict=True)))
+        return tuple(moved[n] for n in names)
+
+    def by_name(self, *args: Any) -> Any:
+        """The step over dicts of variables by name (see :meth:`JobFunction._compile`)."""
+        *variables, inputs = args
+        groups = self.groups
+        arrays = [tuple(v[n] for n in g) for v, g in zip(variables, groups, strict=True)]
+        out = self.step(*arrays, inputs)
+        if not self.is_train:
+            return out
+        outputs, new_trainable, new_state, other = out
+        trainable = dict(zip(groups[0], new_trainable, strict=True))
+        state = dict(zip(groups[1], new_state, strict=True))
+        state.update(other)
+        return outputs, trainable, state
+
+
+def _gatherer(names: tuple[str, ...]) -> Callable[[Mapping[str, jax.Array]], tuple[Any, ...]]:
+    """A function of a values mapping giving the arrays of ``names`` as a tuple, in C."""
+    if not names:
+        return lambda values: ()
+    if len(names) == 1:
+        (name,) = names
+        return lambda values: (values[name],)
+    return operator.itemgetter(*names)
 
 
 def _replaying_body(

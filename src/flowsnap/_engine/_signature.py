@@ -138,6 +138,55 @@ def bind_inputs(
     )
 
 
+_WIDE = frozenset(np.dtype(t) for t in (np.int64, np.uint64, np.float64, np.complex128))
+"""The dtypes ``jax.dtypes.canonicalize_dtype`` narrows without ``jax_enable_x64`` (every other
+dtype is its own canonical dtype whatever the flag)."""
+
+
+class InputBinder:
+    """:func:`bind_inputs` for one job, its per-signature work done once.
+
+    A call that passes every argument positionally as a NumPy array of exactly the placeholder's
+    dtype and shape (the common case: ``job(images, labels)``) is checked by a comparison per
+    argument; anything else -- keywords, lists, JAX arrays, another dtype or shape, a mistake --
+    goes through :func:`bind_inputs`, which accepts or refuses it as always. Both give the same
+    result for every input.
+    """
+
+    def __init__(self, job: str, params: Placeholders, devices: int = 1) -> None:
+        self.job = job
+        self.params = params
+        self.devices = devices
+        specs = list(params.values())
+        plain = all(isinstance(p, tp.PlaceholderDef) and p.kind == "Numpy" for p in specs)
+        self._fast: tuple[tuple[tuple[int, ...], np.dtype[Any], bool], ...] | None = (
+            tuple((p.shape, p.dtype, p.dtype in _WIDE) for p in specs)  # type: ignore[union-attr]
+            if plain
+            else None
+        )
+
+    def __call__(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The arrays a call feeds, in parameter order (see :func:`bind_inputs`).
+
+        Raises:
+            JobArgumentError: as :func:`bind_inputs`.
+        """
+        fast = self._fast
+        if fast is not None and not kwargs and len(args) == len(fast):
+            out = []
+            for value, (shape, dtype, wide) in zip(args, fast, strict=True):
+                if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
+                    break
+                if wide:
+                    canonical = jax.dtypes.canonicalize_dtype(dtype)
+                    if value.dtype != canonical:
+                        value = value.astype(canonical)
+                out.append(value)
+            else:
+                return tuple(out)
+        return bind_inputs(self.job, self.params, args, kwargs, self.devices)
+
+
 def _check_param(where: str, spec: ParamSpec, value: Any, devices: int = 1) -> Any:
     if not isinstance(spec, tuple):
         if devices > 1 and spec.kind != "Numpy":

@@ -19,17 +19,17 @@ the steps are plain functions of it, so nothing here calls back into the job obj
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.core import Literal
 
 from flowsnap._engine._accumulate import accumulate
 from flowsnap._engine._amp import amp_dtype, mixed_precision
+from flowsnap._engine._diffs import grads_and_diffs
 from flowsnap._engine._protocol import TrainingOptimizer
 from flowsnap._engine._scaling import (
     LossScaling,
@@ -41,12 +41,12 @@ from flowsnap._engine._scaling import (
     unscale,
 )
 from flowsnap._engine._trace import TraceContext, tracing
-from flowsnap._engine._watch import deliver_diffs
 from flowsnap._store import RegularizerLike, name_hash
 from flowsnap.errors import ArgumentError, TraceError, UnsupportedFeatureError
 from flowsnap.initializers import Initializer
 
 Arrays = dict[str, jax.Array]
+Tuple = tuple[jax.Array, ...]
 
 
 def slot_variable_name(variable: str, suffix: str) -> str:
@@ -220,7 +220,7 @@ def train_step(
             micro_step, state, inputs, plan.accumulation_steps, plan.job
         )
     elif plan.watches_diff:
-        outputs, updates, grads = _grads_and_diffs(
+        outputs, updates, grads = grads_and_diffs(
             lambda tr: loss_fn(tr, state, inputs, rng), trainable, contexts, scalings
         )
     else:
@@ -253,127 +253,55 @@ def train_step(
     return outputs, new_trainable, new_state
 
 
-def _grads_and_diffs(
-    loss_fn: Callable[[Arrays], tuple[jax.Array, tuple[Any, Arrays]]],
-    trainable: Arrays,
-    contexts: list[TraceContext],
-    scalings: list[LossScaling],
-) -> tuple[Any, Arrays, Arrays]:
-    """``value_and_grad`` of ``loss_fn`` that also delivers the gradient with respect to each
-    blob the body gave ``flow.watch_diff``.
-
-    A blob is an intermediate value of the trace, so the body is traced once to a jaxpr with the
-    watched blobs as extra outputs; that locates each one's variable in the jaxpr. The jaxpr is
-    then evaluated again with a zero *probe* added where each watched variable is defined, and
-    differentiated with respect to the trainable variables and the probes: a probe's gradient is
-    its blob's. As in OneFlow, the differentiated loss is the *sum* of the losses (times the loss
-    scale), whose gradients are the diffs; the variables' gradients are then divided by the
-    number of loss instances, which makes them those of flowsnap's mean loss. (Losses of
-    different sizes, which OneFlow refused, differentiate the mean and scale the diffs by the
-    first loss's size.)
-    """
-    watched: list[Any] = []
-    instances: list[int] = []
-
-    def traced(trainable: Arrays) -> Any:
-        total, aux = loss_fn(trainable)
-        ctx = contexts[-1]
-        watched[:] = [(blob, call) for blob, call in ctx.diff_watches]
-        sizes = {loss.size for loss in ctx.losses}
-        if len(sizes) == 1:
-            (size,) = sizes
-            instances[:] = [size, 1]  # sum differentiated; variables' gradients / size
-            total = sum(jnp.sum(loss.astype(jnp.float32)) for loss in ctx.losses)  # type: ignore[assignment]
-            factor = scalings[-1].factor
-            if factor is not None:
-                total = total * factor
-        else:
-            instances[:] = [1, ctx.losses[0].size]  # mean differentiated; diffs * size
-        return total, aux, [blob for blob, _ in watched]
-
-    closed, shape = jax.make_jaxpr(traced, return_shape=True)(trainable)
-    _, out_tree = jax.tree_util.tree_flatten(shape)
-    jaxpr = closed.jaxpr
-    watched_vars = jaxpr.outvars[len(jaxpr.outvars) - len(watched) :]
-    probe_of: dict[Any, list[int]] = {}
-    for i, var in enumerate(watched_vars):
-        if not isinstance(var, Literal):
-            probe_of.setdefault(var, []).append(i)
-
-    def probed(trainable: Arrays, probes: list[jax.Array]) -> tuple[jax.Array, Any]:
-        flat = _eval_jaxpr_with_probes(
-            jaxpr, closed.consts, jax.tree_util.tree_leaves(trainable), probe_of, probes
-        )
-        total, aux, _ = jax.tree_util.tree_unflatten(out_tree, flat)
-        return total, aux
-
-    zeros = [jnp.zeros(s.shape, s.dtype) for s in shape[2]]
-    (_, (outputs, updates)), (grads, diffs) = jax.value_and_grad(
-        probed, argnums=(0, 1), has_aux=True
-    )(trainable, zeros)
-    divide, multiply = instances
-    if divide != 1:
-        grads = jax.tree_util.tree_map(lambda g: g / divide, grads)
-    if multiply != 1:
-        diffs = [d * multiply for d in diffs]
-    deliver_diffs([call for _, call in watched], diffs)
-    return outputs, updates, grads
-
-
-def _eval_jaxpr_with_probes(
-    jaxpr: Any,
-    consts: list[Any],
-    args: list[Any],
-    probe_of: Mapping[Any, list[int]],
-    probes: list[jax.Array],
-) -> list[Any]:
-    """Evaluate ``jaxpr`` (as ``jax.core.eval_jaxpr`` does), adding ``probes[i]`` to each
-    variable ``probe_of`` maps to ``i`` where the variable is defined."""
-    env: dict[Any, Any] = {}
-
-    def read(v: Any) -> Any:
-        return v.val if isinstance(v, Literal) else env[v]
-
-    def write(v: Any, value: Any) -> None:
-        for i in probe_of.get(v, ()):
-            value = value + probes[i]
-        env[v] = value
-
-    for v, value in zip(jaxpr.constvars, consts, strict=True):
-        write(v, value)
-    for v, value in zip(jaxpr.invars, args, strict=True):
-        write(v, value)
-    for eqn in jaxpr.eqns:
-        params = eqn.primitive.get_bind_params(eqn.params)
-        subfuns: list[Any] = []
-        if isinstance(params, tuple):  # older JAX: (subfuns, params)
-            subfuns, params = params
-        with eqn.ctx.manager:
-            out = eqn.primitive.bind(*subfuns, *map(read, eqn.invars), **params)
-        if eqn.primitive.multiple_results:
-            for v, value in zip(eqn.outvars, out, strict=True):
-                write(v, value)
-        else:
-            write(eqn.outvars[0], out)
-    return [read(v) for v in jaxpr.outvars]
-
-
-def compile_step(plan: StepPlan, **shardings: Any) -> Callable[..., Any]:
+def compile_step(
+    plan: StepPlan,
+    groups: Sequence[Sequence[str]],
+    shardings: Mapping[str, Any] | None = None,
+) -> Callable[..., Any]:
     """The job's step under ``jax.jit``; a train step donates its variables' buffers.
-    ``shardings``: the ``in_shardings``/``out_shardings`` of a job over a mesh (``_mesh.py``)."""
+
+    Each group of variables (train: trainable, state; predict: the variables) goes in as a tuple
+    in ``groups``' order (a call gathers it with ``operator.itemgetter``: no dict to build or
+    flatten per call); the trace sees the dicts ``jax.jit`` rebuilt (sorted keys), so the program
+    is the one a step over dicts compiles to. Predict: ``(variables, inputs) -> (outputs,
+    assigned)``; train: ``(trainable, state, inputs) -> (outputs, new_trainable, new_state,
+    other)``, ``other`` the new values of names in neither group (none in the engine's steps).
+    ``shardings``: on a mesh, each variable's by name (``StepLayout``'s)."""
+    names = tuple(tuple(g) for g in groups)
+    jit_kwargs: dict[str, Any] = {}
+    if shardings:
+        placed = tuple(tuple(shardings[n] for n in g) for g in names)
+        jit_kwargs = {
+            "in_shardings": (*placed, None),
+            "out_shardings": (None, *placed, None) if plan.is_train else (None, None),
+        }
     if plan.is_train:
+        trainable_names, state_names = names
 
-        def train(trainable: Arrays, state: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
-            outputs, new_trainable, new_state = train_step(plan, trainable, state, inputs)
-            return at_least_1d(outputs), new_trainable, new_state
+        def train(trainable: Tuple, state: Tuple, inputs: Tuple) -> Any:
+            outputs, new_trainable, new_state = train_step(
+                plan, _as_dict(trainable_names, trainable), _as_dict(state_names, state), inputs
+            )
+            merged = {**new_trainable, **new_state}  # stored in this order, state last
+            ordered = tuple(tuple(merged[n] for n in g) for g in names)
+            listed = set(trainable_names) | set(state_names)
+            other = {n: v for n, v in merged.items() if n not in listed}
+            return at_least_1d(outputs), *ordered, other
 
-        return jax.jit(train, donate_argnums=(0, 1), **shardings)
+        return jax.jit(train, donate_argnums=(0, 1), **jit_kwargs)
 
-    def predict(params: Arrays, inputs: tuple[jax.Array, ...]) -> Any:
-        outputs, updates = predict_step(plan, params, inputs)
+    (variable_names,) = names
+
+    def predict(params: Tuple, inputs: Tuple) -> Any:
+        outputs, updates = predict_step(plan, _as_dict(variable_names, params), inputs)
         return at_least_1d(outputs), updates
 
-    return jax.jit(predict, **shardings)
+    return jax.jit(predict, **jit_kwargs)
+
+
+def _as_dict(names: tuple[str, ...], arrays: Tuple) -> Arrays:
+    """A dict in sorted key order, as ``jax.jit`` rebuilds one (sums over it keep their order)."""
+    return dict(sorted(zip(names, arrays, strict=True)))
 
 
 def at_least_1d(outputs: Any) -> Any:

@@ -1,0 +1,184 @@
+"""What the per-call fast paths of a job call must not change (issue #14: per-call overhead).
+
+A job call gathers its variables by name into tuples (one ``operator.itemgetter`` per group),
+hands them to a step compiled over tuples, and stores the results back by name; the common
+feed (positional NumPy arrays of exactly the placeholder's dtype and shape) is checked by a
+comparison per argument. These tests check what a mix-up there would break: every variable gets
+its own new value (names chosen so that declaration, sorted and group orders all differ, shapes
+equal so that no shape error would catch a swap), against a NumPy re-implementation of the
+update; values set between calls are what the next call reads; an assignment of a trainable
+variable still wins over its update; the fast input check accepts and refuses exactly what the
+full check does, with the same messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+import flowsnap as flow
+import flowsnap.typing as tp
+from flowsnap._engine._signature import InputBinder, bind_inputs, parse_signature
+from flowsnap.errors import JobArgumentError
+
+NAMES = ("zeta", "mid", "alpha")  # declaration order; sorted order is the reverse
+SCALES = {"zeta": 1.0, "mid": 2.0, "alpha": 3.0}
+
+
+def _momentum_jobs() -> tuple[Any, Any]:
+    sgd = flow.optimizer.PiecewiseConstantScheduler([], [0.1])
+
+    def body(x: Any) -> Any:
+        loss = 0.0
+        for name in NAMES:
+            w = flow.get_variable(name, shape=(4,), initializer=flow.constant_initializer(1.0))
+            loss = loss + SCALES[name] * flow.math.reduce_sum(w * w * x, axis=[1])
+        frozen = flow.get_variable(
+            "frozen", shape=(4,), initializer=flow.constant_initializer(0.5), trainable=False
+        )
+        return loss + flow.math.reduce_sum(frozen * x, axis=[1])
+
+    @flow.global_function(type="train")
+    def train(x: tp.Numpy.Placeholder((2, 4), dtype=flow.float)) -> tp.Numpy:
+        loss = body(x)
+        flow.optimizer.SGD(sgd, momentum=0.9).minimize(loss)
+        return loss
+
+    @flow.global_function(type="predict")
+    def predict(x: tp.Numpy.Placeholder((2, 4), dtype=flow.float)) -> tp.Numpy:
+        return body(x)
+
+    return train, predict
+
+
+def test_each_variable_and_slot_gets_its_own_update() -> None:
+    train, predict = _momentum_jobs()
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 2.0, 0.0]], np.float32)
+    w = {n: np.ones(4, np.float64) for n in NAMES}
+    m = {n: np.zeros(4, np.float64) for n in NAMES}
+    for step in range(3):
+        loss = train(x)
+        expected_loss = sum(SCALES[n] * (w[n] ** 2 * x).sum(axis=1) for n in NAMES)
+        expected_loss = expected_loss + (0.5 * x).sum(axis=1)
+        np.testing.assert_allclose(loss, expected_loss, rtol=1e-5, err_msg=f"step {step}")
+        for n in NAMES:  # gradient of the mean loss over the 2 examples
+            grad = SCALES[n] * 2 * w[n] * x.mean(axis=0)
+            m[n] = 0.9 * m[n] - 0.1 * grad
+            w[n] = w[n] + m[n]
+    values = flow.get_all_variables()
+    for n in NAMES:
+        np.testing.assert_allclose(values[n].numpy(), w[n], rtol=1e-5, err_msg=n)
+        np.testing.assert_allclose(values[f"{n}-momentum"].numpy(), m[n], rtol=1e-5, err_msg=n)
+    np.testing.assert_array_equal(values["frozen"].numpy(), np.full(4, 0.5, np.float32))
+    np.testing.assert_array_equal(values["System-Train-TrainStep-train"].numpy(), [3])
+    # the predict job reads the trained values (shared by name)
+    expected = sum(SCALES[n] * (w[n] ** 2 * x).sum(axis=1) for n in NAMES) + (0.5 * x).sum(1)
+    np.testing.assert_allclose(predict(x), expected, rtol=1e-5)
+
+
+def test_values_set_between_calls_are_read_by_the_next_call() -> None:
+    train, predict = _momentum_jobs()
+    x = np.ones((2, 4), np.float32)
+    train(x)
+    flow.load_variables({n: np.full(4, 2.0, np.float32) for n in NAMES})
+    expected = sum(SCALES[n] * 4.0 * 4 for n in NAMES) + 0.5 * 4
+    np.testing.assert_allclose(predict(x), [expected, expected], rtol=1e-6)
+    x[:] = 0  # the caller's array is read on each call, never kept
+    np.testing.assert_array_equal(predict(x), [0.0, 0.0])
+
+
+def test_assigning_a_trainable_variable_wins_over_its_update() -> None:
+    @flow.global_function(type="train")
+    def train(x: tp.Numpy.Placeholder((2,), dtype=flow.float)) -> tp.Numpy:
+        w = flow.get_variable("w", shape=(2,), initializer=flow.constant_initializer(1.0))
+        b = flow.get_variable("b", shape=(2,), initializer=flow.constant_initializer(1.0))
+        loss = w * x + b
+        flow.assign(w, w + 10.0)
+        flow.optimizer.SGD(
+            flow.optimizer.PiecewiseConstantScheduler([], [0.1]), momentum=0
+        ).minimize(loss)
+        return loss
+
+    train(np.ones(2, np.float32))
+    values = flow.get_all_variables()
+    np.testing.assert_allclose(values["w"].numpy(), [11.0, 11.0])  # assigned, not 1 - 0.1 * 0.5
+    np.testing.assert_allclose(values["b"].numpy(), [0.95, 0.95])  # updated (mean loss)
+
+
+def test_the_compiled_step_by_name_is_the_jobs_step() -> None:
+    train, _ = _momentum_jobs()
+    x = np.ones((2, 4), np.float32)
+    train(x)  # builds the call plan
+    step = train._compile()
+    values = flow.get_all_variables()
+    trainable = {n: jax.numpy.asarray(values[n].numpy()) for n in train.trainable}
+    state = {n: jax.numpy.asarray(values[n].numpy()) for n in train.state}
+    outputs, new_trainable, new_state = step(trainable, state, (x,))
+    assert set(new_trainable) == set(train.trainable)
+    assert set(new_state) == set(train.state)
+    expected = train(x)  # the same step from the same values
+    np.testing.assert_allclose(np.asarray(outputs), expected, rtol=1e-6)
+    after = flow.get_all_variables()
+    for n in (*train.trainable, *train.state):
+        np.testing.assert_allclose(
+            np.asarray(new_trainable.get(n, new_state.get(n))), after[n].numpy(), err_msg=n
+        )
+
+
+def _params() -> Any:
+    def job(
+        a: tp.Numpy.Placeholder((2, 3), dtype=flow.float),
+        b: tp.Numpy.Placeholder((4,), dtype=flow.int64),
+        c: tp.Numpy.Placeholder((), dtype=flow.double),
+    ) -> tp.Numpy:
+        return a
+
+    params, _ = parse_signature(job, "job", {})
+    return params
+
+
+class _Sub(np.ndarray):  # type: ignore[type-arg]
+    """An ndarray subclass: the fast check leaves it to the full one."""
+
+
+A = np.ones((2, 3), np.float32)
+B = np.arange(4, dtype=np.int64)
+C = np.array(1.5, np.float64)
+FEEDS = [
+    ((A, B, C), {}),
+    ((A, B), {"c": C}),
+    ((), {"c": C, "b": B, "a": A}),
+    ((jax.numpy.asarray(A), B, C), {}),
+    ((A.astype(np.float64), B, C), {}),
+    ((A.reshape(3, 2), B, C), {}),
+    ((A, B.astype(np.int32), C), {}),
+    ((A.tolist(), B, C), {}),
+    ((A, B), {}),
+    ((A, B, C, C), {}),
+    ((A, B, C), {"a": A}),
+    ((np.ones((2, 3), np.dtype(">f4")), B, C), {}),
+    ((A.view(_Sub), B, C), {}),
+    ((A, B, np.float64(1.5)), {}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), FEEDS)
+def test_the_fast_input_check_is_the_full_check(args: tuple, kwargs: dict) -> None:  # type: ignore[type-arg]
+    params = _params()
+    binder = InputBinder("job", params)
+    try:
+        expected = bind_inputs("job", params, args, kwargs)
+    except JobArgumentError as error:
+        with pytest.raises(JobArgumentError, match=re.escape(str(error))):
+            binder(args, kwargs)
+        return
+    got = binder(args, kwargs)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert type(g) is type(e)
+        assert g.dtype == e.dtype  # 64-bit feeds narrowed as JAX computes (no x64)
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
