@@ -36,10 +36,10 @@ from flowsnap.format._sharded import (
     abort,
     block_records,
     create_tmp,
-    finish,
     hash_part,
     write_part,
 )
+from flowsnap.format._shardpublish import finish
 from flowsnap.format._shardread import check_blocks_file, read_blocks, read_box
 
 __all__ += [
