@@ -176,36 +176,47 @@ def _read_pieces(
     outside the runs is read."""
     if not pieces:
         return
+    # every run's destination, then all of them in file order
+    bufs: list[memoryview] = []
+    for offsets, run, view in pieces:
+        bufs.extend(view[i : i + run] for i in range(0, len(offsets) * run, run))
     offsets = np.concatenate([p[0] for p in pieces])
     lengths = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in pieces])
-    owner = np.concatenate([np.full(len(p[0]), k, np.int64) for k, p in enumerate(pieces)])
-    index = np.concatenate([np.arange(len(p[0]), dtype=np.int64) for p in pieces])
-    order = np.argsort(offsets, kind="stable")
-    offsets, lengths, owner, index = offsets[order], lengths[order], owner[order], index[order]
+    if len(pieces) > 1:
+        order = np.argsort(offsets, kind="stable")
+        offsets, lengths = offsets[order], lengths[order]
+        bufs = [bufs[k] for k in order.tolist()]
     # a new preadv wherever a run does not start where the previous one ended
-    breaks = np.flatnonzero(offsets[1:] != offsets[:-1] + lengths[:-1]) + 1
-    starts = np.concatenate([[0], breaks, [len(offsets)]]).tolist()
-    views = [p[2] for p in pieces]
-    off_list, len_list = offsets.tolist(), lengths.tolist()
-    own_list, idx_list = owner.tolist(), index.tolist()
-    preadv = os.preadv
-    for g0, g1 in itertools.pairwise(starts):
-        for h0 in range(g0, g1, _IOV_MAX):
-            h1 = min(g1, h0 + _IOV_MAX)
-            bufs = [
-                views[own_list[k]][idx_list[k] * len_list[k] : (idx_list[k] + 1) * len_list[k]]
-                for k in range(h0, h1)
-            ]
-            want = sum(len_list[h0:h1])
-            got = preadv(fd, bufs, off_list[h0])
-            if got != want:  # short: finish piece by piece (raises if the file ended)
-                done, at = 0, off_list[h0]
-                for buf in bufs:
-                    if done + len(buf) > got:
-                        skip = max(0, got - done)
-                        pread_exact(fd, buf[skip:], at + skip, path=path, expected=nbytes)
-                    done += len(buf)
-                    at += len(buf)
+    starts = np.flatnonzero(offsets[1:] != offsets[:-1] + lengths[:-1]) + 1
+    starts = np.concatenate([[0], starts])
+    if len(starts) == len(offsets):  # no neighbours: one buffer per call
+        preadv = os.preadv
+        for off, buf in zip(offsets.tolist(), bufs, strict=True):
+            if preadv(fd, [buf], off) != len(buf):
+                pread_exact(fd, buf, off, path=path, expected=nbytes)
+        return
+    # split groups longer than IOV_MAX buffers
+    ends = np.append(starts[1:], len(offsets))
+    cuts = [
+        range(a, b, _IOV_MAX) if b - a > _IOV_MAX else (a,)
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+    heads = np.fromiter(itertools.chain.from_iterable(cuts), np.int64)
+    sizes = np.add.reduceat(lengths, heads).tolist()
+    tails = [*heads[1:].tolist(), len(offsets)]
+    for h0, h1, want, off in zip(
+        heads.tolist(), tails, sizes, offsets[heads].tolist(), strict=True
+    ):
+        group = bufs[h0:h1]
+        got = os.preadv(fd, group, off)
+        if got != want:  # short: finish buffer by buffer (raises if the file ended)
+            done, at = 0, off
+            for buf in group:
+                if done + len(buf) > got:
+                    skip = max(0, got - done)
+                    pread_exact(fd, buf[skip:], at + skip, path=path, expected=nbytes)
+                done += len(buf)
+                at += len(buf)
 
 
 def read_blocks(
