@@ -29,10 +29,16 @@ divides, else replicated), ``read whole + slice`` (each process reads every file
 verified, then slices: what loading an unsharded checkpoint costs), ``orbax`` and ``dcp``
 (``torch.distributed.checkpoint.load`` with the default ``FileSystemReader`` into freshly
 allocated tensors/DTensors of the save's layout, the allocation timed; round 0 checks the values).
-Files and bytes on disk of every save are listed after the times.
+Files and bytes on disk of every save are listed after the times, and for each load the bytes
+process 0 read (``rchar`` of ``/proc/self/io``: every ``read``/``pread``/``preadv``, page cache
+or not; mmap'd reads are not counted).
 
-Usage: ``python benchmarks/bench_sharded.py [--quick] [--reps N]``; prints a Markdown table per
-configuration (median seconds over the rounds, and ratios to flowsnap of the same run).
+Usage: ``python benchmarks/bench_sharded.py [--quick] [--reps N] [--systems fs,dcp]
+[--configs 2]``; prints a Markdown table per configuration (median seconds over the rounds, and
+ratios to flowsnap of the same run). ``--systems`` picks among ``fs`` (flowsnap sharded, always
+run), ``gather``, ``orbax`` and ``dcp``; ``--configs`` picks ``1`` (4 devices, 1 process), ``2``
+(2 processes x 2 devices) or ``both``. The flowsnap measured is the one Python imports
+(``PYTHONPATH=<other checkout>/src`` measures another version with the same script).
 """
 
 from __future__ import annotations
@@ -158,11 +164,15 @@ def child(args: argparse.Namespace) -> None:
     work = Path(args.work)
     lead = jax.process_index() == 0
     times: dict[str, list[float]] = {}
+    read: dict[str, list[int]] = {}
+    systems = set(args.systems.split(",")) | {"fs"}
 
     def timed(label: str, op: Any, path: Path) -> None:
         barrier(f"bench-{label}-start")
+        before = rchar()
         start = time.perf_counter()
         op(path)
+        read.setdefault(label, []).append(rchar() - before)
         barrier(f"bench-{label}-end")
         times.setdefault(label, []).append(time.perf_counter() - start)
 
@@ -231,10 +241,13 @@ def child(args: argparse.Namespace) -> None:
     for r in range(args.reps):
         paths = {s: work / f"{s}-{r}" for s in ("fs", "gather", "orbax", "dcp", "dcp-nosync")}
         timed("save: flowsnap sharded", fs_save, paths["fs"])
-        timed("save: gather + flowsnap", gather_save, paths["gather"])
-        timed("save: orbax", orbax_save, paths["orbax"])
-        timed("save: dcp", dcp_save, paths["dcp"])
-        timed("save: dcp, sync_files=False", lambda p: dcp_save(p, False), paths["dcp-nosync"])
+        if "gather" in systems:
+            timed("save: gather + flowsnap", gather_save, paths["gather"])
+        if "orbax" in systems:
+            timed("save: orbax", orbax_save, paths["orbax"])
+        if "dcp" in systems:
+            timed("save: dcp", dcp_save, paths["dcp"])
+            timed("save: dcp, sync_files=False", lambda p: dcp_save(p, False), paths["dcp-nosync"])
         barrier("bench-disk")
         if r == 0 and lead:
             for key, label in (
@@ -243,14 +256,18 @@ def child(args: argparse.Namespace) -> None:
                 ("orbax", "orbax"),
                 ("dcp", "dcp"),
             ):
-                on_disk(label, paths[key])
+                if paths[key].exists():
+                    on_disk(label, paths[key])
         barrier("bench-disk-done")
         timed("load: flowsnap sharded", lambda p: fs_load(p, shardings), paths["fs"])
         timed("load: flowsnap reshard", lambda p: fs_load(p, targets), paths["fs"])
-        timed("load: read whole + slice", whole_load, paths["gather"])
-        timed("load: orbax", orbax_load, paths["orbax"])
-        timed("load: dcp", dcp_load, paths["dcp"])
-        if r == 0:  # the values came back (outside the clock)
+        if "gather" in systems:
+            timed("load: read whole + slice", whole_load, paths["gather"])
+        if "orbax" in systems:
+            timed("load: orbax", orbax_load, paths["orbax"])
+        if "dcp" in systems:
+            timed("load: dcp", dcp_load, paths["dcp"])
+        if r == 0 and "dcp" in systems:  # the values came back (outside the clock)
             for name in shapes:
                 got, want = loaded[name], tensors[name]
                 got = got.to_local() if isinstance(got, DTensor) else got
@@ -268,6 +285,7 @@ def child(args: argparse.Namespace) -> None:
             "tensors": len(shapes),
             "devices": n,
             "times": times,
+            "read": read,
             "disk": disk,
         }
         print("RESULT " + json.dumps(result), flush=True)
@@ -275,6 +293,19 @@ def child(args: argparse.Namespace) -> None:
         dist.destroy_process_group()
         jax.distributed.shutdown()  # no process leaves before the others are done
     os._exit(0)
+
+
+def rchar() -> int:
+    """Bytes this process has read so far through read system calls (``/proc/self/io``), or 0
+    where there is no such file."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def free_port() -> int:
@@ -290,6 +321,7 @@ def run_config(nprocs: int, devices: int, args: argparse.Namespace, work: Path) 
     env["JAX_PLATFORMS"] = "cpu"
     port, tport = str(free_port()), str(free_port())
     extra = ["--quick"] if args.quick else []
+    extra += ["--systems", args.systems]
     procs = [
         subprocess.Popen(
             [
@@ -331,8 +363,8 @@ def table(title: str, result: dict[str, Any]) -> str:
     lines = [
         f"### {title}: {result['tensors']} tensors, {gb:.2f} GB, {result['devices']} devices",
         "",
-        "| operation | median s | min-max s | GB/s | vs flowsnap sharded |",
-        "|---|---|---|---|---|",
+        "| operation | median s | min-max s | GB/s | vs flowsnap sharded | MB read by process 0 |",
+        "|---|---|---|---|---|---|",
     ]
     med = {k: statistics.median(v) for k, v in result["times"].items()}
     for label, values in result["times"].items():
@@ -341,7 +373,8 @@ def table(title: str, result: dict[str, Any]) -> str:
         ]
         lines.append(
             f"| {label} | {med[label]:.3f} | {min(values):.3f}-{max(values):.3f} | "
-            f"{gb / med[label]:.2f} | {med[label] / base:.2f}x |"
+            f"{gb / med[label]:.2f} | {med[label] / base:.2f}x | "
+            f"{statistics.median(result['read'][label]) / 1e6:.1f} |"
         )
     lines += ["", "| save | files | MB (sizes) | MB on disk (blocks) |", "|---|---|---|---|"]
     for label, (files, size, blocks) in result["disk"].items():
@@ -393,6 +426,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the 80 MB model, one round")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--micro", action="store_true", help="only the micro-measurements")
+    parser.add_argument(
+        "--systems",
+        default="fs,gather,orbax,dcp",
+        help="comma-separated: fs (always), gather, orbax, dcp (default: all)",
+    )
+    parser.add_argument(
+        "--configs", choices=["1", "2", "both"], default="both", help="1 or 2 processes, or both"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pid", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--nprocs", type=int, default=1, help=argparse.SUPPRESS)
@@ -412,11 +453,14 @@ def main() -> None:
     import orbax.checkpoint
     import torch
 
+    import flowsnap
+
     print(
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()}, JAX {jax.__version__}, "
         f"Orbax {orbax.checkpoint.__version__}, torch {torch.__version__}, "
-        f"NumPy {np.__version__}; load average before "
+        f"NumPy {np.__version__}; flowsnap from {Path(flowsnap.__file__).parent}; "
+        "load average before "
         f"{os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     work = Path(tempfile.mkdtemp(prefix="bench-sharded-", dir=os.environ.get("BENCH_DIR")))
@@ -425,6 +469,8 @@ def main() -> None:
             ("4 devices, 1 process", 1, 4),
             ("2 processes x 2 devices", 2, 2),
         ):
+            if args.configs != "both" and int(args.configs) != nprocs:
+                continue
             print()
             print(table(title, run_config(nprocs, devices, args, work)))
     finally:
