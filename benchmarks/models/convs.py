@@ -2,7 +2,9 @@
 
 For each layer, the three parts of a training step's convolution work, timed alone: the forward
 pass, the gradient with respect to the input and the gradient with respect to the weights. XLA:
-each part is its own ``jax.jit`` function (``jax.vjp`` for the gradients). PyTorch: ``F.conv2d``
+each part is its own ``jax.jit`` function (``jax.vjp`` for the gradients), of
+``lax.conv_general_dilated`` (``xla``) and of ``flow.nn.conv2d`` as flowsnap lowers it on the CPU
+(``flowsnap``: 1x1 convolutions as matrix products, others as ``xla``). PyTorch: ``F.conv2d``
 and ``torch.ops.aten.convolution_backward`` with one output selected. The fastest of ``reps`` calls
 after a warm-up, in milliseconds: on a shared machine the minimum is the steadiest estimate of
 what the kernel itself costs.
@@ -22,6 +24,8 @@ LAYERS = (
     ("ResNet-50 conv1 7x7/2", 4, 3, 112, 64, 7, 2),
     ("ResNet-50 res2 3x3", 4, 64, 28, 64, 3, 1),
     ("ResNet-50 res2 1x1 64->256", 4, 64, 28, 256, 1, 1),
+    ("ResNet-50 res3 1x1/2 256->512", 4, 256, 28, 512, 1, 2),
+    ("ResNet-50 res5 1x1 2048->512", 4, 2048, 4, 512, 1, 1),
     ("ResNet-50 res3 3x3", 4, 128, 14, 128, 3, 1),
     ("ResNet-50 res4 3x3", 4, 256, 7, 256, 3, 1),
     ("ResNet-50 res5 3x3", 4, 512, 4, 512, 3, 1),
@@ -39,8 +43,17 @@ def _best_ms(fn: Callable[[], Any], reps: int) -> float:
 
 
 def xla_parts(
-    batch: int, cin: int, size: int, cout: int, k: int, stride: int, reps: int
+    batch: int,
+    cin: int,
+    size: int,
+    cout: int,
+    k: int,
+    stride: int,
+    reps: int,
+    flowsnap: bool = False,
 ) -> list[float]:
+    """The three parts on XLA: ``lax.conv_general_dilated``, or (``flowsnap``) ``flow.nn.conv2d``
+    with the same explicit padding, lowered as flowsnap lowers it for the CPU."""
     import jax
 
     rng = np.random.default_rng(0)
@@ -49,6 +62,10 @@ def xla_parts(
     pad = [(k // 2, k // 2)] * 2
 
     def conv(x: Any, w: Any) -> Any:
+        if flowsnap:
+            import flowsnap as flow
+
+            return flow.nn.conv2d(x, w, stride, [list(p) for p in pad])
         return jax.lax.conv_general_dilated(
             x, w, (stride, stride), pad, dimension_numbers=("NCHW", "OIHW", "NCHW")
         )
@@ -112,50 +129,76 @@ def resnet50_convs(batch: int = 4, image: int = 112) -> dict[tuple[int, ...], in
     return layers
 
 
-def run_resnet50(reps: int = 5) -> dict[str, list[float]]:
+def system_parts(system: str, shape: tuple[int, ...], reps: int) -> list[float]:
+    """The three parts of one convolution on ``system`` (xla, flowsnap or torch)."""
+    if system == "torch":
+        return torch_parts(*shape, reps=reps)
+    if system == "flowsnap" and shape[4] != 1:  # flowsnap lowers only 1x1 convolutions itself
+        system = "xla"
+    return xla_parts(*shape, reps=reps, flowsnap=system == "flowsnap")
+
+
+def run_resnet50(
+    reps: int = 5, systems: tuple[str, ...] = ("xla", "flowsnap", "torch")
+) -> dict[str, list[float]]:
     """The three parts summed over all 53 convolutions of ResNet-50 (112x112, batch 4)."""
-    totals = {"xla": [0.0, 0.0, 0.0], "torch": [0.0, 0.0, 0.0]}
+    totals = {system: [0.0, 0.0, 0.0] for system in systems}
     worst: list[tuple[float, str]] = []
     for shape, count in resnet50_convs().items():
-        xla = xla_parts(*shape, reps=reps)
-        pt = torch_parts(*shape, reps=reps)
-        for i in range(3):
-            totals["xla"][i] += count * xla[i]
-            totals["torch"][i] += count * pt[i]
+        got = {system: system_parts(system, shape, reps) for system in systems}
+        for system, parts in got.items():
+            for i in range(3):
+                totals[system][i] += count * parts[i]
         _batch, cin, size, cout, k, stride = shape
         label = f"{count}x {k}x{k}/{stride} {cin}->{cout} at {size}x{size}"
-        worst.append((count * (sum(xla) - sum(pt)), label))
+        if "xla" in got and "torch" in got:
+            worst.append((count * (sum(got["xla"]) - sum(got["torch"])), label))
     n = sum(resnet50_convs().values())
     print(f"\nAll {n} convolutions of ResNet-50 (112x112, batch 4), ms per training step:")
-    print(f"{'':>8}{'forward':>9}{'d input':>9}{'d weight':>10}{'total':>9}")
+    print(f"{'':>9}{'forward':>9}{'d input':>9}{'d weight':>10}{'total':>9}")
     for system, parts in totals.items():
-        print(f"{system:>8}" + "".join(f"{v:>9.1f}" for v in parts) + f"{sum(parts):>10.1f}")
-    print("largest XLA deficits (ms per step):")
-    for deficit, label in sorted(worst, reverse=True)[:5]:
-        print(f"  {deficit:8.1f}  {label}")
+        print(f"{system:>9}" + "".join(f"{v:>9.1f}" for v in parts) + f"{sum(parts):>10.1f}")
+    if worst:
+        print("largest XLA (lax.conv) deficits against PyTorch (ms per step):")
+        for deficit, label in sorted(worst, reverse=True)[:5]:
+            print(f"  {deficit:8.1f}  {label}")
     return totals
 
 
-def run(reps: int = 10) -> list[dict[str, Any]]:
-    """Time every layer on both backends; print and return the rows."""
+def run(
+    reps: int = 10, systems: tuple[str, ...] = ("xla", "flowsnap", "torch")
+) -> list[dict[str, Any]]:
+    """Time every layer on each system (``xla``: lax.conv; ``flowsnap``: flow.nn.conv2d as
+    lowered on the CPU, for 1x1 layers; ``torch``); print and return the rows, then the sum over
+    ResNet-50."""
     rows = []
     print(
-        f"{'layer':<28}{'':>6}{'forward':>9}{'d input':>9}{'d weight':>10}{'total':>8}"
+        f"{'layer':<32}{'':>9}{'forward':>9}{'d input':>9}{'d weight':>10}{'total':>8}"
         "   (ms, best of reps)"
     )
     for name, *shape in LAYERS:
-        xla = xla_parts(*shape, reps=reps)
-        pt = torch_parts(*shape, reps=reps)
-        for system, parts in (("xla", xla), ("torch", pt)):
+        got: dict[str, list[float]] = {}
+        for system in systems:
+            if system == "flowsnap" and shape[4] != 1:
+                continue  # the same lax.conv as xla
+            got[system] = system_parts(system, tuple(shape), reps)
+        for i, (system, parts) in enumerate(got.items()):
             print(
-                f"{name if system == 'xla' else '':<28}{system:>6}"
+                f"{name if i == 0 else '':<32}{system:>9}"
                 f"{parts[0]:>9.2f}{parts[1]:>9.2f}{parts[2]:>10.2f}{sum(parts):>8.2f}"
             )
-        print(
-            f"{'':<28}{'ratio':>6}"
-            + "".join(f"{a / b:>{w}.2f}x" for a, b, w in zip(xla, pt, (8, 8, 9), strict=True))
-            + f"{sum(xla) / sum(pt):>7.2f}x"
-        )
-        rows.append({"layer": name, "xla_ms": xla, "torch_ms": pt})
-    run_resnet50()
+        base = got.get("torch") or got.get("xla")
+        for system, parts in got.items():
+            if base is None or parts is base:
+                continue
+            versus = "torch" if "torch" in got else "xla"
+            print(
+                f"{'':<32}{system[:4] + '/' + versus[:5]:>9}"
+                + "".join(
+                    f"{a / b:>{w}.2f}x" for a, b, w in zip(parts, base, (8, 8, 9), strict=True)
+                )
+                + f"{sum(parts) / sum(base):>7.2f}x"
+            )
+        rows.append({"layer": name, **{f"{k}_ms": v for k, v in got.items()}})
+    run_resnet50(systems=systems)
     return rows

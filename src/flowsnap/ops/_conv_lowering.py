@@ -86,8 +86,7 @@ def pointwise_conv(
         for axis, s in zip(spatial, strides, strict=True):
             steps[axis] = s
         x = jax.lax.slice(x, (0,) * x.ndim, x.shape, steps)
-    out_channels = w.shape[0]
-    matrix = w.reshape(out_channels, w.size // out_channels)  # (O, C): the kernel axes are 1
+    matrix = w.reshape(w.shape[0], w.shape[1] if channels_first else w.shape[-1])  # (O, C)
     if channels_first:
         # (O, C) . (N, C, *s) -> (O, N, *s): one product over the whole batch, then the batch
         # axis to the front (cheaper on XLA's CPU backend than N products of (O, C) . (C, *s))
