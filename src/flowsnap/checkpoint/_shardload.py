@@ -120,7 +120,13 @@ def load_sharded(
     # The reads run on a few threads (positioned reads and hashing release the GIL).
     shared = [span for span, boxes in rows.items() if len(boxes) > 1]
     alone = [next(iter(boxes)) for boxes in rows.values() if len(boxes) == 1]
-    spans: list[Box] = [(span, *full_box(shape[1:])) for span in shared] + alone
+    # Neighbouring blocks of whole rows are read as one span when chunks are checked: each
+    # would otherwise read (and hash) the chunk holding their common edge, possibly whole.
+    groups = _neighbours(alone, shape) if chunks is not None and value.verify else []
+    grouped = {box for group in groups for box in group}
+    alone = [box for box in alone if box not in grouped]
+    joined: list[Box] = [((g[0][0][0], g[-1][0][1]), *full_box(shape[1:])) for g in groups]
+    spans: list[Box] = [(span, *full_box(shape[1:])) for span in shared] + joined + alone
     together: dict[tuple[int, int], np.ndarray] = {}
     if own and not spans:
         hosts = read_own(own)
@@ -131,9 +137,13 @@ def load_sharded(
         hosts = [] if pending is None else pending.result()
     for box, host in zip(own, hosts, strict=True):
         cache[box] = finish(host)
+    members = dict(zip(joined, groups, strict=True))
     for box, host in zip(spans, reads, strict=True):
         if box[0] in shared:
             together[box[0]] = host
+        elif box in members:
+            for part in members[box]:  # contiguous row ranges of the span
+                cache[part] = finish(host[part[0][0] - box[0][0] : part[0][1] - box[0][0]])
         else:
             cache[box] = finish(host)
 
@@ -151,3 +161,17 @@ def load_sharded(
         return cache[box]
 
     return jax.make_array_from_callback(shape, sharding, block)
+
+
+def _neighbours(boxes: list[Box], shape: tuple[int, ...]) -> list[list[Box]]:
+    """Runs of at least two blocks of whole rows (every trailing dim full) that follow each
+    other on the leading axis, in row order."""
+    rest = full_box(shape[1:])
+    whole_rows = sorted(b for b in boxes if b[1:] == rest and b[0][1] > b[0][0])
+    runs: list[list[Box]] = []
+    for box in whole_rows:
+        if runs and runs[-1][-1][0][1] == box[0][0]:
+            runs[-1].append(box)
+        else:
+            runs.append([box])
+    return [run for run in runs if len(run) > 1]
