@@ -4,7 +4,10 @@ For small models the Python around the compiled step *is* the step: checking the
 gathering the variables, storing the new values, converting the result. This benchmark calls a
 flowsnap job and a hand-written ``jax.jit`` step of the same math (donated buffers, the result
 fetched as NumPy, as a job returning ``tp.Numpy`` gives it) alternately in one process, and prints
-calls/s, microseconds per call, their difference (flowsnap's Python side) and the ratio.
+calls/s, microseconds per call, their difference and the ratio. A third system, *own step*,
+calls the job's own compiled step by hand (variables gathered from the session and stored
+back, the result copied to NumPy: no input check, no result handling), so *flowsnap - own step*
+is the Python of a job call alone, apart from any difference between the two programs.
 
 Cases:
   * ``mlp-train``: the seed chapter's MLP train job (784-512-10, SGD 0.1, per-example loss as
@@ -124,8 +127,8 @@ def _deep_forward(p: Any, x: Any) -> Any:
     return x
 
 
-def case(name: str) -> tuple[Call, Call]:
-    """The (flowsnap, hand-written) calls of one case, each with its inputs bound."""
+def case(name: str) -> tuple[Call, Call, Any, tuple[np.ndarray, ...]]:  # type: ignore[type-arg]
+    """The flowsnap and hand-written calls of one case (inputs bound), the job, its inputs."""
     flow.clear_default_session()
     rng = np.random.default_rng(0)
     images = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
@@ -143,7 +146,12 @@ def case(name: str) -> tuple[Call, Call]:
             return loss
 
         hand = _train_hand(_mlp_params(), lambda p, x, y: _xent(_mlp_forward(p, x), y), _sgd)
-        return (lambda: mlp_train(images, labels)), (lambda: hand(images, labels))
+        return (
+            (lambda: mlp_train(images, labels)),
+            (lambda: hand(images, labels)),
+            mlp_train,
+            (images, labels),
+        )
     if name == "mlp-predict":
 
         @flow.global_function(type="predict")
@@ -154,7 +162,12 @@ def case(name: str) -> tuple[Call, Call]:
 
         forward = jax.jit(_mlp_forward)
         params = _mlp_params()
-        return (lambda: mlp_predict(images)), (lambda: np.asarray(forward(params, images)))
+        return (
+            (lambda: mlp_predict(images)),
+            (lambda: np.asarray(forward(params, images))),
+            mlp_predict,
+            (images,),
+        )
     if name == "deep-train":
         x = rng.random((BATCH, DEEP_WIDTH), dtype=np.float32)
         y = rng.integers(0, DEEP_WIDTH, BATCH).astype(np.int32)
@@ -183,7 +196,7 @@ def case(name: str) -> tuple[Call, Call]:
             params[f"w{i}"] = _tn(keys[i], (DEEP_WIDTH, DEEP_WIDTH))
             params[f"b{i}"] = jnp.zeros(DEEP_WIDTH)
         hand = _train_hand(params, lambda p, x, y: _xent(_deep_forward(p, x), y), _momentum)
-        return (lambda: deep_train(x, y)), (lambda: hand(x, y))
+        return (lambda: deep_train(x, y)), (lambda: hand(x, y)), deep_train, (x, y)
     if name == "one-train":
         x = rng.random((BATCH, 4), dtype=np.float32)
 
@@ -197,11 +210,55 @@ def case(name: str) -> tuple[Call, Call]:
         hand = _train_hand(
             {"w": jnp.full((4,), 0.5)}, lambda p, x: jnp.sum(jnp.square(x * p["w"]), axis=1), _sgd
         )
-        return (lambda: one_train(x)), (lambda: hand(x))
+        return (lambda: one_train(x)), (lambda: hand(x)), one_train, (x,)
     raise SystemExit(f"unknown case {name!r}; known: {', '.join(CASES)}")
 
 
 CASES = ("mlp-train", "mlp-predict", "deep-train", "one-train")
+
+
+def direct(job: Any, inputs: tuple[Any, ...]) -> Call:
+    """The job's own compiled step called by hand: the variables gathered from the session and
+    stored back, the result copied to NumPy; no input check, no result wrapping. The job's
+    program with the least Python around it (the step's interface of the code measured: over
+    tuples since the per-call plan, over dicts before)."""
+    job(*inputs)  # built and compiled
+    values = job.session.values
+    plan = getattr(job, "_call_plan", None)
+    if plan is not None:
+        call = plan()
+        step, groups, gathers = call.step, call.groups, call.gathers
+        if job.is_train:
+
+            def run_train() -> Any:
+                out, *new, _ = step(*(g(values) for g in gathers), inputs)
+                for names, arrays in zip(groups, new, strict=True):
+                    values.update(zip(names, arrays, strict=True))
+                return np.array(out)
+
+            return run_train
+
+        def run_predict() -> Any:
+            return np.array(step(gathers[0](values), inputs)[0])
+
+        return run_predict
+    step = job._compile()
+    if job.is_train:
+
+        def run_train_dicts() -> Any:
+            trainable = {n: values[n] for n in job.trainable}
+            state = {n: values[n] for n in job.state}
+            out, new_trainable, new_state = step(trainable, state, inputs)
+            values.update(new_trainable)
+            values.update(new_state)
+            return np.array(out)
+
+        return run_train_dicts
+
+    def run_predict_dicts() -> Any:
+        return np.array(step({n: values[n] for n in job.var_names}, inputs)[0])
+
+    return run_predict_dicts
 
 
 def timed(call: Call, calls: int) -> float:
@@ -214,7 +271,7 @@ def timed(call: Call, calls: int) -> float:
 
 def profile(name: str, calls: int) -> None:
     """cProfile of ``calls`` flowsnap calls of one case: the top functions by own time."""
-    fs, _ = case(name)
+    fs, _, _, _ = case(name)
     for _ in range(20):
         fs()
     profiler = cProfile.Profile()
@@ -244,26 +301,29 @@ def main() -> None:
         f"{args.rounds} rounds, alternating, medians"
     )
     print(
-        "| case | flowsnap calls/s | hand-written calls/s | flowsnap us/call | "
-        "hand us/call | difference us | flowsnap / hand time | per-round differences us |"
+        "| case | flowsnap calls/s | hand-written calls/s | flowsnap us/call | hand us/call | "
+        "flowsnap - hand us | flowsnap / hand time | own step us/call | flowsnap - own step us "
+        "| per-round flowsnap - own step, quartiles |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.cases.split(","):
-        fs, hand = case(name)
-        for _ in range(20):  # compile and warm up both
+        fs, hand, job, inputs = case(name)
+        step = direct(job, inputs)
+        for _ in range(20):  # compile and warm up all three
             fs()
             hand()
-        times: dict[str, list[float]] = {"flowsnap": [], "hand": []}
-        for r in range(args.rounds):
-            order = (("flowsnap", fs), ("hand", hand))
-            for system, call in order if r % 2 == 0 else order[::-1]:
+            step()
+        times: dict[str, list[float]] = {"flowsnap": [], "hand": [], "step": []}
+        systems = (("flowsnap", fs), ("hand", hand), ("step", step))
+        for r in range(args.rounds):  # each round starts with the next system
+            for system, call in systems[r % 3 :] + systems[: r % 3]:
                 times[system].append(timed(call, args.calls))
-        f = statistics.median(times["flowsnap"])
-        h = statistics.median(times["hand"])
-        diffs = sorted((a - b) * 1e6 for a, b in zip(times["flowsnap"], times["hand"], strict=True))
+        f, h, d = (statistics.median(times[k]) for k in ("flowsnap", "hand", "step"))
+        diffs = sorted((a - b) * 1e6 for a, b in zip(times["flowsnap"], times["step"], strict=True))
         print(
             f"| {name} | {1 / f:.0f} | {1 / h:.0f} | {f * 1e6:.0f} | {h * 1e6:.0f} | "
-            f"{(f - h) * 1e6:.0f} | {f / h:.2f}x | {diffs[0]:.0f} to {diffs[-1]:.0f} |"
+            f"{(f - h) * 1e6:.0f} | {f / h:.2f}x | {d * 1e6:.0f} | {(f - d) * 1e6:.1f} | "
+            f"{diffs[len(diffs) // 4]:.1f} to {diffs[(3 * len(diffs)) // 4]:.1f} |"
         )
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 
