@@ -14,7 +14,8 @@ the job call, the hand-off to the callback thread, the wait for the device and t
 there, and the hand-off back to the caller (the session's ``submit`` and the result conversion
 wrapped with timers).
 
-Usage: ``python benchmarks/bench_callbacks.py [--calls 200] [--rounds 5] [--phases]``.
+Usage: ``python benchmarks/bench_callbacks.py [--calls 200] [--rounds 5] [--jobs small,large]
+[--phases]``.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--phases", action="store_true", help="time the parts of a prompt call")
+    parser.add_argument("--jobs", default="small,large", help="which jobs: small, large or both")
     args = parser.parse_args()
     if args.phases:
         phases()
@@ -165,6 +167,8 @@ def main() -> None:
     print(f"| job | mode | calls/s (median of {args.rounds}) | us/call | vs deferred |")
     print("|---|---|---|---|---|")
     for label, size in SIZES.items():
+        if label.split()[0] not in args.jobs.split(","):
+            continue
         jobs = _jobs(*size)
         x = np.random.default_rng(0).normal(size=size[:2]).astype(np.float32)
         for mode in ("prompt", "deferred", "numpy"):  # warm up (compile) every path
