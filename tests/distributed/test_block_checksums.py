@@ -317,3 +317,24 @@ def test_two_processes_read_only_their_own_blocks(tmp_path: Path) -> None:
     assert error.startswith("ChecksumMismatchError")
     assert "'cols'" in error
     assert "[0:40, 18:24]" in error
+
+
+def test_long_groups_and_windows_of_runs_read_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs split at IOV_MAX buffers per preadv and at small windows, in any block order."""
+    from flowsnap.format import _shardread
+
+    monkeypatch.setattr(_shardread, "_WINDOW", 7)
+    value = np.random.default_rng(2).integers(0, 255, (3000, 12)).astype(np.uint8)
+    boxes = split_boxes(value.shape, 1, 3)
+    sharded_save(tmp_path / "c", {"m": value}, {"m": boxes}, 3, 100)
+    var = open_snapshot(tmp_path / "c")["m"]
+    blocks = var.expected_blocks  # type: ignore[attr-defined]
+    args = ("m", var.file_path, var.nbytes, value.shape, value.dtype)
+    for chosen in (boxes, boxes[:1], boxes[1:], [boxes[2], boxes[0]]):
+        with counting_reads(monkeypatch) as seen:
+            got = read_blocks(*args, chosen, digests=[blocks[b] for b in chosen])
+        for box, block in zip(chosen, got, strict=True):
+            np.testing.assert_array_equal(block, value[box_slices(box)])
+        assert seen["bytes"] == sum(value[box_slices(b)].nbytes for b in chosen)

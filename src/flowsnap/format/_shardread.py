@@ -5,7 +5,6 @@ positioned reads, coalesced where neighbouring) and checking the block checksum.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -163,6 +162,10 @@ def _check_size(name: str, path: str, size: int, nbytes: int) -> None:
         )
 
 
+# Runs are handled this many at a time (a buffer object per run in flight, not per block row).
+_WINDOW = 1 << 16
+
+
 def _read_pieces(
     fd: int,
     path: str,
@@ -176,47 +179,50 @@ def _read_pieces(
     outside the runs is read."""
     if not pieces:
         return
-    # every run's destination, then all of them in file order
-    bufs: list[memoryview] = []
-    for offsets, run, view in pieces:
-        bufs.extend(view[i : i + run] for i in range(0, len(offsets) * run, run))
     offsets = np.concatenate([p[0] for p in pieces])
     lengths = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in pieces])
-    if len(pieces) > 1:
+    owner = np.concatenate([np.full(len(p[0]), k, np.int64) for k, p in enumerate(pieces)])
+    index = np.concatenate([np.arange(len(p[0]), dtype=np.int64) for p in pieces])
+    if len(pieces) > 1:  # in file order
         order = np.argsort(offsets, kind="stable")
-        offsets, lengths = offsets[order], lengths[order]
-        bufs = [bufs[k] for k in order.tolist()]
-    # a new preadv wherever a run does not start where the previous one ended
-    starts = np.flatnonzero(offsets[1:] != offsets[:-1] + lengths[:-1]) + 1
-    starts = np.concatenate([[0], starts])
-    if len(starts) == len(offsets):  # no neighbours: one buffer per call
-        preadv = os.preadv
-        for off, buf in zip(offsets.tolist(), bufs, strict=True):
-            if preadv(fd, [buf], off) != len(buf):
-                pread_exact(fd, buf, off, path=path, expected=nbytes)
-        return
-    # split groups longer than IOV_MAX buffers
-    ends = np.append(starts[1:], len(offsets))
-    cuts = [
-        range(a, b, _IOV_MAX) if b - a > _IOV_MAX else (a,)
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
-    ]
-    heads = np.fromiter(itertools.chain.from_iterable(cuts), np.int64)
+        offsets, lengths, owner, index = offsets[order], lengths[order], owner[order], index[order]
+    # a run starts a new preadv where it does not follow the previous one in the file, and
+    # every IOV_MAX-th run of a group, and at each window's start
+    new = np.ones(len(offsets), bool)
+    new[1:] = offsets[1:] != offsets[:-1] + lengths[:-1]
+    group_of = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    new |= (np.arange(len(offsets)) - first[group_of]) % _IOV_MAX == 0
+    new[::_WINDOW] = True
+    heads = np.flatnonzero(new)
     sizes = np.add.reduceat(lengths, heads).tolist()
     tails = [*heads[1:].tolist(), len(offsets)]
-    for h0, h1, want, off in zip(
-        heads.tolist(), tails, sizes, offsets[heads].tolist(), strict=True
-    ):
-        group = bufs[h0:h1]
-        got = os.preadv(fd, group, off)
-        if got != want:  # short: finish buffer by buffer (raises if the file ended)
-            done, at = 0, off
-            for buf in group:
-                if done + len(buf) > got:
-                    skip = max(0, got - done)
-                    pread_exact(fd, buf[skip:], at + skip, path=path, expected=nbytes)
-                done += len(buf)
-                at += len(buf)
+    starts = offsets[heads].tolist()
+    views = [p[2] for p in pieces]
+    preadv = os.preadv
+    h = 0
+    for w0 in range(0, len(offsets), _WINDOW):
+        w1 = min(len(offsets), w0 + _WINDOW)
+        bufs = [
+            views[o][i * n : (i + 1) * n]
+            for o, i, n in zip(
+                owner[w0:w1].tolist(), index[w0:w1].tolist(), lengths[w0:w1].tolist(), strict=True
+            )
+        ]
+        while h < len(tails) and tails[h] <= w1:
+            group = bufs[heads[h] - w0 : tails[h] - w0]
+            if preadv(fd, group, starts[h]) != sizes[h]:
+                _finish_short(fd, group, starts[h], path=path, nbytes=nbytes)
+            h += 1
+
+
+def _finish_short(fd: int, bufs: list[memoryview], offset: int, *, path: str, nbytes: int) -> None:
+    """Fill ``bufs`` (consecutive in the file from ``offset``) after a short ``preadv``, buffer
+    by buffer from the start (raising if the file ended)."""
+    at = offset
+    for buf in bufs:
+        pread_exact(fd, buf, at, path=path, expected=nbytes)
+        at += len(buf)
 
 
 def read_blocks(
