@@ -2,7 +2,8 @@
 
 A session starts on first need (a job call, ``get_all_variables``...). Starting builds every
 registered job (an abstract trace that declares its variables), then initializes all variables at
-once in one compiled function. Jobs registered after the start are built on registration.
+once (a few cached kernels, ``_init_batch.py``). Jobs registered after the start are built on
+registration.
 
 The default session is process-wide (callbacks run on other threads and must see it); a
 ``ContextVar`` lets code run against another session (:func:`use_session`) without touching it.
@@ -21,8 +22,9 @@ from typing import Any, Protocol
 
 import jax
 
+from flowsnap._store._init_batch import initialize
 from flowsnap._store._layout import Where, variable_layout
-from flowsnap._store._spec import VariableSpec, variable_key
+from flowsnap._store._spec import VariableSpec
 from flowsnap._store._variable import Variable
 from flowsnap.errors import SessionError, VariableConflictError
 
@@ -123,7 +125,12 @@ class Session:
             self.specs.setdefault(spec.name, spec)
 
     def initialize_missing(self, where: Where | None = None) -> None:
-        """Give every declared variable without a value its initial value, in one compiled call.
+        """Give every declared variable without a value its initial value.
+
+        The values are ``spec.initializer(variable_key(seed, spec), shape, device_dtype)``,
+        computed by a few cached kernels that draw many variables at once and one program that
+        assembles them (:mod:`flowsnap._store._init_batch`), bit for bit what one compiled call
+        of every initializer gives.
 
         ``where`` is the device or mesh of the job being built (default: JAX's first device). On
         a mesh each variable gets its layout (:func:`~flowsnap._store.variable_sharding`); the
@@ -133,13 +140,6 @@ class Session:
         todo = [spec for name, spec in self.specs.items() if name not in self.values]
         if not todo:
             return
-        seed = self.seed
-
-        def init_all() -> dict[str, jax.Array]:
-            return {
-                s.name: s.initializer(variable_key(seed, s), s.shape, s.device_dtype) for s in todo
-            }
-
         where = where if where is not None else jax.devices()[0]
         shardings: dict[str, jax.sharding.Sharding] = {}
         for spec in todo:
@@ -151,7 +151,7 @@ class Session:
                     _log.warning("%s", layout.note)
             else:
                 shardings[spec.name] = jax.sharding.SingleDeviceSharding(where)
-        self.values.update(jax.jit(init_all, out_shardings=shardings)())
+        self.values.update(initialize(todo, self.seed, shardings))
 
     def reinitialize(self, names: Sequence[str]) -> None:
         """Draw fresh initial values for ``names`` (as at session start), each where its old

@@ -4,6 +4,8 @@ Each factory (``flow.truncated_normal(0.1)``, ``flow.glorot_uniform_initializer(
 OneFlow's name, signature, defaults and math, and returns an :class:`Initializer`: a frozen record
 of its parameters that, called with a PRNG key, a shape and a dtype, draws the values. Which key a
 variable gets (session seed plus the variable's ``random_seed``) is the variable store's business.
+The random initializers also describe their values as one flat draw (:class:`FlatDraw`, from
+``Initializer.flat_draw``), which lets the session draw many variables with one shared kernel.
 
 Example:
     >>> import jax
@@ -13,6 +15,7 @@ Example:
     ((512, 784), True)
 """
 
+from flowsnap.initializers._base import FlatDraw as FlatDraw
 from flowsnap.initializers._base import Initializer as Initializer
 from flowsnap.initializers._distributions import Constant as Constant
 from flowsnap.initializers._distributions import Empty as Empty
@@ -56,6 +59,7 @@ from flowsnap.initializers._variance_scaling import (
 __all__ = [
     "Constant",
     "Empty",
+    "FlatDraw",
     "Initializer",
     "RandomNormal",
     "RandomUniform",

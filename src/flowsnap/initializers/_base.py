@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -33,6 +34,35 @@ def check_shape(shape: Shape, what: str) -> tuple[int, ...]:
     return dims
 
 
+@dataclass(frozen=True)
+class FlatDraw:
+    """An initializer's values as one flat draw: what lets a session draw many variables at once.
+
+    ``draw(key, n, params)`` returns ``n`` values (float32 or int32, before the cast to the
+    variable's dtype) with the same JAX calls the initializer's :meth:`~Initializer.sample` makes,
+    the initializer's numbers taken from the array ``params`` instead of Python constants. The
+    contract, tested for every initializer: with JAX's ``jax_threefry_partitionable`` on (the
+    default), for every ``n >= size``,
+    ``draw(key, n, params)[:size].reshape(shape).astype(dtype)`` is bit for bit what
+    ``sample(key, shape, dtype)`` gives under ``jax.jit``: a partitionable threefry draw is a
+    prefix of any longer draw from the same key, and everything after it is elementwise.
+
+    ``draw`` must be a module-level function: the session compiles one kernel per
+    ``(draw, n, batch, dtype)`` and reuses it for every variable (and every session) that shares
+    them, ``vmap``-ing ``draw`` over the variables' keys and parameters.
+
+    Attributes:
+        draw: ``(key, n, params) -> (n,) array``, elementwise over the flat index.
+        params: the initializer's numbers for this variable, in the order ``draw`` reads them.
+        param_dtype: ``"float32"`` or ``"int32"``: the dtype of ``params`` as an array (the
+            dtype the initializer's arithmetic converts its Python numbers to).
+    """
+
+    draw: Callable[[jax.Array, int, jax.Array], jax.Array]
+    params: tuple[float, ...] | tuple[int, ...]
+    param_dtype: str = "float32"
+
+
 class Initializer(abc.ABC):
     """A pure function ``(key, shape, dtype) -> jax.Array`` that makes a variable's first value.
 
@@ -55,6 +85,17 @@ class Initializer(abc.ABC):
     @abc.abstractmethod
     def sample(self, key: jax.Array, shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.Array:
         """Draw the values (``shape`` already validated)."""
+
+    def flat_draw(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FlatDraw | None:
+        """How to draw this initializer's values for ``shape`` as part of a batch, or None.
+
+        Optional: an initializer whose values are an elementwise function of one flat random
+        draw returns a :class:`FlatDraw` (the session then draws all such variables with a few
+        shared kernels); None (the default, and what constant initializers return) makes the
+        session call the initializer itself for that variable.
+        """
+        del shape, dtype
+        return None
 
     @staticmethod
     def size(shape: tuple[int, ...]) -> int:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowsnap.errors import UnsupportedDtypeError
-from flowsnap.initializers._base import DTypeLike, Initializer, proto_float
+from flowsnap.initializers._base import DTypeLike, FlatDraw, Initializer, proto_float
 
 _INT_CONF_TYPES = (np.dtype(np.int8), np.dtype(np.int32), np.dtype(np.int64))
 _FLOAT_CONF_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -88,6 +88,14 @@ class RandomUniform(Initializer):
         # min + (top - min) * u can round up to ``top`` itself; keep the interval closed.
         return jnp.minimum(values, self.maxval).astype(dtype)
 
+    def flat_draw(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FlatDraw | None:
+        """:func:`uniform_clamped_draw` with ``(minval, nextafter(maxval), maxval)``."""
+        del dtype
+        if self.size(shape) == 0:
+            return None
+        top = float(np.nextafter(np.float32(self.maxval), np.float32(np.inf)))
+        return FlatDraw(uniform_clamped_draw, (self.minval, top, self.maxval))
+
 
 @dataclass(frozen=True)
 class RandomUniformInt(Initializer):
@@ -113,6 +121,17 @@ class RandomUniformInt(Initializer):
             )
         return values.astype(dtype)
 
+    def flat_draw(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FlatDraw | None:
+        """The branch :meth:`sample` takes, with the bounds as int32 parameters."""
+        del dtype
+        if self.size(shape) == 0:
+            return None
+        if self.maxval < _INT32.max:
+            return FlatDraw(randint_draw, (self.minval, self.maxval + 1), "int32")
+        if self.minval > _INT32.min:
+            return FlatDraw(randint_plus_one_draw, (self.minval - 1, self.maxval), "int32")
+        return FlatDraw(int32_bits_draw, (), "int32")
+
 
 @dataclass(frozen=True)
 class RandomNormal(Initializer):
@@ -129,6 +148,13 @@ class RandomNormal(Initializer):
         """Draw in float32, then cast to ``dtype``."""
         values = jax.random.normal(key, shape, jnp.float32) * self.stddev + self.mean
         return values.astype(dtype)
+
+    def flat_draw(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FlatDraw | None:
+        """:func:`normal_affine_draw` with ``(stddev, mean)``."""
+        del dtype
+        if self.size(shape) == 0:
+            return None
+        return FlatDraw(normal_affine_draw, (self.stddev, self.mean))
 
 
 @dataclass(frozen=True)
@@ -150,6 +176,64 @@ class TruncatedNormal(Initializer):
         """Draw in float32, then cast to ``dtype``."""
         unit = jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
         return (unit * self.stddev + self.mean).astype(dtype)
+
+    def flat_draw(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FlatDraw | None:
+        """:func:`truncated_affine_draw` with ``(stddev, mean)``."""
+        del dtype
+        if self.size(shape) == 0:
+            return None
+        return FlatDraw(truncated_affine_draw, (self.stddev, self.mean))
+
+
+# -- flat draws (FlatDraw.draw): the samplers above on n elements, numbers from ``p`` ----------
+# Each repeats its sampler's expression exactly (same JAX calls, same order of operations), so
+# the compiled arithmetic, fused multiply-adds included, is the same.
+
+
+def uniform_clamped_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """``minimum(uniform(key, (n,), float32, p[0], p[1]), p[2])`` (:class:`RandomUniform`)."""
+    return jnp.minimum(jax.random.uniform(key, (n,), jnp.float32, p[0], p[1]), p[2])
+
+
+def uniform_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """``uniform(key, (n,), float32, p[0], p[1])`` (variance scaling's uniform)."""
+    return jax.random.uniform(key, (n,), jnp.float32, p[0], p[1])
+
+
+def normal_affine_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """``normal(key, (n,), float32) * p[0] + p[1]`` (:class:`RandomNormal`)."""
+    return jax.random.normal(key, (n,), jnp.float32) * p[0] + p[1]
+
+
+def normal_scaled_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """``normal(key, (n,), float32) * p[0]`` (variance scaling's normal)."""
+    return jax.random.normal(key, (n,), jnp.float32) * p[0]
+
+
+def truncated_affine_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """A unit normal truncated to (-2, 2), times ``p[0]`` plus ``p[1]`` (``TruncatedNormal``)."""
+    return jax.random.truncated_normal(key, -2.0, 2.0, (n,), jnp.float32) * p[0] + p[1]
+
+
+def truncated_scaled_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """A unit normal truncated to (-2, 2), times ``p[0]`` (variance scaling's truncated normal)."""
+    return jax.random.truncated_normal(key, -2.0, 2.0, (n,), jnp.float32) * p[0]
+
+
+def randint_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """``randint(key, (n,), p[0], p[1], int32)``: integers in ``[p[0], p[1])``."""
+    return jax.random.randint(key, (n,), p[0], p[1], jnp.int32)
+
+
+def randint_plus_one_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """``randint(key, (n,), p[0], p[1], int32) + 1``: the branch for ``maxval = 2**31 - 1``."""
+    return jax.random.randint(key, (n,), p[0], p[1], jnp.int32) + 1
+
+
+def int32_bits_draw(key: jax.Array, n: int, p: jax.Array) -> jax.Array:
+    """Every int32 bit pattern, uniformly: ``n`` random bits as int32 (``p`` is empty)."""
+    del p
+    return jax.lax.bitcast_convert_type(jax.random.bits(key, (n,), jnp.uint32), jnp.int32)
 
 
 # -- OneFlow's factories ---------------------------------------------------------------------

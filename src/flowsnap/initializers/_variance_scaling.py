@@ -16,8 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flowsnap.initializers._base import Initializer, Shape, check_shape, proto_float
-from flowsnap.initializers._distributions import RandomNormal, RandomUniform
+from flowsnap.initializers._base import FlatDraw, Initializer, Shape, check_shape, proto_float
+from flowsnap.initializers._distributions import (
+    RandomNormal,
+    RandomUniform,
+    normal_scaled_draw,
+    truncated_scaled_draw,
+    uniform_draw,
+)
 
 # stddev of a unit normal truncated to (-2, 2); dividing by it gives the truncated draw the target
 _TRUNCATED_STD = 0.87962566103423978
@@ -93,8 +99,7 @@ class VarianceScaling(Initializer):
         fan_in, fan_out = compute_fans(shape, self.data_format)
         if self.size(shape) == 0:
             return jnp.zeros(shape, dtype)
-        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
-        variance = self.scale / fan
+        variance = self._variance(fan_in, fan_out)
         if self.distribution == "truncated_normal":
             std = math.sqrt(variance) / _TRUNCATED_STD
             unit = jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
@@ -103,6 +108,26 @@ class VarianceScaling(Initializer):
             return (jax.random.normal(key, shape, jnp.float32) * math.sqrt(variance)).astype(dtype)
         limit = math.sqrt(3.0 * variance)
         return jax.random.uniform(key, shape, jnp.float32, -limit, limit).astype(dtype)
+
+    def flat_draw(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FlatDraw | None:
+        """The distribution's scaled flat draw, the spread (computed from ``shape`` in float64,
+        as :meth:`sample` does) rounded to float32 as JAX rounds :meth:`sample`'s Python float.
+        Checks the shape as :meth:`sample` does (a bad one raises the same error)."""
+        del dtype
+        fan_in, fan_out = compute_fans(shape, self.data_format)
+        if self.size(shape) == 0:
+            return None
+        variance = self._variance(fan_in, fan_out)
+        if self.distribution == "truncated_normal":
+            return FlatDraw(truncated_scaled_draw, (math.sqrt(variance) / _TRUNCATED_STD,))
+        if self.distribution == "random_normal":
+            return FlatDraw(normal_scaled_draw, (math.sqrt(variance),))
+        limit = math.sqrt(3.0 * variance)
+        return FlatDraw(uniform_draw, (-limit, limit))
+
+    def _variance(self, fan_in: float, fan_out: float) -> float:
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        return self.scale / fan
 
 
 def variance_scaling_initializer(
