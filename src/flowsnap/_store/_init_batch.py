@@ -10,9 +10,10 @@ any longer draw from the same key, so the variables whose initializer offers a
    :func:`~flowsnap._store.variable_key` gives), 256 names a call;
 2. per (flat draw, bucket ``n``): one kernel ``(key, params) -> n values``, called once per
    variable; a variable of ``size`` elements keeps the first ``size``. Buckets are powers of two
-   from 256 to 2**24 elements, then multiples of 2**24 (a variable is padded to less than twice
-   its size). The kernel takes one key, not a ``vmap`` over many: XLA compiles a ``vmap``-ed
-   threefry kernel about twice as slowly, and a call costs microseconds;
+   from 256 to 2**20 elements, then multiples of 2**20 (a variable is padded to less than twice
+   its size, a large one by less than 2**20 values: drawing the padding costs time). The kernel
+   takes one key, not a ``vmap`` over many: XLA compiles a ``vmap``-ed threefry kernel about
+   twice as slowly, and a call costs microseconds;
 3. a program that slices, reshapes and casts the draws, calls the initializers of the other
    variables (constants; anything without a flat draw) as before, and places every value in its
    sharding. Draws are taken in waves of about 512 MiB, each wave sliced by its own program, so
@@ -46,7 +47,7 @@ from flowsnap._store._spec import VariableSpec, name_hash, variable_key
 from flowsnap.initializers import FlatDraw
 
 MIN_BUCKET = 1 << 8
-BIG_BUCKET = 1 << 24
+BIG_BUCKET = 1 << 20
 WAVE_BYTES = 1 << 29
 _KEY_BATCH = 256
 _PROGRAMS = 16
@@ -56,7 +57,8 @@ Draw = Callable[[jax.Array, int, jax.Array], jax.Array]
 
 def bucket_size(size: int) -> int:
     """The padded length a variable of ``size`` elements is drawn with: the next power of two
-    (at least 256) up to 2**24, above that the next multiple of 2**24."""
+    (at least 256) up to 2**20, above that the next multiple of 2**20 (the draw is computed in
+    full: a large variable wastes less than 2**20 values, a 23M-element embedding 3%)."""
     if size <= MIN_BUCKET:
         return MIN_BUCKET
     if size <= BIG_BUCKET:
