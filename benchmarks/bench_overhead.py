@@ -3,11 +3,13 @@
 For small models the Python around the compiled step *is* the step: checking the inputs,
 gathering the variables, storing the new values, converting the result. This benchmark calls a
 flowsnap job and a hand-written ``jax.jit`` step of the same math (donated buffers, the result
-fetched as NumPy, as a job returning ``tp.Numpy`` gives it) alternately in one process, and prints
-calls/s, microseconds per call, their difference and the ratio. A third system, *own step*,
-calls the job's own compiled step by hand (variables gathered from the session and stored
-back, the result copied to NumPy: no input check, no result handling), so *flowsnap - own step*
-is the Python of a job call alone, apart from any difference between the two programs.
+fetched as NumPy, as a job returning ``tp.Numpy`` gives it) in one process, alternating in short
+rounds (on a shared machine, short paired rounds keep load swings out of the differences), and
+prints microseconds per call (wall, and CPU time of the calling thread), the ratio and the
+differences. A third system, *own step*, calls the job's own compiled step by hand (variables
+gathered from the session and stored back, the result copied to NumPy: no input check, no
+result handling), so *flowsnap - own step* is a job call's Python alone, apart from any
+difference between the two programs.
 
 Cases:
   * ``mlp-train``: the seed chapter's MLP train job (784-512-10, SGD 0.1, per-example loss as
@@ -17,7 +19,7 @@ Cases:
     slots more, ~280 arrays per call), batch 8;
   * ``one-train``: a train job with one variable (``loss = sum((x * w)^2)``), batch 8.
 
-Usage: ``.venv/bin/python benchmarks/bench_overhead.py [--calls 300] [--rounds 7]
+Usage: ``.venv/bin/python benchmarks/bench_overhead.py [--calls 20] [--rounds 150]
 [--cases mlp-train,...] [--profile CASE]`` (``--profile`` runs cProfile over flowsnap's calls of
 that case and prints the top functions by own time).
 """
@@ -261,12 +263,14 @@ def direct(job: Any, inputs: tuple[Any, ...]) -> Call:
     return run_predict_dicts
 
 
-def timed(call: Call, calls: int) -> float:
-    """Seconds per call over ``calls`` calls (each returns NumPy: the step has finished)."""
-    start = time.perf_counter()
+def timed(call: Call, calls: int) -> tuple[float, float]:
+    """Wall and calling-thread CPU seconds per call over ``calls`` calls (each returns NumPy:
+    the step has finished). The CPU time counts only this thread's work (Python, dispatch,
+    the copy), not the wait for the step, so other load on the machine moves it much less."""
+    wall, cpu = time.perf_counter(), time.thread_time()
     for _ in range(calls):
         call()
-    return (time.perf_counter() - start) / calls
+    return (time.perf_counter() - wall) / calls, (time.thread_time() - cpu) / calls
 
 
 def profile(name: str, calls: int) -> None:
@@ -286,8 +290,8 @@ def profile(name: str, calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=20, help="calls per system per round")
+    parser.add_argument("--rounds", type=int, default=150)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--profile", default="", help="profile flowsnap's calls of this case")
     args = parser.parse_args()
@@ -297,15 +301,16 @@ def main() -> None:
     print(
         f"# {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, JAX {jax.__version__} on {jax.devices()[0].platform}, "
-        f"load average {os.getloadavg()[0]:.2f}; batch {BATCH}, {args.calls} calls x "
-        f"{args.rounds} rounds, alternating, medians"
+        f"load average {os.getloadavg()[0]:.2f}; batch {BATCH}; {args.rounds} rounds of "
+        f"{args.calls} calls per system, the systems alternating; medians over the rounds; "
+        "differences: median of the rounds' paired differences"
     )
     print(
-        "| case | flowsnap calls/s | hand-written calls/s | flowsnap us/call | hand us/call | "
-        "flowsnap - hand us | flowsnap / hand time | own step us/call | flowsnap - own step us "
-        "| per-round flowsnap - own step, quartiles |"
+        "| case | flowsnap us/call | hand us/call | own step us/call | flowsnap / hand | "
+        "flowsnap - hand us | flowsnap - own step us | CPU: flowsnap us | CPU: hand us | "
+        "CPU: flowsnap - hand us | CPU: flowsnap - own step us |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.cases.split(","):
         fs, hand, job, inputs = case(name)
         step = direct(job, inputs)
@@ -313,17 +318,26 @@ def main() -> None:
             fs()
             hand()
             step()
-        times: dict[str, list[float]] = {"flowsnap": [], "hand": [], "step": []}
+        walls: dict[str, list[float]] = {"flowsnap": [], "hand": [], "step": []}
+        cpus: dict[str, list[float]] = {"flowsnap": [], "hand": [], "step": []}
         systems = (("flowsnap", fs), ("hand", hand), ("step", step))
         for r in range(args.rounds):  # each round starts with the next system
             for system, call in systems[r % 3 :] + systems[: r % 3]:
-                times[system].append(timed(call, args.calls))
-        f, h, d = (statistics.median(times[k]) for k in ("flowsnap", "hand", "step"))
-        diffs = sorted((a - b) * 1e6 for a, b in zip(times["flowsnap"], times["step"], strict=True))
+                wall, cpu = timed(call, args.calls)
+                walls[system].append(wall * 1e6)
+                cpus[system].append(cpu * 1e6)
+
+        def med(times: dict[str, list[float]], a: str, b: str = "") -> float:
+            if not b:
+                return statistics.median(times[a])
+            return statistics.median(x - y for x, y in zip(times[a], times[b], strict=True))
+
         print(
-            f"| {name} | {1 / f:.0f} | {1 / h:.0f} | {f * 1e6:.0f} | {h * 1e6:.0f} | "
-            f"{(f - h) * 1e6:.0f} | {f / h:.2f}x | {d * 1e6:.0f} | {(f - d) * 1e6:.1f} | "
-            f"{diffs[len(diffs) // 4]:.1f} to {diffs[(3 * len(diffs)) // 4]:.1f} |"
+            f"| {name} | {med(walls, 'flowsnap'):.1f} | {med(walls, 'hand'):.1f} | "
+            f"{med(walls, 'step'):.1f} | {med(walls, 'flowsnap') / med(walls, 'hand'):.2f}x | "
+            f"{med(walls, 'flowsnap', 'hand'):.1f} | {med(walls, 'flowsnap', 'step'):.1f} | "
+            f"{med(cpus, 'flowsnap'):.1f} | {med(cpus, 'hand'):.1f} | "
+            f"{med(cpus, 'flowsnap', 'hand'):.1f} | {med(cpus, 'flowsnap', 'step'):.1f} |"
         )
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 
