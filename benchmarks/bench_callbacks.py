@@ -164,8 +164,11 @@ def main() -> None:
         return
     prompt = Session.run_callback
     print(f"# load average {os.getloadavg()[0]:.2f}")
-    print(f"| job | mode | calls/s (median of {args.rounds}) | us/call | vs deferred |")
-    print("|---|---|---|---|---|")
+    print(
+        f"| job | mode | calls/s (median of {args.rounds} rounds of {args.calls}) | us/call | "
+        "vs deferred | minus numpy, us/call (median of paired rounds) |"
+    )
+    print("|---|---|---|---|---|---|")
     for label, size in SIZES.items():
         if label.split()[0] not in args.jobs.split(","):
             continue
@@ -174,8 +177,10 @@ def main() -> None:
         for mode in ("prompt", "deferred", "numpy"):  # warm up (compile) every path
             _run(mode, 3, jobs, x)
         times: dict[str, list[float]] = {"prompt": [], "deferred": [], "numpy": []}
-        for _ in range(args.rounds):
-            for mode, spent in times.items():
+        modes = list(times)
+        for r in range(args.rounds):  # each round starts with the next mode
+            for mode in modes[r % 3 :] + modes[: r % 3]:
+                spent = times[mode]
                 if mode == "deferred":
                     Session.run_callback = lambda self, fn, what: self.submit(fn)  # type: ignore[method-assign,assignment]
                 try:
@@ -184,9 +189,12 @@ def main() -> None:
                     Session.run_callback = prompt  # type: ignore[method-assign]
         rates = {m: args.calls / statistics.median(t) for m, t in times.items()}
         for mode, rate in rates.items():
+            minus = statistics.median(
+                (a - b) / args.calls * 1e6 for a, b in zip(times[mode], times["numpy"], strict=True)
+            )
             print(
                 f"| {label} | {mode} | {rate:.0f} | {1e6 / rate:.0f} | "
-                f"{rate / rates['deferred']:.2f}x |"
+                f"{rate / rates['deferred']:.2f}x | {minus:.1f} |"
             )
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 
