@@ -319,13 +319,18 @@ def test_two_processes_read_only_their_own_blocks(tmp_path: Path) -> None:
     assert "[0:40, 18:24]" in error
 
 
+@pytest.mark.parametrize("path", ["staged", "direct"])
 def test_long_groups_and_windows_of_runs_read_right(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    """Runs split at IOV_MAX buffers per preadv and at small windows, in any block order."""
+    """Coalesced runs staged in small buffers, or read straight into the blocks (split at
+    IOV_MAX buffers per preadv and at small windows), in any block order."""
     from flowsnap.format import _shardread
 
     monkeypatch.setattr(_shardread, "_WINDOW", 7)
+    monkeypatch.setattr(_shardread, "_STAGE", 100)
+    if path == "direct":
+        monkeypatch.setattr(_shardread, "_read_staged", lambda *args: False)
     value = np.random.default_rng(2).integers(0, 255, (3000, 12)).astype(np.uint8)
     boxes = split_boxes(value.shape, 1, 3)
     sharded_save(tmp_path / "c", {"m": value}, {"m": boxes}, 3, 100)
@@ -338,3 +343,20 @@ def test_long_groups_and_windows_of_runs_read_right(
         for box, block in zip(chosen, got, strict=True):
             np.testing.assert_array_equal(block, value[box_slices(box)])
         assert seen["bytes"] == sum(value[box_slices(b)].nbytes for b in chosen)
+
+
+def test_irregular_blocks_read_right(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks whose runs do not interleave at a constant distance (an irregular tiling) are
+    read straight into place."""
+    value = np.arange(10 * 8, dtype=np.float32).reshape(10, 8)
+    boxes = [((0, 10), (0, 4)), ((0, 5), (4, 8)), ((5, 10), (4, 8))]
+    sharded_save(tmp_path / "c", {"m": value}, {"m": boxes}, 3, 64)
+    var = open_snapshot(tmp_path / "c")["m"]
+    blocks = var.expected_blocks  # type: ignore[attr-defined]
+    assert set(blocks) == set(boxes)
+    args = ("m", var.file_path, var.nbytes, value.shape, value.dtype)
+    with counting_reads(monkeypatch) as seen:
+        got = read_blocks(*args, boxes[:2], digests=[blocks[b] for b in boxes[:2]])
+    for box, block in zip(boxes[:2], got, strict=True):
+        np.testing.assert_array_equal(block, value[box_slices(box)])
+    assert seen["bytes"] == (40 + 20) * 4

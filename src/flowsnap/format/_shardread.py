@@ -186,10 +186,14 @@ def _read_pieces(
     if len(pieces) > 1:  # in file order
         order = np.argsort(offsets, kind="stable")
         offsets, lengths, owner, index = offsets[order], lengths[order], owner[order], index[order]
-    # a run starts a new preadv where it does not follow the previous one in the file, and
-    # every IOV_MAX-th run of a group, and at each window's start
+    # a run starts a new preadv where it does not follow the previous one in the file (and,
+    # reading into the destinations directly, every IOV_MAX-th run of a group and at each
+    # window's start)
     new = np.ones(len(offsets), bool)
     new[1:] = offsets[1:] != offsets[:-1] + lengths[:-1]
+    joins = int(new.sum()) < len(new)
+    if joins and _read_staged(fd, path, nbytes, pieces, offsets, lengths, owner, new):
+        return
     group_of = np.cumsum(new) - 1
     first = np.flatnonzero(new)
     new |= (np.arange(len(offsets)) - first[group_of]) % _IOV_MAX == 0
@@ -214,6 +218,66 @@ def _read_pieces(
             if preadv(fd, group, starts[h]) != sizes[h]:
                 _finish_short(fd, group, starts[h], path=path, nbytes=nbytes)
             h += 1
+
+
+# Coalesced runs are staged in buffers of about this size.
+_STAGE = 32 * 2**20
+
+
+def _read_staged(
+    fd: int,
+    path: str,
+    nbytes: int,
+    pieces: Sequence[tuple[np.ndarray, int, memoryview]],
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    owner: np.ndarray,
+    new: np.ndarray,
+) -> bool:
+    """Read runs that coalesce (neighbouring blocks of one row, whole rows of several blocks)
+    with one buffer per ``preadv``: each group of consecutive runs lands in a staging buffer in
+    file order, and each block's runs are then copied out as one strided NumPy copy. Needs every
+    block's runs at a constant distance in the staging order (the blocks of one sharding's
+    grid); returns False, having read nothing, when they are not. ``offsets``, ``lengths``,
+    ``owner`` (the piece of each run) and ``new`` (a run not following the previous one in the
+    file) are in file order."""
+    pos = np.cumsum(lengths) - lengths  # where each run lands in the staging order
+    placed = []
+    for k in range(len(pieces)):
+        mine = pos[owner == k]  # a block's runs are in file order already
+        stride = int(mine[1] - mine[0]) if len(mine) > 1 else 0
+        if len(mine) > 2 and np.any(np.diff(mine) != stride):
+            return False
+        placed.append((mine, stride))
+    window = pos // _STAGE
+    cut = np.ones(len(pos), bool)
+    cut[1:] = window[1:] != window[:-1]
+    heads = np.flatnonzero(new | cut)
+    sizes = np.add.reduceat(lengths, heads).tolist()
+    head_pos, head_off = pos[heads].tolist(), offsets[heads].tolist()
+    windows = np.flatnonzero(cut).tolist()
+    ends = [*windows[1:], len(pos)]
+    preadv = os.preadv
+    h = 0
+    for w0, w1 in zip(windows, ends, strict=True):
+        s0, s1 = int(pos[w0]), int(pos[w1 - 1] + lengths[w1 - 1])
+        staging = np.empty(s1 - s0, np.uint8)
+        view = byte_view(staging)
+        while h < len(heads) and heads[h] < w1:
+            a = head_pos[h] - s0
+            buf = view[a : a + sizes[h]]
+            if preadv(fd, [buf], head_off[h]) != sizes[h]:
+                pread_exact(fd, buf, head_off[h], path=path, expected=nbytes)
+            h += 1
+        for (mine, stride), (_, run, dest) in zip(placed, pieces, strict=True):
+            i0, i1 = np.searchsorted(mine, [s0, s1]).tolist()
+            if i1 > i0:
+                src = np.lib.stride_tricks.as_strided(
+                    staging[int(mine[i0]) - s0 :], (i1 - i0, run), (stride, 1), writeable=False
+                )
+                out = np.frombuffer(dest, np.uint8)[i0 * run : i1 * run]
+                out.reshape(i1 - i0, run)[...] = src
+    return True
 
 
 def _finish_short(fd: int, bufs: list[memoryview], offset: int, *, path: str, nbytes: int) -> None:
