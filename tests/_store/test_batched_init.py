@@ -170,6 +170,20 @@ def test_buckets_pad_to_less_than_twice_the_size() -> None:
         assert size < 2**20 or padded - size < 2**20
 
 
+def test_small_buckets_join_larger_ones_when_it_costs_few_values() -> None:
+    normal = init.random_normal_initializer().flat_draw((1,), np.dtype("float32"))
+    uniform = init.random_uniform_initializer().flat_draw((1,), np.dtype("float32"))
+    drawn = [batch._Drawn(i, normal, n) for i, n in enumerate([256] * 3 + [4096] * 2 + [2**21])]
+    drawn += [batch._Drawn(10 + i, uniform, 256) for i in range(3)]
+    drawn += [batch._Drawn(20, normal, 2**20)] * 5  # 5 * 2**20 more values to join 2**21: no
+    merged = batch.merge_buckets(drawn)
+    assert [d.index for d in merged] == [d.index for d in drawn]
+    # 256 joins 4096 (11520 more values); 4096 stays (5 * ~2**20 more to join 2**20)
+    assert [d.n for d in merged] == [4096] * 5 + [2**21] + [256] * 3 + [2**20] * 5
+    many = batch.merge_buckets([batch._Drawn(i, normal, 256) for i in range(10_000)])
+    assert {d.n for d in many} == {256}
+
+
 def test_a_huge_variable_past_the_power_of_two_buckets() -> None:
     specs = [spec("big", (2049, 1025), "float16", init.truncated_normal(0.02))]  # 2**21 + 3073
     got = batch.initialize(specs, 0, one_device(specs))
