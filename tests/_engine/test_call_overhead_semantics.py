@@ -182,3 +182,41 @@ def test_the_fast_input_check_is_the_full_check(args: tuple, kwargs: dict) -> No
         assert type(g) is type(e)
         assert g.dtype == e.dtype  # 64-bit feeds narrowed as JAX computes (no x64)
         np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+
+
+def test_the_step_over_tuples_computes_what_a_step_over_dicts_does_bit_for_bit() -> None:
+    """The step takes tuples but traces the body over dicts in sorted key order, as ``jax.jit``
+    rebuilt dict arguments, so order-sensitive sums over the variables give the same bits as
+    the step over dicts. Here the global norm of gradient clipping sums 16 squared gradients of
+    1 and one of 1e8 (float32): in sorted order (``a`` first) the ones vanish into 1e8, in
+    declaration order they add up to 16 first, and the clipped updates differ."""
+    from flowsnap._engine._step import train_step
+
+    clip = flow.optimizer.grad_clipping.by_global_norm(0.5)
+
+    @flow.global_function(type="train")
+    def train(x: tp.Numpy.Placeholder((1,), dtype=flow.float)) -> tp.Numpy:
+        init = flow.constant_initializer(1.0)
+        loss = 0.0
+        for i in range(16):
+            loss = loss + flow.get_variable(f"z{i:02d}", shape=(1,), initializer=init) * x
+        loss = loss + flow.get_variable("a", shape=(1,), initializer=init) * x * 1e4
+        flow.optimizer.Adam(
+            flow.optimizer.PiecewiseConstantScheduler([], [0.01]), grad_clipping=clip
+        ).minimize(loss)
+        return loss
+
+    x = np.ones(1, np.float32)
+    train.session.start()
+    call = train._call_plan()
+    by_dicts = jax.jit(lambda tr, st, inputs: train_step(call.plan, tr, st, inputs))
+    values = {n: v.numpy() for n, v in flow.get_all_variables().items()}
+    for _ in range(3):
+        trainable = {n: jax.numpy.asarray(values[n]) for n in train.trainable}
+        state = {n: jax.numpy.asarray(values[n]) for n in train.state}
+        outputs, new_trainable, new_state = by_dicts(trainable, state, (x,))
+        values.update({n: np.asarray(v) for n, v in {**new_trainable, **new_state}.items()})
+        np.testing.assert_array_equal(train(x), np.asarray(outputs))
+    now = flow.get_all_variables()
+    for name in (*train.trainable, *train.state):
+        np.testing.assert_array_equal(now[name].numpy(), values[name], err_msg=name)

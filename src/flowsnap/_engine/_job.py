@@ -217,6 +217,7 @@ class JobFunction:
         self._layout = layout
         step = layout.wrap(compile_step(plan, groups, layout.shardings))
         call = _CallPlan(
+            plan=plan,
             step=step,
             layout=layout,
             bind=InputBinder(self.name, self.params, layout.devices),
@@ -278,6 +279,7 @@ class _CallPlan:
     again).
 
     Attributes:
+        plan: the step's plan (as compiled: a train job's regularizers and seed included).
         step: the compiled step, taking each variable group as a tuple (``compile_step``).
         layout: the job's device layout.
         bind: the check of a call's arguments.
@@ -287,6 +289,7 @@ class _CallPlan:
         is_train: the job trains.
     """
 
+    plan: StepPlan
     step: Callable[..., Any]
     layout: StepLayout
     bind: InputBinder
