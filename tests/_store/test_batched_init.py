@@ -241,6 +241,19 @@ def test_kernels_are_bounded_and_shared_across_models_and_sessions(counts: Count
     assert (counts.kernels, counts.programs) == (first, 2)
 
 
+def test_constants_compile_nothing(counts: Counts) -> None:
+    specs = [
+        spec(f"{label}/{j}", shape, "int32" if label == "constant_int" else dtype, initializer)
+        for label, initializer in OTHER.items()
+        for j, (shape, dtype) in enumerate(
+            zip(FLAT_SHAPES, ("bfloat16", *FLOATS, "int8"), strict=True)
+        )
+    ]
+    got = batch.initialize(specs, 0, one_device(specs))
+    assert (counts.kernels, counts.programs) == (0, 0)
+    assert_same_bits(got, batch.initialize(specs, 0, one_device(specs), batch=False))
+
+
 def test_the_slicing_program_holds_no_random_kernel() -> None:
     specs = many_variables("hlo", 20)
     batch.initialize(specs, 0, one_device(specs))

@@ -16,9 +16,11 @@ any longer draw from the same key, so the variables whose initializer offers a
    takes one key, not a ``vmap`` over many: XLA compiles a ``vmap``-ed threefry kernel about
    twice as slowly, and a call costs microseconds;
 3. a program that slices, reshapes and casts the draws, calls the initializers of the other
-   variables (constants; anything without a flat draw) as before, and places every value in its
-   sharding. Draws are taken in waves of about 512 MiB, each wave sliced by its own program, so
-   the transient memory stays about one wave beyond the values themselves.
+   variables (anything without a flat draw) as before, and places every value in its sharding.
+   Constants (``Initializer.fills_constant``) need no program: one element computed by the
+   initializer, the array filled on the host and placed. Draws are taken in waves of about 512 MiB,
+   each wave sliced by its own program, so the transient memory stays about one wave beyond the
+   values themselves.
 
 Kernels of steps 1 and 2 depend only on (draw, bucket, parameter count, device), so every model
 and session of the process reuses them; the programs of step 3 are cached too (the same model
@@ -169,6 +171,12 @@ def initialize(
     """
     if not specs:
         return {}
+    values: dict[str, jax.Array] = {}
+    if batch:
+        values = _fill_constants(specs, shardings)
+        specs = [s for s in specs if s.name not in values]
+        if not specs:
+            return values
     place = _replicated(shardings[specs[0].name])
     drawn: list[_Drawn] = []
     if batch and batching_supported():
@@ -183,7 +191,6 @@ def initialize(
     keys = key_data(seed, [specs[d.index] for d in drawn])
     key_of = {d.index: keys[k] for k, d in enumerate(drawn)}
     programs = _compile(specs, seed, shardings, place, waves)
-    values: dict[str, jax.Array] = {}
     for wave, program in zip(waves, programs, strict=True):
         draws = [
             _kernel(d.ident(place))(jax.device_put(d.packed(key_of[d.index]), place))
@@ -195,6 +202,33 @@ def initialize(
             jax.block_until_ready(done)  # type: ignore[no-untyped-call]
         values.update(done)
     return values
+
+
+def _fill_constants(
+    specs: Sequence[VariableSpec], shardings: dict[str, jax.sharding.Sharding]
+) -> dict[str, jax.Array]:
+    """The variables whose initializer :meth:`~flowsnap.initializers.Initializer.fills_constant`
+    (and whose sharding this process holds whole), filled on the host with the one element the
+    initializer computes and placed: no compiled program, whatever their number."""
+    out: dict[str, jax.Array] = {}
+    elements: dict[tuple[Any, np.dtype[Any]], np.ndarray[Any, Any]] = {}
+    for spec in specs:
+        sharding = shardings[spec.name]
+        if not (sharding.is_fully_addressable and spec.initializer.fills_constant()):
+            continue
+        ident = (spec.initializer, spec.device_dtype)
+        element = elements.get(ident)
+        if element is None:  # the initializer's own element, as JAX converts its value
+            element = elements[ident] = np.asarray(
+                spec.initializer(_any_key(), (), spec.device_dtype)
+            )
+        out[spec.name] = jax.device_put(np.full(spec.shape, element), sharding)
+    return out
+
+
+@functools.cache
+def _any_key() -> jax.Array:
+    return jax.random.key(0)
 
 
 def merge_buckets(drawn: list[_Drawn]) -> list[_Drawn]:

@@ -97,6 +97,14 @@ class Initializer(abc.ABC):
         del shape, dtype
         return None
 
+    def fills_constant(self) -> bool:
+        """Whether every element takes one value, whatever the key (constants, ``empty``).
+
+        The session then computes one element, ``self(key, (), dtype)``, and fills the variable
+        on the host: no program to compile. Default: False.
+        """
+        return False
+
     @staticmethod
     def size(shape: tuple[int, ...]) -> int:
         """Number of elements of ``shape``."""

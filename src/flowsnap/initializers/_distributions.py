@@ -55,6 +55,10 @@ class Constant(Initializer):
         del key
         return jnp.full(shape, self.value, dtype=dtype)
 
+    def fills_constant(self) -> bool:
+        """True: every element is ``value``."""
+        return True
+
 
 @dataclass(frozen=True)
 class Empty(Initializer):
@@ -68,6 +72,10 @@ class Empty(Initializer):
         """Zeros."""
         del key
         return jnp.zeros(shape, dtype=dtype)
+
+    def fills_constant(self) -> bool:
+        """True: every element is 0."""
+        return True
 
 
 @dataclass(frozen=True)
