@@ -129,7 +129,10 @@ def test_the_compiled_step_by_name_is_the_jobs_step() -> None:
         )
 
 
-def _params() -> Any:
+def _params(wide: bool) -> Any:
+    """A signature with 64-bit placeholders (which the fast check leaves to the full one) or
+    one without (which it takes)."""
+
     def job(
         a: tp.Numpy.Placeholder((2, 3), dtype=flow.float),
         b: tp.Numpy.Placeholder((4,), dtype=flow.int64),
@@ -137,7 +140,14 @@ def _params() -> Any:
     ) -> tp.Numpy:
         return a
 
-    params, _ = parse_signature(job, "job", {})
+    def narrow(
+        a: tp.Numpy.Placeholder((2, 3), dtype=flow.float),
+        b: tp.Numpy.Placeholder((4,), dtype=flow.int32),
+        c: tp.Numpy.Placeholder((), dtype=flow.uint8),
+    ) -> tp.Numpy:
+        return a
+
+    params, _ = parse_signature(job if wide else narrow, "job", {})
     return params
 
 
@@ -146,37 +156,46 @@ class _Sub(np.ndarray):  # type: ignore[type-arg]
 
 
 A = np.ones((2, 3), np.float32)
-B = np.arange(4, dtype=np.int64)
-C = np.array(1.5, np.float64)
-FEEDS = [
-    ((A, B, C), {}),
-    ((A, B), {"c": C}),
-    ((), {"c": C, "b": B, "a": A}),
-    ((jax.numpy.asarray(A), B, C), {}),
-    ((A.astype(np.float64), B, C), {}),
-    ((A.reshape(3, 2), B, C), {}),
-    ((A, B.astype(np.int32), C), {}),
-    ((A.tolist(), B, C), {}),
-    ((A, B), {}),
-    ((A, B, C, C), {}),
-    ((A, B, C), {"a": A}),
-    ((np.ones((2, 3), np.dtype(">f4")), B, C), {}),
-    ((A.view(_Sub), B, C), {}),
-    ((A, B, np.float64(1.5)), {}),
-]
 
 
-@pytest.mark.parametrize(("args", "kwargs"), FEEDS)
-def test_the_fast_input_check_is_the_full_check(args: tuple, kwargs: dict) -> None:  # type: ignore[type-arg]
-    params = _params()
+def _feeds(b: np.ndarray, c: np.ndarray) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:  # type: ignore[type-arg]
+    return [
+        ((A, b, c), {}),
+        ((A, b), {"c": c}),
+        ((), {"c": c, "b": b, "a": A}),
+        ((jax.numpy.asarray(A), b, c), {}),
+        ((np.frombuffer(A.tobytes(), "<f4").reshape(2, 3), b, c), {}),
+        ((A.astype(np.float64), b, c), {}),
+        ((A.astype(">f4"), b, c), {}),
+        ((A.reshape(3, 2), b, c), {}),
+        ((A, b.astype(np.int16), c), {}),
+        ((A, b.astype(np.int64), c), {}),
+        ((A.tolist(), b, c), {}),
+        ((A, b), {}),
+        ((A, b, c, c), {}),
+        ((A, b, c), {"a": A}),
+        ((A.view(_Sub), b, c), {}),
+        ((A, b, c.item()), {}),
+        ((A, b, c.reshape(1)), {}),
+    ]
+
+
+FEEDS = [(True, *f) for f in _feeds(np.arange(4, dtype=np.int64), np.array(1.5, np.float64))]
+FEEDS += [(False, *f) for f in _feeds(np.arange(4, dtype=np.int32), np.array(7, np.uint8))]
+
+
+@pytest.mark.parametrize(("wide", "args", "kwargs"), FEEDS)
+def test_the_fast_input_check_is_the_full_check(wide: bool, args: tuple, kwargs: dict) -> None:  # type: ignore[type-arg]
+    params = _params(wide)
     binder = InputBinder("job", params)
+    assert (binder._fast is None) == wide
     try:
         expected = bind_inputs("job", params, args, kwargs)
     except JobArgumentError as error:
         with pytest.raises(JobArgumentError, match=re.escape(str(error))):
-            binder(args, kwargs)
+            binder.bind(args, kwargs)
         return
-    got = binder(args, kwargs)
+    got = binder.bind(args, kwargs)
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         assert type(g) is type(e)

@@ -220,7 +220,7 @@ class JobFunction:
             plan=plan,
             step=step,
             layout=layout,
-            bind=InputBinder(self.name, self.params, layout.devices),
+            bind=InputBinder(self.name, self.params, layout.devices).bind,
             groups=groups,
             gathers=tuple(_gatherer(g) for g in groups),
             on_mesh=isinstance(layout.where, Mesh),
@@ -253,17 +253,19 @@ class JobFunction:
             steps = self._plan.accumulation_steps
             fed = pipeline.batch_for_call(values, steps)
             inputs = (*inputs, call.layout.host_batch(fed, steps))
+        # on one device the variables are where the step wants them: gathered, not placed
+        variables = call.gathers if placed is None else call.placed_gathers
         if call.is_train:
             trainable_names, state_names = call.groups
             outputs, new_trainable, new_state, other = call.step(
-                call.variables(0, values), call.variables(1, values), inputs
+                variables[0](values), variables[1](values), inputs
             )
             values.update(zip(trainable_names, new_trainable, strict=True))
             values.update(zip(state_names, new_state, strict=True))
             if other:
                 values.update(other)
         else:
-            outputs, updates = call.step(call.variables(0, values), inputs)
+            outputs, updates = call.step(variables[0](values), inputs)
             if updates:
                 values.update(call.layout.variables(updates))
         if pipeline is not None:
@@ -282,7 +284,7 @@ class _CallPlan:
         plan: the step's plan (as compiled: a train job's regularizers and seed included).
         step: the compiled step, taking each variable group as a tuple (``compile_step``).
         layout: the job's device layout.
-        bind: the check of a call's arguments.
+        bind: the check of a call's arguments (``InputBinder.bind``).
         groups: the variable names of each group, in the step's order.
         gathers: for each group, a function of the session's values giving the group's arrays.
         on_mesh: the job runs over several devices (inputs, variables and results are placed).
@@ -292,11 +294,17 @@ class _CallPlan:
     plan: StepPlan
     step: Callable[..., Any]
     layout: StepLayout
-    bind: InputBinder
+    bind: Callable[[tuple[Any, ...], Mapping[str, Any]], tuple[Any, ...]]
     groups: tuple[tuple[str, ...], ...]
     gathers: tuple[Callable[[Mapping[str, jax.Array]], tuple[jax.Array, ...]], ...]
     on_mesh: bool
     is_train: bool
+
+    @property
+    def placed_gathers(self) -> tuple[Callable[[Mapping[str, jax.Array]], tuple[Any, ...]], ...]:
+        """For each group, a function of the session's values giving the group's arrays in the
+        step's layout (moved where a job on other devices left them)."""
+        return tuple(functools.partial(self.variables, i) for i in range(len(self.groups)))
 
     def variables(self, group: int, values: Mapping[str, jax.Array]) -> tuple[jax.Array, ...]:
         """The arrays of variable group ``group`` from ``values``, in the step's layout."""

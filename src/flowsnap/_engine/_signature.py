@@ -147,9 +147,11 @@ class InputBinder:
     """:func:`bind_inputs` for one job, its per-signature work done once.
 
     A call that passes every argument positionally as a NumPy array of exactly the placeholder's
-    dtype and shape (the common case: ``job(images, labels)``) is checked by a comparison per
-    argument; anything else -- keywords, lists, JAX arrays, another dtype or shape, a mistake --
-    goes through :func:`bind_inputs`, which accepts or refuses it as always. Both give the same
+    shape and dtype (NumPy's own dtype object for it), where the dtype is one JAX computes in
+    as it is (not a 64-bit type JAX narrows), is checked by an identity and a comparison per
+    argument and fed as it came -- the common case, ``job(images, labels)``. Anything else
+    (keywords, lists, JAX arrays, 64-bit feeds, another dtype or shape, a mistake) goes through
+    :func:`bind_inputs`, which accepts, converts or refuses it as always. Both give the same
     result for every input.
     """
 
@@ -157,15 +159,19 @@ class InputBinder:
         self.job = job
         self.params = params
         self.devices = devices
-        specs = list(params.values())
-        plain = all(isinstance(p, tp.PlaceholderDef) and p.kind == "Numpy" for p in specs)
-        self._fast: tuple[tuple[tuple[int, ...], np.dtype[Any], bool], ...] | None = (
-            tuple((p.shape, p.dtype, p.dtype in _WIDE) for p in specs)  # type: ignore[union-attr]
-            if plain
-            else None
-        )
+        fast: list[tuple[tuple[int, ...], np.dtype[Any]]] | None = []
+        for p in params.values():
+            if fast is None or not isinstance(p, tp.PlaceholderDef) or p.kind != "Numpy":
+                fast = None
+                break
+            builtin = np.dtype(p.dtype.type)  # NumPy's one object for the type
+            if builtin != p.dtype or builtin in _WIDE:
+                fast = None
+                break
+            fast.append((p.shape, builtin))
+        self._fast = None if fast is None else tuple(fast)
 
-    def __call__(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
         """The arrays a call feeds, in parameter order (see :func:`bind_inputs`).
 
         Raises:
@@ -173,17 +179,15 @@ class InputBinder:
         """
         fast = self._fast
         if fast is not None and not kwargs and len(args) == len(fast):
-            out = []
-            for value, (shape, dtype, wide) in zip(args, fast, strict=True):
-                if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
+            for value, (shape, dtype) in zip(args, fast, strict=True):
+                if (
+                    type(value) is not np.ndarray
+                    or value.dtype is not dtype
+                    or value.shape != shape
+                ):
                     break
-                if wide:
-                    canonical = jax.dtypes.canonicalize_dtype(dtype)
-                    if value.dtype != canonical:
-                        value = value.astype(canonical)
-                out.append(value)
             else:
-                return tuple(out)
+                return args
         return bind_inputs(self.job, self.params, args, kwargs, self.devices)
 
 
