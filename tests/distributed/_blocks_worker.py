@@ -26,8 +26,10 @@ def values() -> dict[str, np.ndarray]:
     """The values every process knows."""
     rng = np.random.default_rng(99)
     return {
-        "cols": rng.standard_normal((40, 24)).astype(np.float32),
-        "mid": rng.integers(-(2**30), 2**30, (8, 8, 5)).astype(np.int32),
+        # rows of 8 KiB: each process's half is a page away from the next (gaps of a page or
+        # more are not read through)
+        "cols": rng.standard_normal((40, 2048)).astype(np.float32),
+        "mid": rng.integers(-(2**30), 2**30, (4, 8, 256)).astype(np.int32),
         "rows": rng.standard_normal((16, 3)).astype(np.float32),
     }
 

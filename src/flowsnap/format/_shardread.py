@@ -175,8 +175,9 @@ def _read_pieces(
     """Fill every destination with the file's bytes: ``pieces`` are ``(offsets, run, view)``,
     the ``i``-th run of ``run`` bytes at file offset ``offsets[i]`` going to
     ``view[i * run : (i + 1) * run]``. Runs that follow each other in the file (neighbouring
-    blocks of one row, whole rows) are read by one ``preadv`` into several buffers; nothing
-    outside the runs is read."""
+    blocks of one row, whole rows), or that only a gap shorter than a page separates (so that
+    every page read holds bytes of the runs: no page is read that the runs alone would not
+    read), are read by one ``preadv`` each; nothing else is read."""
     if not pieces:
         return
     offsets = np.concatenate([p[0] for p in pieces])
@@ -189,11 +190,15 @@ def _read_pieces(
     # a run starts a new preadv where it does not follow the previous one in the file (and,
     # reading into the destinations directly, every IOV_MAX-th run of a group and at each
     # window's start)
-    new = np.ones(len(offsets), bool)
-    new[1:] = offsets[1:] != offsets[:-1] + lengths[:-1]
-    joins = int(new.sum()) < len(new)
-    if joins and _read_staged(fd, path, nbytes, pieces, offsets, lengths, owner, new):
+    gap = np.zeros(len(offsets), np.int64)
+    gap[1:] = offsets[1:] - (offsets[:-1] + lengths[:-1])
+    near = (gap < 0) | (gap > _MAX_GAP)
+    near[0] = True
+    joins = int(near.sum()) < len(near)
+    if joins and _read_staged(fd, path, nbytes, pieces, offsets, lengths, owner, near, gap):
         return
+    new = gap != 0
+    new[0] = True
     group_of = np.cumsum(new) - 1
     first = np.flatnonzero(new)
     new |= (np.arange(len(offsets)) - first[group_of]) % _IOV_MAX == 0
@@ -222,6 +227,10 @@ def _read_pieces(
 
 # Coalesced runs are staged in buffers of about this size.
 _STAGE = 32 * 2**20
+# Runs this close are read together, the gap with them: it lies in pages that hold bytes of the
+# runs (a gap shorter than a page contains no whole page), so no more pages are read, and one
+# system call per run (a few us each) costs more than copying a few KiB from the page cache.
+_MAX_GAP = 4095
 
 
 def _read_staged(
@@ -233,15 +242,19 @@ def _read_staged(
     lengths: np.ndarray,
     owner: np.ndarray,
     new: np.ndarray,
+    gap: np.ndarray,
 ) -> bool:
     """Read runs that coalesce (neighbouring blocks of one row, whole rows of several blocks)
     with one buffer per ``preadv``: each group of consecutive runs lands in a staging buffer in
     file order, and each block's runs are then copied out as one strided NumPy copy. Needs every
     block's runs at a constant distance in the staging order (the blocks of one sharding's
     grid); returns False, having read nothing, when they are not. ``offsets``, ``lengths``,
-    ``owner`` (the piece of each run) and ``new`` (a run not following the previous one in the
-    file) are in file order."""
-    pos = np.cumsum(lengths) - lengths  # where each run lands in the staging order
+    ``owner`` (the piece of each run), ``new`` (a run starting a ``preadv``) and ``gap`` (the
+    bytes between a run and the previous one, read with them where ``new`` is False) are in
+    file order."""
+    within = np.where(new, 0, gap)
+    # where each run lands in the staging order (the gaps read with it included)
+    pos = np.cumsum(lengths) - lengths + np.cumsum(within)
     placed = []
     for k in range(len(pieces)):
         mine = pos[owner == k]  # a block's runs are in file order already
@@ -253,7 +266,8 @@ def _read_staged(
     cut = np.ones(len(pos), bool)
     cut[1:] = window[1:] != window[:-1]
     heads = np.flatnonzero(new | cut)
-    sizes = np.add.reduceat(lengths, heads).tolist()
+    last = np.append(heads[1:], len(pos)) - 1
+    sizes = (pos[last] + lengths[last] - pos[heads]).tolist()
     head_pos, head_off = pos[heads].tolist(), offsets[heads].tolist()
     windows = np.flatnonzero(cut).tolist()
     ends = [*windows[1:], len(pos)]
