@@ -460,6 +460,13 @@ def main() -> None:
         help="--convs: xla (lax.conv), flowsnap (flow.nn.conv2d as lowered on the CPU), torch",
     )
     parser.add_argument(
+        "--conv-clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="--convs: time each call by the wall clock or by the process's CPU time (steadier "
+        "on a loaded machine)",
+    )
+    parser.add_argument(
         "--alternate",
         type=int,
         metavar="STEPS",
@@ -501,6 +508,8 @@ def main() -> None:
         sys.path.insert(0, str(HERE))
         from models import convs
 
+        convs.clock = convs.CLOCK[args.conv_clock]
+        print(f"--convs: {args.conv_clock} time, fastest of 10 calls (ResNet-50 sum: of 5)")
         convs.run(systems=tuple(args.conv_systems.split(",")))
         return
     device = os.environ.get("BENCH_DEVICE", "cpu")
