@@ -29,7 +29,9 @@ divides, else replicated), ``read whole + slice`` (each process reads every file
 verified, then slices: what loading an unsharded checkpoint costs), ``orbax`` and ``dcp``
 (``torch.distributed.checkpoint.load`` with the default ``FileSystemReader`` into freshly
 allocated tensors/DTensors of the save's layout, the allocation timed; round 0 checks the values).
-Files and bytes on disk of every save are listed after the times, and for each load the bytes
+Between the saves and the loads process 0 calls ``os.sync()`` (untimed), so that no load
+competes with the writeback of the saves before it. Files and bytes on disk of every save are
+listed after the times, and for each load the bytes
 process 0 read (``rchar`` of ``/proc/self/io``: every ``read``/``pread``/``preadv``, page cache
 or not; mmap'd reads are not counted).
 
@@ -249,6 +251,8 @@ def child(args: argparse.Namespace) -> None:
             timed("save: dcp", dcp_save, paths["dcp"])
             timed("save: dcp, sync_files=False", lambda p: dcp_save(p, False), paths["dcp-nosync"])
         barrier("bench-disk")
+        if lead:  # the saves' dirty pages go to disk before the loads, outside the clock: the
+            os.sync()  # first load timed would otherwise compete with their writeback
         if r == 0 and lead:
             for key, label in (
                 ("fs", "flowsnap sharded"),
