@@ -5,10 +5,14 @@ A *pointwise* convolution -- every kernel size 1, one group -- is a matrix produ
 axis: ``y[n, o, *s] = sum_c w[o, c] * x[n, c, *s]``. A stride ``s`` only picks every ``s``-th
 position first (a strided slice), dilation changes nothing for a kernel of size 1, and explicit
 padding adds zero positions (padded first, so the result is exactly the convolution's). XLA's CPU
-backend runs such convolutions 1.3-5x slower than the same product written as a ``dot_general``
-(forward, input gradient and weight gradient alike; benchmarks/RESULTS.md, "Convolutions on the
-CPU"), and 36 of ResNet-50's 53 convolutions are 1x1. On GPUs and TPUs cuDNN/XLA already run 1x1
-convolutions well, so they keep ``lax.conv_general_dilated``.
+backend runs such convolutions 1.3-4x slower than the same product written as a ``dot_general``
+(forward, input gradient and weight gradient; benchmarks/RESULTS.md, "1x1 convolutions as matrix
+products on the CPU"), and 36 of ResNet-50's 53 convolutions are 1x1: the product cuts their sum
+over a training step by 30% and a ResNet-50 step by about a quarter. On GPUs and TPUs cuDNN/XLA
+already run 1x1 convolutions well, so they keep ``lax.conv_general_dilated``. (Measured and not
+adopted: XLA's CPU flags for oneDNN, XNNPACK and YNNPACK convolutions, which changed nothing here,
+and im2col + product for larger kernels, faster for a few shapes and 1.2-3.7x slower for others,
+LeNet's second convolution among them.)
 
 The choice is made while the job is traced, from the platform of the job's devices: the first
 ``flow.scope.placement`` the body entered (``"gpu"`` on a machine without GPUs runs on the CPU, as
