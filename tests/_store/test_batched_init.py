@@ -253,6 +253,12 @@ def test_constants_compile_nothing(counts: Counts) -> None:
             zip(FLAT_SHAPES, ("bfloat16", *FLOATS, "int8"), strict=True)
         )
     ]
+    # and large ones, broadcast on the device
+    specs += [
+        spec("big_zeros", (300, 300), "float32", init.zeros_initializer()),
+        spec("big_const", (2, 40000), "bfloat16", init.constant_initializer(0.1)),
+        spec("big_int", (70000,), "int8", init.constant_initializer(-3, dtype=np.int32)),
+    ]
     got = batch.initialize(specs, 0, one_device(specs))
     assert (counts.kernels, counts.programs) == (0, 0)
     assert_same_bits(got, batch.initialize(specs, 0, one_device(specs), batch=False))
@@ -340,7 +346,7 @@ MESH_WORKER = textwrap.dedent(
     specs, shardings = [], {}
     for i, (shape, part) in enumerate([
         ((8, 6), P()), ((8, 6), P("x")), ((8, 6), P("x", "y")), ((5, 2), P()), ((4, 3, 3, 3), P()),
-        ((4, 2), P(None, "y")),
+        ((4, 2), P(None, "y")), ((256, 300), P("x")),
     ]):
         for j, ini in enumerate([
             init.truncated_normal(0.1), init.glorot_uniform_initializer("NCHW"),
@@ -378,6 +384,6 @@ def test_on_a_mesh_of_four_devices() -> None:
     assert lines, proc.stderr[-3000:]
     result = json.loads(lines[0][len("RESULT ") :])
     assert result["devices"] == 4
-    assert len(result["same_bits"]) == result["count"] == 24
+    assert len(result["same_bits"]) == result["count"] == 28
     assert len(result["same_sharding"]) == result["count"]
     assert 1 <= result["kernels"] <= 6  # the replicated random variables shared kernels

@@ -18,9 +18,9 @@ any longer draw from the same key, so the variables whose initializer offers a
 3. a program that slices, reshapes and casts the draws, calls the initializers of the other
    variables (anything without a flat draw) as before, and places every value in its sharding.
    Constants (``Initializer.fills_constant``) need no program: one element computed by the
-   initializer, the array filled on the host and placed. Draws are taken in waves of about 512 MiB,
-   each wave sliced by its own program, so the transient memory stays about one wave beyond the
-   values themselves.
+   initializer, the array filled on the host (or, above 64K elements, broadcast on the device).
+   Draws are taken in waves of about 512 MiB, each wave sliced by its own program, so the
+   transient memory stays about one wave beyond the values themselves.
 
 Kernels of steps 1 and 2 depend only on (draw, bucket, parameter count, device), so every model
 and session of the process reuses them; the programs of step 3 are cached too (the same model
@@ -54,6 +54,7 @@ MIN_BUCKET = 1 << 8
 FINE_BUCKETS = 1 << 12
 WAVE_BYTES = 1 << 29
 MERGE_ELEMENTS = 1 << 22
+DEVICE_FILL = 1 << 16
 _KEY_BATCH = 256
 _PROGRAMS = 16
 
@@ -212,8 +213,10 @@ def _fill_constants(
     specs: Sequence[VariableSpec], shardings: dict[str, jax.sharding.Sharding]
 ) -> dict[str, jax.Array]:
     """The variables whose initializer :meth:`~flowsnap.initializers.Initializer.fills_constant`
-    (and whose sharding this process holds whole), filled on the host with the one element the
-    initializer computes and placed: no compiled program, whatever their number."""
+    (and whose sharding this process holds whole), filled with the one element the initializer
+    computes: on the host and placed below 64K elements, else broadcast on the device by a
+    trivial kernel per shape (Adam's slots of a large model would cost a host copy and a
+    transfer). No program per model, whatever their number."""
     out: dict[str, jax.Array] = {}
     elements: dict[tuple[Any, np.dtype[Any]], np.ndarray[Any, Any]] = {}
     for spec in specs:
@@ -226,8 +229,21 @@ def _fill_constants(
             element = elements[ident] = np.asarray(
                 spec.initializer(_any_key(), (), spec.device_dtype)
             )
-        out[spec.name] = jax.device_put(np.full(spec.shape, element), sharding)
+        if _size(spec) < DEVICE_FILL:
+            out[spec.name] = jax.device_put(np.full(spec.shape, element), sharding)
+        else:  # large: broadcast on the device (a trivial kernel per shape, cached)
+            out[spec.name] = _fill_kernel(spec.shape, sharding)(element)
     return out
+
+
+@functools.cache
+def _fill_kernel(
+    shape: tuple[int, ...], sharding: jax.sharding.Sharding
+) -> Callable[[np.ndarray[Any, Any]], jax.Array]:
+    def fill(element: jax.Array) -> jax.Array:
+        return jnp.broadcast_to(element, shape)
+
+    return jax.jit(fill, out_shardings=sharding)
 
 
 @functools.cache
