@@ -211,7 +211,6 @@ class JobFunction:
             self.where if self.where is not None else jax.devices()[0],
             self.session.specs,
             groups,
-            is_train=self.is_train,
             mirrored=is_mirrored(self.params, getattr(view, "kind", "") == "mirrored"),
         )
         self._layout = layout

@@ -54,10 +54,8 @@ class StepLayout:
     Args:
         where: the job's device or mesh.
         specs: the session's variable declarations.
-        groups: the names in each variable dict the step takes first (train: trainable and
+        groups: the names in each variable group the step takes first (train: trainable and
             state; predict: the variables), in the step's argument order.
-        is_train: a train step returns each group again after its outputs, in its layout; a
-            predict step returns the values its body assigned (placed after the call).
         mirrored: the job runs in the mirrored view (one input array per device).
     """
 
@@ -67,21 +65,14 @@ class StepLayout:
         specs: Mapping[str, VariableSpec],
         groups: Sequence[Sequence[str]],
         *,
-        is_train: bool,
         mirrored: bool,
     ) -> None:
         self.where = where
         self.mirrored = mirrored
         self.shardings: dict[str, Any] = {}
-        self.jit_kwargs: dict[str, Any] = {}
         if isinstance(where, Mesh):
-            dicts = [{n: variable_sharding(specs[n], where) for n in names} for names in groups]
-            for d in dicts:
-                self.shardings.update(d)
-            self.jit_kwargs = {
-                "in_shardings": (*dicts, None),
-                "out_shardings": (None, *dicts) if is_train else (None, None),
-            }
+            for names in groups:
+                self.shardings.update({n: variable_sharding(specs[n], where) for n in names})
 
     @property
     def devices(self) -> int:
