@@ -47,15 +47,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flowsnap._store._spec import VariableSpec, name_hash, variable_key
+from flowsnap._store._init_parts import fill_constants, key_data
+from flowsnap._store._spec import VariableSpec, variable_key
 from flowsnap.initializers import FlatDraw
 
 MIN_BUCKET = 1 << 8
 FINE_BUCKETS = 1 << 12
 WAVE_BYTES = 1 << 29
 MERGE_ELEMENTS = 1 << 22
-DEVICE_FILL = 1 << 16
-_KEY_BATCH = 256
 _PROGRAMS = 16
 
 Draw = Callable[[jax.Array, int, jax.Array], jax.Array]
@@ -95,32 +94,6 @@ def draw_kernel(draw: Draw, n: int, param_dtype: str) -> Callable[..., jax.Array
         return draw(jax.random.wrap_key_data(packed[:2]), n, params)
 
     return jax.jit(one)
-
-
-@functools.cache
-def _fold_kernel() -> Callable[..., jax.Array]:
-    def fold(base: jax.Array, data: jax.Array) -> jax.Array:
-        return jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(base), data))
-
-    return jax.jit(jax.vmap(fold, in_axes=(None, 0)))
-
-
-def key_data(seed: int, specs: Sequence[VariableSpec]) -> np.ndarray[Any, Any]:
-    """The raw data ``(len(specs), 2)`` uint32 of :func:`variable_key` for each spec, folded by
-    one vectorized kernel (256 names a call, so one compiled kernel serves every model)."""
-    out = np.zeros((len(specs), 2), np.uint32)
-    folded = [i for i, s in enumerate(specs) if s.random_seed is None]
-    if folded:
-        base = np.asarray(jax.random.key_data(jax.random.key(seed)))
-        for start in range(0, len(folded), _KEY_BATCH):
-            part = folded[start : start + _KEY_BATCH]
-            hashes = np.zeros(_KEY_BATCH, np.uint32)
-            hashes[: len(part)] = [name_hash(specs[i].name) for i in part]
-            out[part] = np.asarray(_fold_kernel()(base, hashes))[: len(part)]
-    for i, spec in enumerate(specs):
-        if spec.random_seed is not None:
-            out[i] = np.asarray(jax.random.key_data(jax.random.key(spec.random_seed)))
-    return out
 
 
 @dataclass(frozen=True)
@@ -178,7 +151,7 @@ def initialize(
         return {}
     values: dict[str, jax.Array] = {}
     if batch:
-        values = _fill_constants(specs, shardings)
+        values = fill_constants(specs, shardings)
         specs = [s for s in specs if s.name not in values]
         if not specs:
             return values
@@ -207,48 +180,6 @@ def initialize(
             jax.block_until_ready(done)  # type: ignore[no-untyped-call]
         values.update(done)
     return values
-
-
-def _fill_constants(
-    specs: Sequence[VariableSpec], shardings: dict[str, jax.sharding.Sharding]
-) -> dict[str, jax.Array]:
-    """The variables whose initializer :meth:`~flowsnap.initializers.Initializer.fills_constant`
-    (and whose sharding this process holds whole), filled with the one element the initializer
-    computes: on the host and placed below 64K elements, else broadcast on the device by a
-    trivial kernel per shape (Adam's slots of a large model would cost a host copy and a
-    transfer). No program per model, whatever their number."""
-    out: dict[str, jax.Array] = {}
-    elements: dict[tuple[Any, np.dtype[Any]], np.ndarray[Any, Any]] = {}
-    for spec in specs:
-        sharding = shardings[spec.name]
-        if not (sharding.is_fully_addressable and spec.initializer.fills_constant()):
-            continue
-        ident = (spec.initializer, spec.device_dtype)
-        element = elements.get(ident)
-        if element is None:  # the initializer's own element, as JAX converts its value
-            element = elements[ident] = np.asarray(
-                spec.initializer(_any_key(), (), spec.device_dtype)
-            )
-        if _size(spec) < DEVICE_FILL:
-            out[spec.name] = jax.device_put(np.full(spec.shape, element), sharding)
-        else:  # large: broadcast on the device (a trivial kernel per shape, cached)
-            out[spec.name] = _fill_kernel(spec.shape, sharding)(element)
-    return out
-
-
-@functools.cache
-def _fill_kernel(
-    shape: tuple[int, ...], sharding: jax.sharding.Sharding
-) -> Callable[[np.ndarray[Any, Any]], jax.Array]:
-    def fill(element: jax.Array) -> jax.Array:
-        return jnp.broadcast_to(element, shape)
-
-    return jax.jit(fill, out_shardings=sharding)
-
-
-@functools.cache
-def _any_key() -> jax.Array:
-    return jax.random.key(0)
 
 
 def merge_buckets(drawn: list[_Drawn]) -> list[_Drawn]:
