@@ -135,7 +135,7 @@ def test_64_bit_dtypes() -> None:
         assert_same_bits(got, want)
 
 
-@settings(max_examples=12)
+@settings(max_examples=8)
 @given(
     name=st.sampled_from(sorted({**RANDOM_FLOAT, **RANDOM_INT})),
     shape=st.lists(st.integers(1, 7), min_size=4, max_size=4).map(tuple),
