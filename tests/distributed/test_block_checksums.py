@@ -104,10 +104,10 @@ def test_a_same_layout_read_reads_only_its_own_bytes(
     mine = boxes[:2]  # process 0's two neighbouring column blocks
     args = ("emb", var.file_path, var.nbytes, value.shape, value.dtype)
     digests = [blocks[b] for b in mine]
-    from flowsnap.format import _shardread
+    from flowsnap.format import _runread
 
     with monkeypatch.context() as m:
-        m.setattr(_shardread, "_MAX_GAP", 0)  # as if its rows were a page apart or more
+        m.setattr(_runread, "_MAX_GAP", 0)  # as if its rows were a page apart or more
         with counting_reads(monkeypatch) as seen:
             got = read_blocks(*args, mine, digests=digests, chunks=None)
     for box, block in zip(mine, got, strict=True):
@@ -338,14 +338,14 @@ def test_long_groups_and_windows_of_runs_read_right(
     """Coalesced runs staged in small buffers (with or without the gaps between them), or
     read straight into the blocks (split at IOV_MAX buffers per preadv and at small windows),
     in any block order."""
-    from flowsnap.format import _shardread
+    from flowsnap.format import _runread
 
-    monkeypatch.setattr(_shardread, "_WINDOW", 7)
-    monkeypatch.setattr(_shardread, "_STAGE", 100)
+    monkeypatch.setattr(_runread, "_WINDOW", 7)
+    monkeypatch.setattr(_runread, "_STAGE", 100)
     if path != "gaps":
-        monkeypatch.setattr(_shardread, "_MAX_GAP", 0)
+        monkeypatch.setattr(_runread, "_MAX_GAP", 0)
     if path == "direct":
-        monkeypatch.setattr(_shardread, "_read_staged", lambda *args: False)
+        monkeypatch.setattr(_runread, "_read_staged", lambda *args: False)
     value = np.random.default_rng(2).integers(0, 255, (3000, 12)).astype(np.uint8)
     boxes = split_boxes(value.shape, 1, 3)
     sharded_save(tmp_path / "c", {"m": value}, {"m": boxes}, 3, 100)
@@ -369,9 +369,9 @@ def test_long_groups_and_windows_of_runs_read_right(
 def test_irregular_blocks_read_right(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks whose runs do not interleave at a constant distance (an irregular tiling) are
     read straight into place."""
-    from flowsnap.format import _shardread
+    from flowsnap.format import _runread
 
-    monkeypatch.setattr(_shardread, "_MAX_GAP", 0)  # with the gaps read, the distances are equal
+    monkeypatch.setattr(_runread, "_MAX_GAP", 0)  # with the gaps read, the distances are equal
     value = np.arange(10 * 8, dtype=np.float32).reshape(10, 8)
     boxes = [((0, 10), (0, 4)), ((0, 5), (4, 8)), ((5, 10), (4, 8))]
     sharded_save(tmp_path / "c", {"m": value}, {"m": boxes}, 3, 64)
