@@ -60,6 +60,7 @@ FORMAT_API = [
 INITIALIZERS_API = [
     "Constant",
     "Empty",
+    "FlatDraw",
     "Initializer",
     "RandomNormal",
     "RandomUniform",

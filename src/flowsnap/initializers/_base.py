@@ -48,8 +48,8 @@ class FlatDraw:
     prefix of any longer draw from the same key, and everything after it is elementwise.
 
     ``draw`` must be a module-level function: the session compiles one kernel per
-    ``(draw, n, batch, dtype)`` and reuses it for every variable (and every session) that shares
-    them, ``vmap``-ing ``draw`` over the variables' keys and parameters.
+    ``(draw, n, dtype)`` and calls it once per variable that shares them (one key and that
+    variable's ``params`` each call), in every session of the process.
 
     Attributes:
         draw: ``(key, n, params) -> (n,) array``, elementwise over the flat index.
