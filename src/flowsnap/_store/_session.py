@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import jax
 
 from flowsnap._store._init_batch import initialize
+from flowsnap._store._init_parts import release_scratch
 from flowsnap._store._layout import Where, variable_layout
 from flowsnap._store._spec import VariableSpec
 from flowsnap._store._variable import Variable
@@ -151,7 +152,9 @@ class Session:
                     _log.warning("%s", layout.note)
             else:
                 shardings[spec.name] = jax.sharding.SingleDeviceSharding(where)
-        self.values.update(initialize(todo, self.seed, shardings))
+        new = initialize(todo, self.seed, shardings)
+        self.values.update(new)
+        release_scratch(list(new.values()))
 
     def reinitialize(self, names: Sequence[str]) -> None:
         """Draw fresh initial values for ``names`` (as at session start), each where its old
