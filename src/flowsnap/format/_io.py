@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from flowsnap.errors import SizeMismatchError, SnapshotWriteError, UnsafePathError
+from flowsnap.errors import FlowsnapError, SizeMismatchError, SnapshotWriteError, UnsafePathError
 from flowsnap.format import _fs
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -38,6 +39,19 @@ def write_error(exc: OSError, what: str) -> SnapshotWriteError:
     err = SnapshotWriteError(code, f"cannot save: {what}: {os.strerror(code)}; {hint}")
     err.filename = exc.filename
     return err
+
+
+@contextlib.contextmanager
+def removing_on_error(tmp: str) -> Iterator[None]:
+    """Remove the save's temporary directory ``tmp`` if the block fails (nothing is published);
+    an OS error leaves as :func:`write_error`'s :class:`SnapshotWriteError` naming the file."""
+    try:
+        yield
+    except BaseException as exc:
+        _fs.rmtree(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
+            raise write_error(exc, f"writing {exc.filename or tmp}") from exc
+        raise
 
 
 def write_chunks(path: str, chunks: Iterable[memoryview], *, durable: bool) -> int:

@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowsnap._version import __version__
-from flowsnap.errors import ArgumentError, FlowsnapError, SizeMismatchError
+from flowsnap.errors import ArgumentError, SizeMismatchError
 from flowsnap.format import _fs
 from flowsnap.format._boxes import Box
 from flowsnap.format._chunks import BlockRecord, ChunkRecord, tiling_problem
 from flowsnap.format._dtypes import DataType
-from flowsnap.format._io import fsync_dir, write_error
+from flowsnap.format._io import fsync_dir, removing_on_error, write_chunks
 from flowsnap.format._manifest import CHUNKED_FORMAT_VERSION, Manifest, ManifestEntry
 from flowsnap.format._meta import encode_meta
 from flowsnap.format._names import META_FILENAME
@@ -47,7 +47,7 @@ def finish(
         SnapshotWriteError: the OS failed.
     """
     parent = os.path.dirname(target)
-    try:
+    with removing_on_error(tmp):
         meta_doc = _validate_metadata(metadata)
         entries: dict[str, ManifestEntry] = {}
         for name, shape, data_type in variables:
@@ -62,13 +62,8 @@ def finish(
                 )
             vdir = os.path.join(tmp, name)
             if not legacy:
-                fd = _fs.create(os.path.join(vdir, META_FILENAME))
-                try:
-                    _fs.write_all(fd, memoryview(encode_meta(shape, data_type)), path=vdir)
-                    if durable:
-                        _fs.fsync(fd)
-                finally:
-                    _fs.close(fd)
+                meta = memoryview(encode_meta(shape, data_type))
+                write_chunks(os.path.join(vdir, META_FILENAME), [meta], durable=durable)
             if durable:
                 fsync_dir(vdir)
             entries[name] = ManifestEntry(
@@ -93,11 +88,6 @@ def finish(
         # tests/reliability/test_crash_sharded.py).
         _write_marker(tmp, manifest, durable=True)
         retired = publish(tmp, target, replace=replace, overwrite=overwrite)
-    except BaseException as exc:
-        _fs.rmtree(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
-            raise write_error(exc, f"writing {exc.filename or tmp}") from exc
-        raise
     if durable:
         fsync_dir(parent)
     if retired is not None:

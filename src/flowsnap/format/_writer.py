@@ -15,7 +15,6 @@ import numpy as np
 from flowsnap._version import __version__
 from flowsnap.errors import (
     ChecksumMismatchError,
-    FlowsnapError,
     InvalidNameError,
     MissingMetaError,
     SizeMismatchError,
@@ -25,7 +24,13 @@ from flowsnap.format import _fs
 from flowsnap.format._checksum import new_hasher
 from flowsnap.format._chunks import StreamChecker
 from flowsnap.format._dtypes import DataType, data_type_for
-from flowsnap.format._io import byte_view, fsync_dir, write_chunks, write_error
+from flowsnap.format._io import (
+    byte_view,
+    fsync_dir,
+    removing_on_error,
+    write_chunks,
+    write_error,
+)
 from flowsnap.format._manifest import Manifest, ManifestEntry, encode_manifest
 from flowsnap.format._meta import encode_meta
 from flowsnap.format._names import (
@@ -140,26 +145,22 @@ def write_snapshot(
 
     bar = Progress(sum(s.nbytes for s in sources), desc="save", enabled=progress)
     try:
-        entries = run_parallel(
-            lambda s: _write_variable(tmp, s, durable=durable, legacy=legacy, bar=bar),
-            sources,
-            [s.nbytes for s in sources],
-            workers=workers,
-            durable=durable,
-            batch=WRITE_BATCH,
-        )
-        manifest = Manifest(
-            variables={s.name: e for s, e in zip(sources, entries, strict=True)},
-            metadata=meta_doc,
-            writer=f"flowsnap {__version__}",
-        )
-        _write_marker(tmp, manifest, durable=durable)
-        retired = publish(tmp, target, replace=replace, overwrite=overwrite)
-    except BaseException as exc:
-        _fs.rmtree(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, FlowsnapError):
-            raise write_error(exc, f"writing {exc.filename or tmp}") from exc
-        raise
+        with removing_on_error(tmp):
+            entries = run_parallel(
+                lambda s: _write_variable(tmp, s, durable=durable, legacy=legacy, bar=bar),
+                sources,
+                [s.nbytes for s in sources],
+                workers=workers,
+                durable=durable,
+                batch=WRITE_BATCH,
+            )
+            manifest = Manifest(
+                variables={s.name: e for s, e in zip(sources, entries, strict=True)},
+                metadata=meta_doc,
+                writer=f"flowsnap {__version__}",
+            )
+            _write_marker(tmp, manifest, durable=durable)
+            retired = publish(tmp, target, replace=replace, overwrite=overwrite)
     finally:
         bar.close()
     if durable:
